@@ -1,0 +1,35 @@
+# Two entry points (see README): `make study` and `make test`. Both create .venv on first use.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup study test base-models lab clean-artifacts
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU torch first, from the local wheel; everything after sees it satisfied and pulls no CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+study: $(STAMP)
+	$(BIN)/scrit run --profile configs/toy.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+base-models: $(STAMP)
+	$(BIN)/scrit build-base-models --profile configs/toy.yaml
+
+lab: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[lab]'
+	$(BIN)/jupyter lab notebooks/
+
+clean-artifacts:
+	rm -rf artifacts/

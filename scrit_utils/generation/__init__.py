@@ -1,0 +1,21 @@
+"""Generation backends behind one interface; see :mod:`scrit_utils.generation.base`."""
+from .base import Backend, GenerationRequest, SamplingParams, derive_seed, truncate_at_stop
+
+__all__ = ["Backend", "GenerationRequest", "SamplingParams", "derive_seed", "truncate_at_stop", "get_backend"]
+
+
+def get_backend(kind: str, **kwargs) -> Backend:
+    """Construct a backend by name; GPU/optional ones are imported lazily."""
+    if kind == "transformers":
+        from .transformers_backend import TransformersBackend
+
+        return TransformersBackend(**kwargs)
+    if kind == "vllm":
+        from .vllm_backend import VLLMBackend
+
+        return VLLMBackend(**kwargs)
+    if kind == "openai":
+        from .openai_backend import OpenAIBackend
+
+        return OpenAIBackend(**kwargs)
+    raise ValueError(f"unknown generation backend {kind!r}; expected transformers | vllm | openai")
