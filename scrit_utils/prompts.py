@@ -22,6 +22,7 @@ include it, so cached generations made with old prompts are not reused.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -114,7 +115,7 @@ def strip_reference_analysis(text: str) -> str:
 # --- instruction templates ------------------------------------------------------
 _FULL_SOLVE = (
     "Solve the following math problem step by step. Number each step as 'Step k:'. "
-    "Put the final answer in \\boxed{{}}.\n\nProblem:\n{question}"
+    "Put the final answer in \\boxed{}.\n\nProblem:\n{question}"
 )
 _COMPACT_SOLVE = "Solve.\n{question}"
 
@@ -172,6 +173,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
 Messages = list[dict[str, str]]
 
 
+def _fill(template: str, **fields: str) -> str:
+    """Substitute ``{name}`` placeholders only; other braces (``\\boxed{}``) stay literal."""
+    # one pass, so a value that itself contains "{solution}" is never substituted again
+    pattern = re.compile("|".join(re.escape("{" + k + "}") for k in fields))
+    return pattern.sub(lambda m: fields[m.group(0)[1:-1]], template)
+
+
 def _check_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise ValueError(f"unknown prompt variant {variant!r}; expected one of {VARIANTS}")
@@ -183,27 +191,27 @@ def _user(text: str) -> Messages:
 
 def solve_messages(question: str, variant: str = "full") -> Messages:
     _check_variant(variant)
-    return _user(TEMPLATES["solve"][variant].format(question=question))
+    return _user(_fill(TEMPLATES["solve"][variant], question=question))
 
 
 def direct_critic_messages(question: str, solution: str, variant: str = "full") -> Messages:
     """No-reference critic: the evaluation and self-training input format."""
     _check_variant(variant)
-    return _user(TEMPLATES["direct"][variant].format(question=question, solution=solution))
+    return _user(_fill(TEMPLATES["direct"][variant], question=question, solution=solution))
 
 
 def contrastive_critic_messages(question: str, reference: str, solution: str, variant: str = "full") -> Messages:
     """Critic that sees a correct reference solution (data synthesis only)."""
     _check_variant(variant)
     return _user(
-        TEMPLATES["contrastive"][variant].format(question=question, reference=reference, solution=solution)
+        _fill(TEMPLATES["contrastive"][variant], question=question, reference=reference, solution=solution)
     )
 
 
 def bug_injection_messages(question: str, solution: str, variant: str = "full") -> Messages:
     """First half of the bug-injection baseline: corrupt a correct solution."""
     _check_variant(variant)
-    return _user(TEMPLATES["bug_injection"][variant].format(question=question, solution=solution))
+    return _user(_fill(TEMPLATES["bug_injection"][variant], question=question, solution=solution))
 
 
 def render_chat(tokenizer, messages: Messages, add_generation_prompt: bool = True) -> str:
