@@ -3,7 +3,8 @@
 - byte-level BPE (HF ``tokenizers``) trained on a corpus rendered from the arithmetic
   world (solve prompts/solutions, direct and contrastive critiques, drill lines);
 - digits are always single tokens (``Digits(individual_digits=True)`` pre-tokenizer);
-- every fixed marker in :data:`scrit_utils.prompts.ALL_MARKERS` is one added token;
+- every fixed marker in :data:`scrit_utils.prompts.ALL_MARKERS` is one added token, and so are the
+  step verdict words `` ok`` / `` wrong``;
 - specials: ``<|endoftext|>`` (pad), ``<|im_start|>``, ``<|im_end|>`` (eos) and a
   Qwen-like chat template, so ``AutoTokenizer.from_pretrained(dir)`` and
   ``apply_chat_template(msgs, add_generation_prompt=True)`` behave as for Qwen.
@@ -29,6 +30,7 @@ PAD_TOKEN = "<|endoftext|>"
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 SPECIAL_TOKENS = (PAD_TOKEN, IM_START, IM_END)
+VERDICT_WORDS = (arith.VERDICT_OK, arith.VERDICT_WRONG)
 
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
@@ -79,6 +81,8 @@ def train_tokenizer_object(seed: int = 0, vocab_size: int = 384, config: arith.A
     tok.train_from_iterator(training_corpus(seed, config=config), trainer=trainer)
     # fixed markers as single (non-special, so they survive decode) tokens
     tok.add_tokens([AddedToken(m, normalized=False, special=False) for m in prompts.ALL_MARKERS])
+    # the step verdict words of the recompute critique body, so a verdict is one prediction
+    tok.add_tokens([AddedToken(" " + w, normalized=False, special=False) for w in VERDICT_WORDS])
     return tok
 
 

@@ -1,0 +1,465 @@
+"""Build the toy world's base "instruct" models: tiny Qwen2 models trained from scratch.
+
+Each base is a ``Qwen2ForCausalLM`` (from a ``Qwen2Config``) with the project's toy
+tokenizer (:mod:`scrit_utils.toy_tokenizer`), saved with ``save_pretrained(safe_serialization=True)``
+plus tokenizer and generation config, so every HF tool (and the project's backends) loads it.
+
+Training recipe (plain torch loop, loss on target tokens only, AdamW + warm-up + cosine):
+
+- **solve** batches: fresh ``train``-split problems -> reference solution (infinite stream);
+- **seed** batches: the seed of ground-truth critiques, :func:`scrit_utils.worlds.arith.seed_critiques`
+  (default 1000 direct + 1000 contrastive on disjoint ``seed``-split problems, 50% injected-wrong
+  students) -- the ONLY place ground-truth step labels are used;
+- **drill** batches: the compare drill (:func:`scrit_utils.worlds.arith.drill_lines`): step-critique
+  lines whose loss is only on the verdict word, so the critic learns to write ``wrong`` itself.
+
+Schedule: phase 1 (first ``drill_phase`` = 30% of steps) mixes drill and solve 60/40 (the
+calibration showed a diluted drill never gets past the "always ok" plateau); phase 2 mixes
+solve / direct seed / contrastive seed / drill. Verdict tokens get ``verdict_weight`` x loss.
+
+Restartable per model: a model dir with ``build_info.json`` marked complete is skipped; a run
+that dies resumes from ``<dir>.ckpt/`` (saved every ``ckpt_every`` steps; data batches are a pure
+function of (seed, model, step), so a resumed run sees the same batches).
+
+Usage::
+
+    from scrit_utils.base_models import BuildConfig, build_base_models
+    build_base_models(BuildConfig(out_dir="models", sizes=("toy-0.1m",)))
+    # CLI:  scrit build-base-models --profile configs/toy.yaml   |   --out models --sizes toy-0.1m
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from scrit_utils import prompts
+from scrit_utils.records import atomic_write_text, write_json
+from scrit_utils.worlds import arith
+
+TOKENIZER_DIR = "tokenizer"
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    name: str
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+    steps: int
+    lr: float = 2e-3
+
+
+#: the shipped sizes (parameter counts are printed in models/README.md)
+SIZES: dict[str, SizeSpec] = {
+    s.name: s
+    for s in (
+        SizeSpec("toy-0.1m", hidden=64, layers=2, heads=4, intermediate=128, steps=800),
+        SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=1000),
+        SizeSpec("toy-0.6m", hidden=128, layers=3, heads=4, intermediate=256, steps=1200),
+        SizeSpec("toy-1.1m", hidden=160, layers=4, heads=5, intermediate=320, steps=1300, lr=1.5e-3),
+    )
+}
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    out_dir: str = "models"
+    sizes: tuple[str, ...] = tuple(SIZES)
+    seed: int = 0
+    world: arith.ArithConfig = field(default_factory=arith.ArithConfig)
+    vocab_size: int = 384
+    n_seed_per_mode: int = 1000  # ground-truth critiques per format (direct, contrastive)
+    seed_wrong_fraction: float = 0.5
+    steps_scale: float = 1.0  # multiply every size's step count (tests use tiny values)
+    max_steps: int | None = None  # hard cap on steps (tests)
+    solve_batch: int = 48
+    seed_batch: int = 16
+    drill_batch: int = 32  # sequences of drill_lines_per_seq lines each
+    drill_lines_per_seq: int = 6
+    drill_phase: float = 0.3  # share of steps in phase 1 (drill + solve only)
+    phase1_mix: tuple[float, float] = (0.6, 0.4)  # drill, solve
+    phase2_mix: tuple[float, float, float, float] = (0.15, 0.35, 0.25, 0.25)  # drill, solve, direct, contrastive
+    verdict_weight: float = 2.0
+    warmup: int = 100
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.05
+    grad_clip: float = 1.0
+    log_every: int = 25
+    ckpt_every: int = 250
+    threads: int = 1  # torch threads per training process
+    jobs: int = 2  # models trained concurrently (separate processes)
+
+    def steps_for(self, spec: SizeSpec) -> int:
+        n = max(1, int(round(spec.steps * self.steps_scale)))
+        return min(n, self.max_steps) if self.max_steps else n
+
+
+# --- model + tokenizer ------------------------------------------------------------------
+def ensure_tokenizer(cfg: BuildConfig):
+    """Train (or load) the shared toy tokenizer under ``out_dir/tokenizer``."""
+    from transformers import AutoTokenizer
+
+    from scrit_utils.toy_tokenizer import build_tokenizer
+
+    d = Path(cfg.out_dir) / TOKENIZER_DIR
+    if not (d / "tokenizer.json").exists():
+        build_tokenizer(d, seed=cfg.seed, vocab_size=cfg.vocab_size, config=cfg.world)
+    return AutoTokenizer.from_pretrained(str(d))
+
+
+def make_model(spec: SizeSpec, tok, seed: int):
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    conf = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=spec.hidden,
+        intermediate_size=spec.intermediate,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        num_key_value_heads=spec.heads,
+        max_position_embeddings=1024,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        use_cache=True,
+    )
+    conf._attn_implementation = "sdpa"
+    torch.manual_seed(seed)
+    return Qwen2ForCausalLM(conf)
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --- data ---------------------------------------------------------------------------------
+class Encoder:
+    """Turns (messages, target) pairs and drill lines into ids + loss weights."""
+
+    def __init__(self, tok, verdict_weight: float):
+        self.tok = tok
+        self.eos = tok.eos_token_id
+        self.pad = tok.pad_token_id
+        ids = set()
+        for w in (" " + arith.VERDICT_OK, " " + arith.VERDICT_WRONG, prompts.VERDICT_CORRECT, prompts.VERDICT_INCORRECT):
+            enc = tok(w, add_special_tokens=False)["input_ids"]
+            if len(enc) == 1:
+                ids.add(enc[0])
+        self.verdict_ids = ids
+        self.verdict_weight = verdict_weight
+
+    def ids(self, text: str) -> list[int]:
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def pair(self, messages: list, target: str) -> tuple[list[int], list[float]]:
+        p = self.ids(prompts.render_chat(self.tok, messages))
+        t = self.ids(target) + [self.eos]
+        w = [self.verdict_weight if i in self.verdict_ids else 1.0 for i in t]
+        return p + t, [0.0] * len(p) + w
+
+    def drill(self, lines: Sequence[tuple[str, str]]) -> tuple[list[int], list[float]]:
+        ids: list[int] = []
+        wts: list[float] = []
+        for j, (ctx, verdict) in enumerate(lines):
+            c = self.ids(("\n" if j else "") + ctx)
+            v = self.ids(verdict)
+            ids += c + v
+            wts += [0.0] * len(c) + [1.0] * len(v)
+        return ids, wts
+
+
+def collate(batch: list[tuple[list[int], list[float]]], pad_id: int):
+    import torch
+
+    L = max(len(x) for x, _ in batch)
+    ids = torch.full((len(batch), L), pad_id, dtype=torch.long)
+    att = torch.zeros((len(batch), L), dtype=torch.long)
+    wts = torch.zeros((len(batch), L), dtype=torch.float)
+    for i, (x, w) in enumerate(batch):
+        ids[i, : len(x)] = torch.tensor(x)
+        att[i, : len(x)] = 1
+        wts[i, : len(w)] = torch.tensor(w)
+    return ids, att, wts
+
+
+def batch_kind(cfg: BuildConfig, step: int, total: int, rng: random.Random) -> str:
+    if step < int(cfg.drill_phase * total):
+        kinds, probs = ("drill", "solve"), cfg.phase1_mix
+    else:
+        kinds, probs = ("drill", "solve", "direct", "contrastive"), cfg.phase2_mix
+    return rng.choices(kinds, weights=probs)[0]
+
+
+def make_batch(cfg: BuildConfig, enc: Encoder, seeds: dict, name: str, step: int, total: int):
+    """The batch of one step: a pure function of (seed, model name, step)."""
+    rng = random.Random(f"{cfg.seed}/{name}/step{step}")
+    kind = batch_kind(cfg, step, total, rng)
+    if kind == "solve":
+        probs = arith.generate_problems(cfg.seed * 1_000_003 + step, cfg.solve_batch, "train", cfg.world,
+                                        stream=f"solve/{name}")
+        items = [enc.pair(arith.solve_messages(p), p.reference_solution) for p in probs]
+    elif kind == "drill":
+        items = [enc.drill(arith.drill_lines(rng, cfg.drill_lines_per_seq, cfg.world)) for _ in range(cfg.drill_batch)]
+    else:
+        pool = seeds[kind]
+        items = [pool[i] for i in rng.sample(range(len(pool)), min(cfg.seed_batch, len(pool)))]
+    return kind, items
+
+
+def encode_seed(cfg: BuildConfig, enc: Encoder) -> dict:
+    ex = arith.seed_critiques(cfg.seed, cfg.n_seed_per_mode, cfg.world, cfg.seed_wrong_fraction)
+    out: dict[str, list] = {"direct": [], "contrastive": []}
+    for e in ex:
+        out[e.mode].append(enc.pair(e.messages, e.target))
+    return out
+
+
+# --- training -------------------------------------------------------------------------------
+def lr_at(step: int, total: int, base: float, cfg: BuildConfig) -> float:
+    if step < cfg.warmup:
+        return base * (step + 1) / cfg.warmup
+    prog = (step - cfg.warmup) / max(1, total - cfg.warmup)
+    return base * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, prog))))
+
+
+def is_complete(model_dir: Path) -> bool:
+    info = model_dir / "build_info.json"
+    if not info.exists() or not (model_dir / "model.safetensors").exists():
+        return False
+    try:
+        return bool(json.loads(info.read_text()).get("complete"))
+    except json.JSONDecodeError:
+        return False
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except OSError:  # pragma: no cover
+        return ""
+
+
+def train_one(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
+    """Train one base model into ``out_dir/<size>`` (skipped when already complete)."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import GenerationConfig
+
+    spec = SIZES[size]
+    out = Path(cfg.out_dir) / size
+    if is_complete(out):
+        return out
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    tok = ensure_tokenizer(cfg)
+    enc = Encoder(tok, cfg.verdict_weight)
+    seeds = encode_seed(cfg, enc)
+    model = make_model(spec, tok, cfg.seed)
+    total = cfg.steps_for(spec)
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    ckpt = Path(str(out) + ".ckpt")
+    start, log, elapsed0 = 0, [], 0.0
+    if (ckpt / "state.pt").exists():
+        st = torch.load(ckpt / "state.pt", weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        start, log, elapsed0 = st["step"], st["log"], st["elapsed"]
+    model.train()
+    t0 = time.time()
+    acc: dict[str, list[float]] = {}
+    ntok = 0
+    bar = tqdm(range(start, total), desc=size, disable=not progress, mininterval=5)
+    for step in bar:
+        kind, items = make_batch(cfg, enc, seeds, size, step, total)
+        ids, att, wts = collate(items, enc.pad)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total, spec.lr, cfg)
+        logits = model(input_ids=ids, attention_mask=att).logits[:, :-1]
+        tgt, w = ids[:, 1:], wts[:, 1:]
+        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt.reshape(-1), reduction="none")
+        loss = (ce * w.reshape(-1)).sum() / w.sum().clamp(min=1.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        ntok += int(att.sum())
+        acc.setdefault(kind, []).append(loss.item())
+        if (step + 1) % cfg.log_every == 0 or step + 1 == total:
+            el = elapsed0 + time.time() - t0
+            row = {"step": step + 1, "elapsed_s": round(el, 1), "lr": round(lr_at(step, total, spec.lr, cfg), 6)}
+            for k in ("solve", "drill", "direct", "contrastive"):
+                row[f"loss_{k}"] = round(sum(acc[k]) / len(acc[k]), 4) if acc.get(k) else None
+            log.append(row)
+            acc = {}
+            bar.set_postfix(loss=row.get("loss_solve"))
+        if (step + 1) % cfg.ckpt_every == 0 and step + 1 < total:
+            ckpt.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1, "log": log,
+                        "elapsed": elapsed0 + time.time() - t0}, ckpt / "state.tmp")
+            os.replace(ckpt / "state.tmp", ckpt / "state.pt")
+    train_s = elapsed0 + time.time() - t0
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    tok.save_pretrained(str(out))
+    GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, do_sample=False,
+                     max_new_tokens=512).save_pretrained(str(out))
+    _write_log(out, log)
+    import tokenizers
+    import transformers
+
+    write_json(out / "build_info.json", {
+        "size": dataclasses.asdict(spec),
+        "steps": total,
+        "n_params": n_params(model),
+        "train_seconds": round(train_s, 1),
+        "tokens_seen_this_run": ntok,
+        "build_config": _cfg_dict(cfg),
+        "seed_critiques": {"n_per_mode": cfg.n_seed_per_mode, "wrong_fraction": cfg.seed_wrong_fraction,
+                           "split": "seed", "made_by": "scrit_utils.worlds.arith.seed_critiques"},
+        "git_sha": _git_sha(),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "tokenizers": tokenizers.__version__},
+        "complete": True,
+    })
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return out
+
+
+def _cfg_dict(cfg: BuildConfig) -> dict:
+    d = dataclasses.asdict(cfg)
+    d["world"] = dataclasses.asdict(cfg.world)
+    return d
+
+
+def _write_log(out: Path, log: list[dict]) -> None:
+    write_json(out / "train_log.json", log)
+    if log:
+        cols = list(log[0])
+        lines = [",".join(cols)] + [",".join("" if r.get(c) is None else str(r.get(c)) for c in cols) for r in log]
+        atomic_write_text(out / "train_log.csv", "\n".join(lines) + "\n")
+
+
+def _worker(args: tuple[dict, str]) -> str:
+    cfg_d, size = args
+    return str(train_one(config_from_dict(cfg_d), size, progress=True))
+
+
+def config_from_dict(d: dict) -> BuildConfig:
+    d = dict(d)
+    if isinstance(d.get("world"), dict):
+        w = dict(d["world"])
+        if "ops" in w:
+            w["ops"] = tuple(w["ops"])
+        d["world"] = arith.ArithConfig(**w)
+    for k in ("sizes", "phase1_mix", "phase2_mix"):
+        if k in d and d[k] is not None:
+            d[k] = tuple(d[k])
+    known = {f.name for f in dataclasses.fields(BuildConfig)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"base_models: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    return BuildConfig(**d)
+
+
+def build_base_models(cfg: BuildConfig) -> list[Path]:
+    """Tokenizer + every size in ``cfg.sizes``; up to ``cfg.jobs`` trainings run concurrently."""
+    for s in cfg.sizes:
+        if s not in SIZES:
+            raise ValueError(f"unknown base model size {s!r}; known: {list(SIZES)}")
+    ensure_tokenizer(cfg)
+    todo = [s for s in cfg.sizes if not is_complete(Path(cfg.out_dir) / s)]
+    # most expensive first so the greedy schedule balances the two workers
+    todo.sort(key=lambda s: -SIZES[s].hidden ** 2 * SIZES[s].layers * cfg.steps_for(SIZES[s]))
+    if cfg.jobs <= 1 or len(todo) <= 1:
+        for s in todo:
+            train_one(cfg, s)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=mp.get_context("spawn")) as ex:
+            list(ex.map(_worker, [(_cfg_dict(cfg), s) for s in todo]))
+    return [Path(cfg.out_dir) / s for s in cfg.sizes]
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+def config_from_profile(path: str | None) -> dict:
+    """Seed, world knobs and an optional ``base_models:`` section from a profile YAML."""
+    if not path:
+        return {}
+    import yaml
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"profile {path} not found")
+    raw = yaml.safe_load(p.read_text()) or {}
+    d: dict = {}
+    if isinstance(raw.get("run"), dict) and "seed" in raw["run"]:
+        d["seed"] = int(raw["run"]["seed"])
+    w = (raw.get("world") or {}).get("arith") or {}
+    wk = {f.name for f in dataclasses.fields(arith.ArithConfig)}
+    d["world"] = {k: v for k, v in w.items() if k in wk}
+    d.update(raw.get("base_models") or {})
+    return d
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("build-base-models", help="train the toy world's tokenizer + base models")
+    _add_args(p)
+    p.set_defaults(func=lambda a: _run(a))
+
+
+def _add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default=None, help="profile YAML (run.seed, world.arith, optional base_models:)")
+    p.add_argument("--out", default=None, help="output dir (default models/)")
+    p.add_argument("--sizes", nargs="+", default=None, help=f"subset of {list(SIZES)}")
+    p.add_argument("--jobs", type=int, default=None, help="concurrent trainings")
+    p.add_argument("--steps-scale", type=float, default=None)
+    p.add_argument("--force", action="store_true", help="retrain even when a model dir is complete")
+
+
+def _run(a: argparse.Namespace) -> int:
+    d = config_from_profile(a.profile)
+    if a.out:
+        d["out_dir"] = a.out
+    if a.sizes:
+        d["sizes"] = a.sizes
+    if a.jobs:
+        d["jobs"] = a.jobs
+    if a.steps_scale:
+        d["steps_scale"] = a.steps_scale
+    cfg = config_from_dict(d)
+    if a.force:
+        for s in cfg.sizes:
+            shutil.rmtree(Path(cfg.out_dir) / s, ignore_errors=True)
+    for path in build_base_models(cfg):
+        info = json.loads((path / "build_info.json").read_text())
+        print(f"{path}: {info['n_params']} params, {info['steps']} steps, {info['train_seconds']} s")
+    return 0
+
+
+def main_build_base_models(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="scrit build-base-models")
+    _add_args(p)
+    return _run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main_build_base_models())
