@@ -1,0 +1,431 @@
+"""In-process generation with Hugging Face transformers: batched, left-padded, KV-cached, seed-per-item.
+
+:class:`TransformersBackend` implements the :class:`~scrit_utils.generation.base.Backend`
+protocol with its own incremental decoding loop over the model's ``forward`` and a
+``DynamicCache``, rather than ``model.generate``. The reason is reproducibility: every
+request carries its own seed, and the random number used to sample token ``t`` of a
+request is a pure function of ``(seed, t)`` (a counter-based hash, see
+:func:`counter_uniform`). So the text generated for a request does not depend on which
+other requests share its batch, on the batch size, or on whether the run was resumed.
+Greedy decoding is plain argmax.
+
+How a call runs:
+
+1. each request's messages are rendered with the tokenizer's chat template
+   (:func:`scrit_utils.prompts.render_chat`) and tokenized without extra special tokens;
+2. requests are sorted by prompt length (longest first) and cut into batches of at most
+   ``batch_size`` rows and ``max_batch_tokens`` (rows x (longest prompt + max_new_tokens));
+3. a batch is left-padded; position ids come from the attention mask, so a row's
+   positions start at 0 whatever its padding; one prefill ``forward`` fills the cache,
+   then one ``forward`` per new token;
+4. a row stops at an end-of-sequence id or when its text contains a stop string; finished
+   rows are dropped from the batch (and the cache) once they are a quarter of it;
+5. texts are decoded without special tokens, cut at the first stop string, and returned
+   in request order.
+
+:class:`NaiveTransformersBackend` is the slow reference: one prompt at a time through
+``model.generate``. The benchmark (``scripts/bench_generation.py``) and the tests compare
+the two.
+
+Usage::
+
+    from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed
+    from scrit_utils.generation.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend("models/toy-0.5m", device="cpu", batch_size=256)
+    reqs = [GenerationRequest(id=i, messages=m, seed=derive_seed(7, "critique", i, 0)) for i, m in items]
+    texts = backend.generate(reqs, SamplingParams(max_new_tokens=300, temperature=0.7))
+
+Loading accepts a local checkpoint directory or a hub id (``from_pretrained`` either way);
+``trust_remote_code`` stays off unless the caller asks for it.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .. import prompts
+from .base import GenerationRequest, SamplingParams, truncate_at_stop
+
+__all__ = [
+    "TransformersBackend",
+    "NaiveTransformersBackend",
+    "load_tokenizer",
+    "load_model",
+    "counter_uniform",
+    "resolve_device",
+    "resolve_dtype",
+]
+
+_MASK32 = 0xFFFFFFFF
+_GENERIC_TOKENIZER_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast"}
+
+
+# --- loading ----------------------------------------------------------------------
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; anything else is passed to ``torch.device``."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``"auto"`` -> float32 on CPU, bfloat16 on a GPU that supports it (else float16)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in names:
+        raise ValueError(f"unknown dtype {dtype!r}; expected auto | {' | '.join(names)}")
+    return names[dtype]
+
+
+def _declared_tokenizer_class(model: str | Path, revision: str | None) -> str | None:
+    local = Path(model) / "tokenizer_config.json"
+    if local.is_file():
+        try:
+            return json.loads(local.read_text(encoding="utf-8")).get("tokenizer_class")
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{local}: malformed JSON ({e})") from None
+    if Path(model).exists():
+        return None
+    try:  # hub id: the same file, through the hub cache
+        from transformers.models.auto.tokenization_auto import get_tokenizer_config
+
+        return get_tokenizer_config(str(model), revision=revision).get("tokenizer_class")
+    except Exception:  # noqa: BLE001 - fall back to AutoTokenizer's own resolution
+        return None
+
+
+def load_tokenizer(model: str | Path, trust_remote_code: bool = False, revision: str | None = None):
+    """Load a checkpoint's tokenizer, honouring a generic ``tokenizer_class`` in its config.
+
+    ``AutoTokenizer`` in transformers 5 replaces the declared class with the model type's
+    own class for some model types (``qwen2`` among them), which rebuilds a custom
+    ``tokenizer.json`` (e.g. a character-level toy tokenizer) as Qwen's byte-level BPE and
+    silently changes the encoding. A checkpoint that declares the generic fast class is
+    therefore loaded with that class directly; everything else goes through AutoTokenizer.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    declared = _declared_tokenizer_class(model, revision)
+    if declared in _GENERIC_TOKENIZER_CLASSES:
+        tok = PreTrainedTokenizerFast.from_pretrained(str(model), revision=revision)
+    else:
+        tok = AutoTokenizer.from_pretrained(str(model), trust_remote_code=trust_remote_code, revision=revision)
+    if getattr(tok, "chat_template", None) is None:
+        raise ValueError(f"tokenizer of {model} has no chat_template; the generation backends render chats with it")
+    return tok
+
+
+def load_model(model: str | Path, device: torch.device, dtype: torch.dtype, trust_remote_code: bool = False,
+               revision: str | None = None, attn_implementation: str | None = None):
+    from transformers import AutoModelForCausalLM
+
+    kw = {"dtype": dtype, "trust_remote_code": trust_remote_code, "revision": revision}
+    if attn_implementation:
+        kw["attn_implementation"] = attn_implementation
+    m = AutoModelForCausalLM.from_pretrained(str(model), **kw)
+    return m.to(device).eval()
+
+
+def _eos_ids(tokenizer, model) -> frozenset[int]:
+    ids: set[int] = set()
+    for src in (getattr(tokenizer, "eos_token_id", None), getattr(getattr(model, "generation_config", None),
+                                                                     "eos_token_id", None)):
+        if src is None:
+            continue
+        ids.update([src] if isinstance(src, int) else list(src))
+    if not ids:
+        raise ValueError("neither the tokenizer nor the model's generation_config defines an eos token id")
+    return frozenset(ids)
+
+
+# --- counter-based randomness --------------------------------------------------------
+def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
+    """(x * c) mod 2**32 for 32-bit values held in int64, without int64 overflow."""
+    lo, hi = c & 0xFFFF, c >> 16
+    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _MASK32
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer finaliser (xorshift-multiply, "lowbias32" constants)."""
+    x = x & _MASK32
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def counter_uniform(seeds: torch.Tensor, step: int) -> torch.Tensor:
+    """One uniform [0, 1) float64 per seed, a pure function of (seed, step); 53 random bits.
+
+    Computed on the CPU with integer ops only, so the same (seed, step) gives the same
+    number on every machine and device, whatever else is in the batch.
+    """
+    s = seeds.to(device="cpu", dtype=torch.int64)
+    key = _mix32(s + 0x9E3779B9)
+    a = _mix32(key ^ _mix32(torch.full_like(s, 2 * step)))
+    b = _mix32(key ^ _mix32(torch.full_like(s, 2 * step + 1)) ^ 0x68E31DA4)
+    return ((a << 21) | (b >> 11)).to(torch.float64) / float(1 << 53)
+
+
+def _sample(logits: torch.Tensor, seeds: torch.Tensor, step: int, params: SamplingParams) -> torch.Tensor:
+    """Next token per row: argmax when greedy, else inverse-CDF sampling with a per-row uniform."""
+    if params.greedy:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / params.temperature, dim=-1).double()
+    if params.top_p < 1.0:
+        probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)
+        before = probs.cumsum(dim=-1) - probs  # mass strictly above each token
+        probs = probs.masked_fill(before >= params.top_p, 0.0)  # the top token always stays
+    else:
+        order = None
+    cdf = probs.cumsum(dim=-1)
+    u = counter_uniform(seeds, step).to(cdf.device) * cdf[:, -1]
+    idx = torch.searchsorted(cdf, u.unsqueeze(-1), right=True).clamp_(max=cdf.shape[-1] - 1)
+    # never land on a zero-probability token (u == cdf boundary at the tail)
+    idx = torch.where(probs.gather(-1, idx) > 0, idx, (probs > 0).cumsum(-1).argmax(-1, keepdim=True))
+    tok = idx if order is None else order.gather(-1, idx)
+    return tok.squeeze(-1)
+
+
+def _validate(requests: Sequence[GenerationRequest], params: SamplingParams) -> None:
+    if params.max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {params.max_new_tokens}")
+    if not params.greedy and not (0.0 < params.top_p <= 1.0):
+        raise ValueError(f"top_p must be in (0, 1], got {params.top_p}")
+    for i, r in enumerate(requests):
+        if not r.messages:
+            raise ValueError(f"request {i} (id={r.id!r}) has no messages")
+
+
+# --- the batched backend ---------------------------------------------------------------
+class TransformersBackend:
+    """Batched, KV-cached generation with per-request seeds; see the module docstring."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str | Path,
+        device: str = "cpu",
+        dtype: str | torch.dtype = "auto",
+        batch_size: int = 64,
+        max_batch_tokens: int | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        attn_implementation: str | None = None,
+        prune_fraction: float = 0.25,
+        _loaded: tuple | None = None,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if max_batch_tokens is not None and max_batch_tokens < 1:
+            raise ValueError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
+        self.model_name = str(model)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.prune_fraction = prune_fraction
+        if _loaded is not None:
+            self.model, self.tokenizer = _loaded
+        else:
+            self.tokenizer = load_tokenizer(model, trust_remote_code, revision)
+            self.model = load_model(model, self.device, self.dtype, trust_remote_code, revision, attn_implementation)
+        self.eos_ids = _eos_ids(self.tokenizer, self.model)
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else min(self.eos_ids)
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._pieces: dict[int, str] = {}
+
+    @classmethod
+    def from_objects(cls, model, tokenizer, name: str = "in-memory", **kw) -> "TransformersBackend":
+        """Wrap an already-loaded model + tokenizer (e.g. right after training)."""
+        dev = next(model.parameters()).device
+        return cls(name, device=str(dev), dtype=next(model.parameters()).dtype, _loaded=(model.eval(), tokenizer), **kw)
+
+    # -- public API --
+    def encode(self, requests: Sequence[GenerationRequest]) -> list[list[int]]:
+        texts = [prompts.render_chat(self.tokenizer, r.messages) for r in requests]
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def plan_batches(self, lengths: Sequence[int], max_new_tokens: int) -> list[list[int]]:
+        """Indices grouped into batches, longest prompts first (sorting minimises padding)."""
+        order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+        batches: list[list[int]] = []
+        cur: list[int] = []
+        for i in order:
+            width = (lengths[cur[0]] if cur else lengths[i]) + max_new_tokens
+            if cur and (len(cur) >= self.batch_size or
+                        (self.max_batch_tokens is not None and (len(cur) + 1) * width > self.max_batch_tokens)):
+                batches.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            batches.append(cur)
+        return batches
+
+    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams, progress: bool = True) -> list[str]:
+        from tqdm.auto import tqdm
+
+        requests = list(requests)
+        if not requests:
+            return []
+        _validate(requests, params)
+        ids = self.encode(requests)
+        out: list[str | None] = [None] * len(requests)
+        batches = self.plan_batches([len(x) for x in ids], params.max_new_tokens)
+        with tqdm(total=len(requests), disable=not progress, desc=f"generate ({Path(self.model_name).name})",
+                  unit="req", dynamic_ncols=True) as bar:
+            for b in batches:
+                texts = self._generate_batch([ids[i] for i in b], [requests[i].seed for i in b], params)
+                for i, t in zip(b, texts):
+                    out[i] = t
+                bar.update(len(b))
+        return out  # type: ignore[return-value]
+
+    # -- internals --
+    def _piece(self, tok: int) -> str:
+        p = self._pieces.get(tok)
+        if p is None:
+            p = self._pieces[tok] = self.tokenizer.decode([tok], skip_special_tokens=True)
+        return p
+
+    def _forward(self, input_ids, attention_mask, position_ids, cache, logits_to_keep=1):
+        kw = {self._cache_kw: cache}
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                         use_cache=True, logits_to_keep=logits_to_keep, **kw)
+        return out.logits[:, -1, :]
+
+    @torch.inference_mode()
+    def _generate_batch(self, prompt_ids: list[list[int]], seeds: list[int], params: SamplingParams) -> list[str]:
+        from transformers import DynamicCache
+
+        dev = self.device
+        n = len(prompt_ids)
+        width = max(len(p) for p in prompt_ids)
+        input_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        for r, p in enumerate(prompt_ids):
+            if p:
+                input_ids[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
+                mask[r, width - len(p):] = 1
+        input_ids, mask = input_ids.to(dev), mask.to(dev)
+        position_ids = (mask.cumsum(-1) - 1).clamp_(min=0)
+        next_pos = position_ids[:, -1:] + 1
+        seed_t = torch.tensor(seeds, dtype=torch.int64)
+
+        try:
+            cache = DynamicCache(config=self.model.config)
+        except TypeError:  # older transformers
+            cache = DynamicCache()
+        logits = self._forward(input_ids, mask, position_ids, cache)
+
+        stops = tuple(s for s in params.stop if s)
+        tail_len = 2 * max((len(s) for s in stops), default=0) + 8
+        gen: list[list[int]] = [[] for _ in range(n)]
+        tails = [""] * n
+        rows = list(range(n))  # batch position -> original row
+        alive = [True] * n  # per batch position
+        eos = self.eos_ids
+        for step in range(params.max_new_tokens):
+            tok = _sample(logits, seed_t[rows], step, params)
+            tok_list = tok.tolist()
+            for j, (r, t) in enumerate(zip(rows, tok_list)):
+                if not alive[j]:
+                    continue
+                if t in eos:
+                    alive[j] = False
+                    continue
+                gen[r].append(t)
+                if stops:
+                    tails[r] = (tails[r] + self._piece(t))[-tail_len:]
+                    if any(s in tails[r] for s in stops) and any(
+                        s in self.tokenizer.decode(gen[r], skip_special_tokens=True) for s in stops
+                    ):
+                        alive[j] = False
+            n_alive = sum(alive)
+            if n_alive == 0 or step == params.max_new_tokens - 1:
+                break
+            if len(rows) - n_alive >= max(1, int(self.prune_fraction * len(rows))):
+                keep = [j for j, a in enumerate(alive) if a]
+                keep_t = torch.tensor(keep, dtype=torch.long, device=dev)
+                cache.batch_select_indices(keep_t)
+                mask, next_pos, tok = mask[keep_t], next_pos[keep_t], tok.to(dev)[keep_t]
+                rows = [rows[j] for j in keep]
+                alive = [True] * len(rows)
+            else:
+                tok = tok.to(dev)
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+            logits = self._forward(tok.unsqueeze(-1), mask, next_pos, cache)
+            next_pos = next_pos + 1
+
+        texts = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
+        return [truncate_at_stop(t, stops) for t in texts]
+
+
+# --- the naive reference -----------------------------------------------------------------
+class NaiveTransformersBackend:
+    """One prompt at a time through ``model.generate`` (the slow baseline for the benchmark).
+
+    Greedy output matches :class:`TransformersBackend` token for token. Sampled output uses
+    transformers' own sampler seeded per request with ``torch.manual_seed``, so it is
+    reproducible but not the same draw as the batched backend's counter-based sampler.
+    """
+
+    name = "transformers-naive"
+
+    def __init__(self, model: str | Path, device: str = "cpu", dtype: str | torch.dtype = "auto",
+                 trust_remote_code: bool = False, revision: str | None = None, _loaded: tuple | None = None):
+        self.model_name = str(model)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        if _loaded is not None:
+            self.model, self.tokenizer = _loaded
+        else:
+            self.tokenizer = load_tokenizer(model, trust_remote_code, revision)
+            self.model = load_model(model, self.device, self.dtype, trust_remote_code, revision)
+        self.eos_ids = _eos_ids(self.tokenizer, self.model)
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else min(self.eos_ids)
+
+    @torch.inference_mode()
+    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams, progress: bool = True) -> list[str]:
+        from tqdm.auto import tqdm
+
+        requests = list(requests)
+        _validate(requests, params)
+        out = []
+        stops = tuple(s for s in params.stop if s)
+        for r in tqdm(requests, disable=not progress, desc="generate (naive)", unit="req", dynamic_ncols=True):
+            text = prompts.render_chat(self.tokenizer, r.messages)
+            ids = torch.tensor([self.tokenizer(text, add_special_tokens=False)["input_ids"]], device=self.device)
+            kw = dict(max_new_tokens=params.max_new_tokens, eos_token_id=sorted(self.eos_ids), pad_token_id=self.pad_id,
+                      attention_mask=torch.ones_like(ids))
+            if params.greedy:
+                kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            else:
+                torch.manual_seed(r.seed)
+                kw.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
+            if stops:
+                kw.update(stop_strings=list(stops), tokenizer=self.tokenizer)
+            seq = self.model.generate(ids, **kw)[0, ids.shape[1]:].tolist()
+            while seq and seq[-1] in self.eos_ids:
+                seq.pop()
+            out.append(truncate_at_stop(self.tokenizer.decode(seq, skip_special_tokens=True), stops))
+        return out
