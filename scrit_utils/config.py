@@ -1,0 +1,450 @@
+"""Study profiles: one YAML file -> frozen, typed dataclasses shared by every notebook.
+
+A profile (``configs/*.yaml``) has one section per concern (``run``, ``world``, ``models``,
+``generation``, ``data``, ``self_critique``, ``validation``, ``training``, ``evaluation``).
+:func:`load` reads it, applies overrides and checks every key against the dataclasses below:
+an unknown key or a value of the wrong type raises :class:`ConfigError` naming the file and
+the dotted key (``configs/toy.yaml: training.learning_rate: expected float, got str 'fast'``).
+
+Usage::
+
+    from scrit_utils import config
+    cfg = config.load("configs/smoke.yaml", ["training.max_steps=5", "data.max_problems=20"])
+    cfg.training.learning_rate          # typed attribute access
+    config.get(cfg, "generation.solve.temperature")
+    config.to_dict(cfg)                 # plain dict (for hashing / provenance)
+
+Overrides are either a list of ``"dotted.key=value"`` strings (the value is parsed as YAML,
+so ``x=3`` is an int and ``x=[a, b]`` a list) or a dict (nested or with dotted keys).
+Relative paths inside a profile are resolved by the code that uses them against
+:data:`REPO_ROOT`, so notebooks work both from the repo root (papermill) and ``notebooks/``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(ValueError):
+    """Bad profile: the message names the file and the dotted key."""
+
+
+# --- schema ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunConfig:
+    name: str  # profile name; executed notebooks go to results/runs/<name>/
+    seed: int = 0
+    artifacts_dir: str = "artifacts"
+    results_dir: str = "results"
+    torch_threads: int = 0  # 0 = leave torch's default
+    notebooks: tuple[str, ...] = ()  # notebook numbers `scrit run` executes, in order (empty = all)
+
+
+@dataclass(frozen=True)
+class ArithWorldConfig:
+    """Mirrors :class:`scrit_utils.worlds.arith.ArithConfig` plus how many problems to draw."""
+
+    n_problems: int = 200  # problems drawn for stage 01 (before filtering)
+    split: Literal["train", "seed", "benchmark"] = "train"
+    min_steps: int = 2
+    max_steps: int = 6
+    max_start: int = 99
+    max_addend: int = 99
+    max_factor: int = 9
+    max_value: int = 999
+    ops: tuple[str, ...] = ("+", "-", "*")
+
+
+@dataclass(frozen=True)
+class RealSourceConfig:
+    name: str  # e.g. "gsm8k"
+    path: str  # local file / folder or hub id
+    split: str = "train"
+    n: int | None = None  # cap on problems from this source
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    kind: Literal["arith", "real"] = "arith"
+    arith: ArithWorldConfig = field(default_factory=ArithWorldConfig)
+    real_sources: tuple[RealSourceConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class GeneratorModelConfig:
+    name: str  # short label recorded on every solution
+    path: str  # model dir or hub id
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    critic: str  # the model being improved (dir or hub id)
+    generators: tuple[GeneratorModelConfig, ...] = ()
+    critic_revision: str | None = None
+
+
+@dataclass(frozen=True)
+class StageSampling:
+    max_new_tokens: int = 512
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    n: int = 1  # samples per item
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    backend: Literal["transformers", "vllm", "openai"] = "transformers"
+    prompt_variant: Literal["full", "compact"] = "full"
+    batch_size: int = 32
+    dtype: str = "auto"
+    device: str = "auto"
+    base_url: str | None = None  # openai backend only
+    tensor_parallel_size: int = 1  # vllm backend only
+    solve: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
+    critique: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
+    validation: StageSampling = field(default_factory=StageSampling)
+    evaluation: StageSampling = field(default_factory=StageSampling)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    max_problems: int | None = None  # problems kept after filtering (None = all)
+    cap_correct_per_generator: int | None = None
+    cap_incorrect_per_generator: int | None = None
+    require_mixed: bool = True  # keep problems with >=1 correct and >=1 incorrect solution
+
+
+@dataclass(frozen=True)
+class SelfCritiqueConfig:
+    mode: Literal["contrastive", "direct", "bug_injection"] = "contrastive"
+    max_pairs: int | None = None
+    examples_shown: int = 3  # worked examples printed in notebook 02
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    direct_critic_approves: bool = True
+    answer_matches_reference: bool = True
+    verdict_matches_label: bool = True
+    correct_ratio: float = 0.5  # share of critiques of correct solutions in the SFT set
+    max_examples: int | None = None
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] | str = "all-linear"
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    use_lora: bool = False
+    learning_rate: float = 5e-6
+    num_train_epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides num_train_epochs
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.03
+    lr_scheduler_type: str = "cosine"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    max_length: int = 1024
+    logging_steps: int = 10
+    seed: int = 0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    save_merged: bool = True  # LoRA: also save the merged full model
+    lora: LoraConfig = field(default_factory=LoraConfig)
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    n_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    benchmarks: tuple[str, ...] = ()  # toy: world benchmark names; real: task names / paths
+    scenarios: tuple[Literal["wrong", "mix", "own"], ...] = ("wrong", "mix", "own")
+    processbench: tuple[str, ...] = ()  # EI-F1 sets (toy: "arith"; real: gsm8k, math, ...)
+    n_items: int | None = None  # cap per benchmark
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+
+
+def _check_base_models(value: Mapping, key: str, src: str) -> dict:
+    """``base_models`` is read by :mod:`scrit_utils.base_models` (toy world); check its key names."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{src}: {key}: expected mapping, got {type(value).__name__} {value!r}")
+    try:
+        from .base_models import BuildConfig
+
+        allowed = {f.name for f in dataclasses.fields(BuildConfig)} - {"world", "seed"}
+    except ImportError:  # pragma: no cover - toy world module absent
+        return dict(value)
+    for k in value:
+        if k not in allowed:
+            raise ConfigError(f"{src}: {key}.{k}: unknown key (allowed: {', '.join(sorted(allowed))})")
+    return json.loads(json.dumps(value))
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    run: RunConfig
+    models: ModelsConfig
+    world: WorldConfig = field(default_factory=WorldConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    self_critique: SelfCritiqueConfig = field(default_factory=SelfCritiqueConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    # toy world only: settings for `scrit build-base-models` (scrit_utils.base_models.BuildConfig keys)
+    base_models: dict = field(default_factory=dict)
+    source: str = field(default="", compare=False)  # the profile file it came from
+
+
+# --- conversion ----------------------------------------------------------------------
+_MISSING = object()
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is type(None):
+        return "null"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str, src: str) -> Any:
+    def fail() -> ConfigError:
+        return ConfigError(f"{src}: {key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if tp is dict:
+        return _check_base_models(value, key, src)
+    if tp is type(None):
+        if value is None:
+            return None
+        raise fail()
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return _convert(value, arg, key, src)
+            except ConfigError as e:
+                errors.append(e)
+        # a nested error (deeper key) is more useful than the generic one
+        deeper = [e for e in errors if f": {key}." in str(e)]
+        raise deeper[0] if deeper else fail()
+    if origin is Literal:
+        if value in typing.get_args(tp) and not isinstance(value, bool):
+            return value
+        raise fail()
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise fail()
+        (item_tp, *_) = typing.get_args(tp)
+        return tuple(_convert(v, item_tp, f"{key}[{i}]", src) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise fail()
+        return _build(tp, value, key, src)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise fail()
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise fail()
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "5e-6" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise fail()
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise fail()
+    raise ConfigError(f"{src}: {key}: unsupported schema type {tp!r}")  # pragma: no cover
+
+
+def _build(cls: type, data: Mapping, prefix: str, src: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    for k in data:
+        if k not in fields:
+            dotted = f"{prefix}.{k}" if prefix else str(k)
+            raise ConfigError(f"{src}: {dotted}: unknown key (allowed: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, f in fields.items():
+        dotted = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], dotted, src)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{src}: {dotted}: required key is missing")
+    return cls(**kwargs)
+
+
+# --- overrides ---------------------------------------------------------------------
+def _set_dotted(tree: dict, dotted: str, value: Any, src: str) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for i, p in enumerate(parts[:-1]):
+        nxt = node.get(p)
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{src}: {'.'.join(parts[: i + 1])}: is not a section, cannot set {dotted}")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Normalise overrides to ``{dotted_key: value}``."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    out: dict[str, Any] = {}
+    if isinstance(overrides, Mapping):
+        def walk(d: Mapping, prefix: str) -> None:
+            for k, v in d.items():
+                key = f"{prefix}.{k}" if prefix else str(k)
+                if isinstance(v, Mapping) and v:
+                    walk(v, key)
+                else:
+                    out[key] = v
+        walk(overrides, "")
+        return out
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(f"override {item!r}: expected 'dotted.key=value'")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override {item!r}: empty key")
+        out[key] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+# --- public API -------------------------------------------------------------------
+def resolve_profile(path: str | os.PathLike) -> Path:
+    """Find a profile given relative to the cwd or to the repo root."""
+    p = Path(path)
+    if p.exists():
+        return p.resolve()
+    alt = REPO_ROOT / p
+    if not p.is_absolute() and alt.exists():
+        return alt.resolve()
+    raise ConfigError(f"profile not found: {path} (looked in {Path.cwd()} and {REPO_ROOT})")
+
+
+def load_dict(data: Mapping, src: str = "<dict>", overrides=None) -> StudyConfig:
+    tree = json.loads(json.dumps(data))  # deep copy, plain types
+    ov = parse_overrides(overrides)
+    for key, value in ov.items():
+        _set_dotted(tree, key, value, f"{src} (override {key}={value!r})")
+    try:
+        cfg = _build(StudyConfig, tree, "", src)
+    except ConfigError as e:
+        msg = str(e)
+        hit = [k for k in ov if msg.startswith(f"{src}: {k}:") or msg.startswith(f"{src}: {k}.")]
+        if hit:
+            raise ConfigError(f"{msg} (set by override {hit[0]}={ov[hit[0]]!r})") from None
+        raise
+    return dataclasses.replace(cfg, source=src)
+
+
+def load(path: str | os.PathLike, overrides=None) -> StudyConfig:
+    """Load and validate a profile; see the module docstring."""
+    p = resolve_profile(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        rel = str(p.relative_to(REPO_ROOT))
+    except ValueError:
+        rel = str(p)
+    return load_dict(data, rel, overrides)
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain nested dict/list form (JSON-serialisable); drops ``source``."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name != "source"}
+    if isinstance(cfg, (list, tuple)):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+def get(cfg: Any, dotted: str) -> Any:
+    node = cfg
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(node) or part not in {f.name for f in dataclasses.fields(node)}:
+            raise KeyError(f"no config key {dotted!r}")
+        node = getattr(node, part)
+    return node
+
+
+def config_slice(cfg: StudyConfig, keys: Sequence[str]) -> dict[str, Any]:
+    """``{dotted_key: plain value}`` for the keys a stage depends on."""
+    return {k: to_dict(get(cfg, k)) for k in sorted(keys)}
+
+
+def stable_hash(obj: Any, n: int = 12) -> str:
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
+
+
+def config_hash(cfg: StudyConfig) -> str:
+    return stable_hash(to_dict(cfg))
+
+
+def resolve_path(p: str | os.PathLike) -> Path:
+    """A path from a profile: absolute stays, relative is taken from the repo root."""
+    p = Path(p)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+def looks_local(path_or_id: str) -> bool:
+    """True when a model/data reference is a local path rather than a hub id."""
+    return path_or_id.startswith((".", "/", "~")) or resolve_path(path_or_id).exists()
+
+
+def model_ref(path_or_id: str) -> str:
+    """Local paths resolved against the repo root; hub ids unchanged."""
+    return str(resolve_path(path_or_id)) if looks_local(path_or_id) else path_or_id

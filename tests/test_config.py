@@ -1,0 +1,168 @@
+"""Profiles load into typed frozen dataclasses; bad keys and types are errors naming the key and file."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scrit_utils import config
+from scrit_utils.config import ConfigError
+
+PROFILES = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def _write(tmp_path, data, name="p.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def _smoke() -> dict:
+    return yaml.safe_load((config.REPO_ROOT / "configs" / "smoke.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_every_profile_loads(path):
+    cfg = config.load(path)
+    assert cfg.run.name
+    assert cfg.source.endswith(path.name)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.run.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_every_key_has_a_comment(path):
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("- {") or stripped.endswith(":"):
+            # a list item of mappings / a section header: comments optional on sections
+            continue
+        assert "#" in line, f"{path.name}:{i}: key without a comment: {line!r}"
+
+
+def test_types_are_converted():
+    cfg = config.load("configs/smoke.yaml")
+    assert isinstance(cfg.training.learning_rate, float)
+    assert isinstance(cfg.generation.solve.max_new_tokens, int)
+    assert isinstance(cfg.models.generators, tuple) and cfg.models.generators[0].name
+    assert isinstance(cfg.evaluation.scenarios, tuple)
+
+
+def test_unknown_key_names_dotted_key_and_file(tmp_path):
+    d = _smoke()
+    d["training"]["learnig_rate"] = 1e-3
+    p = _write(tmp_path, d, "typo.yaml")
+    with pytest.raises(ConfigError) as e:
+        config.load(p)
+    msg = str(e.value)
+    assert "training.learnig_rate" in msg and "typo.yaml" in msg and "unknown key" in msg
+
+
+def test_unknown_nested_key(tmp_path):
+    d = _smoke()
+    d["training"]["lora"]["rank"] = 4
+    with pytest.raises(ConfigError, match=r"training\.lora\.rank: unknown key"):
+        config.load(_write(tmp_path, d))
+
+
+def test_unknown_section(tmp_path):
+    d = _smoke()
+    d["trainer"] = {}
+    with pytest.raises(ConfigError, match=r"trainer: unknown key"):
+        config.load(_write(tmp_path, d))
+
+
+@pytest.mark.parametrize(
+    "dotted, bad, expected",
+    [
+        ("training.learning_rate", "fast", "expected float"),
+        ("training.max_steps", 2.5, "expected int"),
+        ("training.use_lora", "yes", "expected bool"),
+        ("generation.solve.temperature", [1], "expected float"),
+        ("generation.backend", "torch", "expected one of"),
+        ("evaluation.scenarios", ["wrong", "bogus"], "expected one of"),
+        ("run.seed", True, "expected int"),
+        ("models.generators", {"name": "x"}, "expected list of"),
+    ],
+)
+def test_wrong_type_names_dotted_key_and_file(tmp_path, dotted, bad, expected):
+    d = _smoke()
+    node = d
+    *parents, last = dotted.split(".")
+    for k in parents:
+        node = node[k]
+    node[last] = bad
+    p = _write(tmp_path, d, "bad.yaml")
+    with pytest.raises(ConfigError) as e:
+        config.load(p)
+    msg = str(e.value)
+    assert dotted in msg and "bad.yaml" in msg and expected in msg, msg
+
+
+def test_error_inside_list_item_names_index(tmp_path):
+    d = _smoke()
+    d["models"]["generators"][1]["path"] = 3
+    with pytest.raises(ConfigError, match=r"models\.generators\[1\]\.path: expected str"):
+        config.load(_write(tmp_path, d))
+
+
+def test_missing_required_key(tmp_path):
+    d = _smoke()
+    del d["models"]["critic"]
+    with pytest.raises(ConfigError, match=r"models\.critic: required key is missing"):
+        config.load(_write(tmp_path, d))
+
+
+def test_overrides_as_strings_and_dict():
+    a = config.load("configs/smoke.yaml", ["training.max_steps=7", "evaluation.scenarios=[mix]", "models.critic=x/y"])
+    assert a.training.max_steps == 7 and a.evaluation.scenarios == ("mix",) and a.models.critic == "x/y"
+    b = config.load("configs/smoke.yaml", {"training": {"max_steps": 7}, "validation.correct_ratio": 0.25})
+    assert b.training.max_steps == 7 and b.validation.correct_ratio == 0.25
+    base = config.load("configs/smoke.yaml")
+    assert base.training.max_steps != 7  # overrides never leak into the file's config
+
+
+def test_bad_override_names_key():
+    with pytest.raises(ConfigError, match=r"training\.max_stepz: unknown key"):
+        config.load("configs/smoke.yaml", ["training.max_stepz=3"])
+    with pytest.raises(ConfigError, match=r"training\.max_steps: expected int.*override"):
+        config.load("configs/smoke.yaml", ["training.max_steps=lots"])
+    with pytest.raises(ConfigError, match="expected 'dotted.key=value'"):
+        config.load("configs/smoke.yaml", ["training.max_steps"])
+
+
+def test_base_models_section_checked_against_toy_build_config(tmp_path):
+    d = _smoke()
+    d["base_models"] = {"sizes": ["toy-0.1m"], "stepz": 3}
+    with pytest.raises(ConfigError, match=r"base_models\.stepz: unknown key"):
+        config.load(_write(tmp_path, d))
+
+
+def test_real_models_expressible(tmp_path):
+    d = _smoke()
+    d["models"] = {"critic": "Qwen/Qwen2.5-7B-Instruct",
+                   "generators": [{"name": "qwen-math-1.5b", "path": "Qwen/Qwen2.5-Math-1.5B-Instruct"}]}
+    d["generation"]["backend"] = "vllm"
+    d["generation"]["prompt_variant"] = "full"
+    d["training"]["use_lora"] = True
+    d["training"]["lora"]["target_modules"] = ["q_proj", "v_proj"]
+    d["world"] = {"kind": "real", "real_sources": [{"name": "gsm8k", "path": "openai/gsm8k", "split": "train", "n": 100}]}
+    cfg = config.load(_write(tmp_path, d))
+    assert cfg.training.lora.target_modules == ("q_proj", "v_proj")
+    assert cfg.world.real_sources[0].n == 100
+    assert config.model_ref("Qwen/Qwen2.5-7B-Instruct") == "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_config_slice_and_hash():
+    a = config.load("configs/smoke.yaml")
+    b = config.load("configs/smoke.yaml", ["training.max_steps=9"])
+    keys = ["world", "data"]
+    assert config.config_slice(a, keys) == config.config_slice(b, keys)
+    assert config.config_hash(a) != config.config_hash(b)
+    assert config.get(a, "generation.solve.temperature") == a.generation.solve.temperature
+    with pytest.raises(KeyError):
+        config.get(a, "generation.nope")
