@@ -1,0 +1,188 @@
+"""Helpers shared by the loop stages (01-04): backends, resumable generation, figures, tables.
+
+Usage::
+
+    from scrit_utils.pipeline import common
+    backend = common.make_backend(cfg, cfg.models.critic)
+    recs = common.generate_resumable(backend, out, items, item_id=lambda it: it.id,
+                                     request=lambda it: GenerationRequest(...),
+                                     record=lambda it, text: CritiqueRecord(...),
+                                     params=common.sampling(cfg.generation.critique), chunk_size=32)
+    common.save_figure(cfg, fig, "01_solutions")     # results/figures/<profile>/01_solutions.{png,pdf}
+    common.save_table(cfg, df, "01_per_generator")   # results/tables/<profile>/01_per_generator.{csv,md}
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+from tqdm.auto import tqdm
+
+from .. import config as _config
+from ..generation import GenerationRequest, SamplingParams, get_backend
+from ..records import ResumableJsonl, atomic_write_text
+
+T = TypeVar("T")
+
+_BACKENDS: dict[tuple, Any] = {}
+
+
+def setup_torch(cfg: _config.StudyConfig) -> None:
+    """Apply ``run.torch_threads`` (0 keeps torch's default)."""
+    if cfg.run.torch_threads > 0:
+        os.environ.setdefault("OMP_NUM_THREADS", str(cfg.run.torch_threads))
+        import torch
+
+        torch.set_num_threads(cfg.run.torch_threads)
+
+
+def sampling(s: _config.StageSampling, stop: Sequence[str] = ()) -> SamplingParams:
+    return SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p, stop=tuple(stop))
+
+
+def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
+    """A generation backend for ``model`` (local dir or hub id) from ``cfg.generation``.
+
+    Only the keyword arguments the backend's constructor accepts are passed, so one profile
+    section serves transformers, vLLM and OpenAI-compatible backends. Backends are cached per
+    (kind, model) inside one process (a notebook reuses the loaded model across cells).
+    """
+    g = cfg.generation
+    ref = _config.model_ref(model)
+    key = (g.backend, ref, g.batch_size, g.dtype, g.device)
+    if cache and key in _BACKENDS:
+        return _BACKENDS[key]
+    if g.backend == "transformers":
+        from ..generation.transformers_backend import TransformersBackend as cls
+    elif g.backend == "vllm":
+        from ..generation.vllm_backend import VLLMBackend as cls
+    else:
+        from ..generation.openai_backend import OpenAIBackend as cls
+    wanted = {
+        "model": ref,
+        "batch_size": g.batch_size,
+        "dtype": g.dtype,
+        "device": g.device,
+        "base_url": g.base_url,
+        "tensor_parallel_size": g.tensor_parallel_size,
+        "seed": cfg.run.seed,
+    }
+    params = inspect.signature(cls).parameters
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    kw = {k: v for k, v in wanted.items() if (k in params or (takes_kwargs and k == "model")) and v is not None}
+    backend = get_backend(g.backend, **kw)
+    if cache:
+        _BACKENDS[key] = backend
+    return backend
+
+
+def release_backends() -> None:
+    """Drop cached backends (frees model memory between stages)."""
+    _BACKENDS.clear()
+    import gc
+
+    gc.collect()
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    size = max(1, size)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def generate_resumable(
+    backend,
+    out: ResumableJsonl,
+    items: Sequence[T],
+    item_id: Callable[[T], str],
+    request: Callable[[T], GenerationRequest],
+    record: Callable[[T, str], Any],
+    params: SamplingParams,
+    chunk_size: int,
+    desc: str = "generate",
+) -> int:
+    """Generate one record per item into ``out``, chunk by chunk, skipping finished items.
+
+    Chunks are cut from the *full* item list at fixed positions, and a chunk with any
+    missing id is regenerated whole (duplicates are skipped on append). So a resumed run
+    feeds the backend exactly the batches an uninterrupted run would: same seeds, same
+    batch composition, same text. Returns the number of new records.
+    """
+    if out.finalized:
+        return 0
+    ids = [item_id(it) for it in items]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{out.path}: duplicate item ids in the generation list")
+    todo = [c for c in chunks(list(zip(ids, items)), chunk_size) if any(i not in out.done_ids for i, _ in c)]
+    n_new = 0
+    with tqdm(total=len(items), initial=len(items) - sum(len(c) for c in todo), desc=desc, unit="item") as bar:
+        for c in todo:
+            its = [it for _, it in c]
+            texts = backend.generate([request(it) for it in its], params, progress=False)
+            if len(texts) != len(its):
+                raise RuntimeError(f"backend returned {len(texts)} texts for {len(its)} requests")
+            n_new += out.append(record(it, t) for it, t in zip(its, texts))
+            bar.update(len(c))
+    return n_new
+
+
+# --- results: figures and tables -----------------------------------------------------
+def results_dir(cfg: _config.StudyConfig, kind: str) -> Path:
+    d = _config.resolve_path(cfg.run.results_dir) / kind / cfg.run.name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def save_figure(cfg: _config.StudyConfig, fig, name: str) -> list[Path]:
+    """Save ``fig`` as PNG and PDF under ``results/figures/<profile>/``."""
+    d = results_dir(cfg, "figures")
+    paths = []
+    for ext in ("png", "pdf"):
+        p = d / f"{name}.{ext}"
+        tmp = d / f".{name}.tmp.{ext}"
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        os.replace(tmp, p)
+        paths.append(p)
+    return paths
+
+
+def save_table(cfg: _config.StudyConfig, df, name: str, floatfmt: str = ".3f") -> list[Path]:
+    """Save a DataFrame as CSV and Markdown under ``results/tables/<profile>/``."""
+    d = results_dir(cfg, "tables")
+    csv, md = d / f"{name}.csv", d / f"{name}.md"
+    atomic_write_text(csv, df.to_csv(index=False))
+    atomic_write_text(md, _markdown(df, floatfmt) + "\n")
+    return [csv, md]
+
+
+def _markdown(df, floatfmt: str) -> str:
+    """Markdown table without the optional ``tabulate`` dependency."""
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return format(v, floatfmt)
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def plot_style() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg") if not _in_notebook() else None
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+
+        return get_ipython() is not None and "IPKernelApp" in get_ipython().config
+    except Exception:
+        return False

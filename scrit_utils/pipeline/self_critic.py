@@ -1,0 +1,319 @@
+"""Stage 02: the model being improved writes critiques of the stage-01 solutions.
+
+Pairing (:func:`make_pairs`, SCRIT section 3): every *incorrect* solution is paired with a random
+correct solution of the same problem as its reference; every *correct* solution with a
+*different* correct solution (if the problem has none, the problem's own reference solution).
+
+Critique modes (``self_critique.mode``):
+
+- ``contrastive`` (SCRIT): problem + reference + student -> reference analysis, step-wise
+  critique stopping at the first error, conclusion, correction;
+- ``direct`` (ablation baseline): the same critic without a reference (the evaluation prompt);
+- ``bug_injection`` (ablation baseline): the model first rewrites a *correct* solution with one
+  injected error (the pair's reference being the original correct solution), then critiques the
+  injected solution contrastively against that original; critiques of correct solutions are
+  produced as in ``contrastive``, so both classes exist for the balanced training set. Injected
+  solutions are labelled incorrect by construction; an injection whose final answer still
+  equals the reference answer is dropped (it is not an error).
+
+Files in ``artifacts/02_self_critique/<hash>/``: ``pairs.jsonl``, ``injected.jsonl`` (bug
+injection only), ``critiques.jsonl`` (:class:`~scrit_utils.records.CritiqueRecord`, parsed fields
+filled), ``manifest.json``. Generation is resumable item by item.
+
+Usage::
+
+    from scrit_utils.pipeline import self_critic
+    st = self_critic.run(cfg)                 # cached when finished
+    crits = self_critic.load_outputs(st)
+"""
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter, defaultdict
+from typing import Sequence
+
+from .. import artifacts, prompts
+from ..config import StudyConfig
+from ..generation import GenerationRequest, derive_seed
+from ..records import CritiqueRecord, Pair, Problem, Solution, read_jsonl, stable_id, write_jsonl
+from . import common, data
+
+STAGE = "02_self_critique"
+VERSION = "1"
+KEYS = (
+    "run.seed",
+    "models.critic",
+    "generation.backend",
+    "generation.prompt_variant",
+    "generation.critique",
+    "self_critique.mode",
+    "self_critique.max_pairs",
+)
+
+
+def stage(cfg: StudyConfig) -> artifacts.Stage:
+    return artifacts.stage(
+        STAGE, cfg, KEYS, VERSION, upstream=[data.stage(cfg)], extra_key={"prompt_version": prompts.PROMPT_VERSION}
+    )
+
+
+def stages(cfg: StudyConfig) -> list[artifacts.Stage]:
+    return [stage(cfg)]
+
+
+# --- pairing --------------------------------------------------------------------------------
+def make_pairs(
+    problems: Sequence[Problem], solutions: Sequence[Solution], seed: int, max_pairs: int | None = None
+) -> list[Pair]:
+    """One pair per solution; see the module docstring for the rule."""
+    rng = random.Random(f"{seed}/{STAGE}/pairs")
+    has_ref = {p.id: bool(p.reference_solution) for p in problems}
+    correct: dict[str, list[Solution]] = defaultdict(list)
+    for s in solutions:
+        if s.is_correct:
+            correct[s.problem_id].append(s)
+    pairs = []
+    for s in solutions:
+        pool = correct.get(s.problem_id, [])
+        if s.is_correct:
+            pool = [c for c in pool if c.id != s.id]
+        if pool:
+            ref_id = rng.choice(pool).id
+        elif has_ref.get(s.problem_id):
+            ref_id = None  # the problem's own reference solution
+        else:
+            continue  # no reference available at all
+        pairs.append(Pair(
+            id=stable_id(s.id, "pair"), problem_id=s.problem_id, solution_id=s.id,
+            reference_solution_id=ref_id, label_correct=bool(s.is_correct),
+        ))
+    if max_pairs is not None and len(pairs) > max_pairs:
+        keep = set(p.id for p in rng.sample(pairs, max_pairs))
+        pairs = [p for p in pairs if p.id in keep]
+    return pairs
+
+
+def solution_text(s: Solution) -> str:
+    """What a critic is shown: the numbered steps (raw text when no step could be read)."""
+    return prompts.format_solution(s.steps) if s.steps else s.text.strip()
+
+
+def reference_text(pair: Pair, problems: dict[str, Problem], solutions: dict[str, Solution]) -> str:
+    if pair.reference_solution_id is None:
+        ref = problems[pair.problem_id].reference_solution
+        if not ref:
+            raise ValueError(f"pair {pair.id}: problem {pair.problem_id} has no reference solution")
+        return ref
+    return solution_text(solutions[pair.reference_solution_id])
+
+
+# --- critique prompts -------------------------------------------------------------------------
+def critique_messages(mode: str, problem: Problem, student: str, reference: str | None, variant: str) -> list:
+    if mode == "direct":
+        return prompts.direct_critic_messages(problem.question, student, variant)
+    if reference is None:
+        raise ValueError(f"{mode} critique of problem {problem.id} needs a reference solution")
+    return prompts.contrastive_critic_messages(problem.question, reference, student, variant)
+
+
+def critique_id(target_id: str, mode: str, sample: int) -> str:
+    return stable_id(target_id, mode, "critique", sample)
+
+
+def make_record(
+    cid: str, target_id: str, mode: str, model: str, messages: list, text: str, meta: dict
+) -> CritiqueRecord:
+    from ..parsing import parse_critique
+
+    c = parse_critique(text)
+    return CritiqueRecord(
+        id=cid, target_id=target_id, mode=mode, model=model, prompt=messages[-1]["content"], text=text,
+        verdict=c.verdict, first_error_step=c.first_error_step, final_answer=c.final_answer, meta=meta,
+    )
+
+
+# --- bug injection ------------------------------------------------------------------------------
+_INJ_RE = re.compile(
+    re.escape(prompts.INJECTED_SOLUTION_START) + r"(.*?)(?:" + re.escape(prompts.INJECTED_SOLUTION_END) + r"|$)", re.S
+)
+
+
+def extract_injected(text: str) -> str | None:
+    """The rewritten solution between the injection markers (None when absent/empty)."""
+    m = _INJ_RE.search(text)
+    body = (m.group(1) if m else "").strip()
+    return body or None
+
+
+def inject_bugs(cfg: StudyConfig, st: artifacts.Stage, backend, pairs, problems, solutions) -> list[Solution]:
+    """The model rewrites each correct solution with one error; returns usable injected solutions."""
+    from ..grading import is_equivalent
+
+    out = st.jsonl("injected.jsonl", Solution)
+    variant = cfg.generation.prompt_variant
+    items = [p for p in pairs if p.label_correct]
+
+    def sid(p: Pair) -> str:
+        return stable_id(p.solution_id, "injected")
+
+    def request(p: Pair) -> GenerationRequest:
+        s = solutions[p.solution_id]
+        return GenerationRequest(
+            id=sid(p), messages=prompts.bug_injection_messages(problems[p.problem_id].question, solution_text(s), variant),
+            seed=derive_seed(cfg.run.seed, STAGE, "inject", p.id, 0),
+        )
+
+    def record(p: Pair, text: str) -> Solution:
+        body = extract_injected(text)
+        steps, ans = data.parse_solution(body) if body else ((), None)
+        return Solution(
+            id=sid(p), problem_id=p.problem_id, generator=f"injected:{cfg.models.critic}", steps=steps,
+            final_answer=ans, is_correct=False, text=text,
+            meta={"source_solution_id": p.solution_id, "parsed": body is not None},
+        )
+
+    common.generate_resumable(
+        backend, out, items, item_id=sid, request=request, record=record,
+        params=common.sampling(cfg.generation.critique), chunk_size=cfg.generation.batch_size, desc="inject errors",
+    )
+    out.finalize()
+    usable = []
+    for s in out.records():
+        ans_ok = s.final_answer is not None and is_equivalent(s.final_answer, problems[s.problem_id].answer)
+        if s.steps and s.final_answer is not None and not ans_ok:
+            usable.append(s)
+    return usable
+
+
+# --- generation -------------------------------------------------------------------------------
+def generate_critiques(
+    cfg: StudyConfig, st: artifacts.Stage, pairs: Sequence[Pair], problems: Sequence[Problem],
+    solutions: Sequence[Solution],
+) -> list[CritiqueRecord]:
+    """Critiques for every pair in ``self_critique.mode`` (resumable)."""
+    mode = cfg.self_critique.mode
+    variant = cfg.generation.prompt_variant
+    P = {p.id: p for p in problems}
+    S = {s.id: s for s in solutions}
+    backend = common.make_backend(cfg, cfg.models.critic)
+    n = cfg.generation.critique.n
+
+    # (target pair id, shown solution, reference text, label, extra meta)
+    jobs: list[tuple[str, Solution, str | None, bool, dict]] = []
+    if mode == "bug_injection":
+        for s in inject_bugs(cfg, st, backend, pairs, P, S):
+            src = S[s.meta["source_solution_id"]]
+            jobs.append((stable_id(s.id, "pair"), s, solution_text(src), False, {"injected_from": src.id}))
+        pairs_used = [p for p in pairs if p.label_correct]
+    else:
+        pairs_used = list(pairs)
+    for p in pairs_used:
+        ref = reference_text(p, P, S) if mode != "direct" else None
+        jobs.append((p.id, S[p.solution_id], ref, p.label_correct, {"reference_solution_id": p.reference_solution_id}))
+
+    items = [(j, k) for j in jobs for k in range(n)]
+    out = st.jsonl("critiques.jsonl", CritiqueRecord)
+    crit_mode = "contrastive" if mode == "bug_injection" else mode
+
+    def item_id(it) -> str:
+        return critique_id(it[0][0], mode, it[1])
+
+    def messages(it) -> list:
+        (tid, sol, ref, _, _), _k = it
+        return critique_messages(crit_mode, P[sol.problem_id], solution_text(sol), ref, variant)
+
+    def request(it) -> GenerationRequest:
+        return GenerationRequest(id=item_id(it), messages=messages(it), seed=derive_seed(cfg.run.seed, STAGE, it[0][0], it[1]))
+
+    def record(it, text: str) -> CritiqueRecord:
+        (tid, sol, ref, label, extra), k = it
+        meta = {
+            "problem_id": sol.problem_id, "solution_id": sol.id, "generator": sol.generator,
+            "label_correct": label, "sample": k, "prompt_mode": crit_mode, **extra,
+        }
+        return make_record(item_id(it), tid, mode, cfg.models.critic, messages(it), text, meta)
+
+    common.generate_resumable(
+        backend, out, items, item_id=item_id, request=request, record=record,
+        params=common.sampling(cfg.generation.critique), chunk_size=cfg.generation.batch_size,
+        desc=f"critiques [{mode}]",
+    )
+    out.finalize()
+    return out.records()
+
+
+# --- summaries ----------------------------------------------------------------------------------
+def summary_table(critiques: Sequence[CritiqueRecord]):
+    """Verdict vs known label (a first look at critique quality before validation)."""
+    import pandas as pd
+
+    rows = Counter(
+        (
+            "correct" if c.meta.get("label_correct") else "incorrect",
+            {True: "Correct", False: "Incorrect", None: "unparsed"}[c.verdict],
+        )
+        for c in critiques
+    )
+    return pd.DataFrame(
+        [{"label": lab, "verdict": v, "critiques": n} for (lab, v), n in sorted(rows.items())],
+        columns=["label", "verdict", "critiques"],
+    )
+
+
+def worked_examples(critiques: Sequence[CritiqueRecord], k: int, seed: int = 0) -> list[CritiqueRecord]:
+    """Up to ``k`` examples, alternating incorrect / correct student solutions."""
+    rng = random.Random(seed)
+    bad = [c for c in critiques if not c.meta.get("label_correct")]
+    good = [c for c in critiques if c.meta.get("label_correct")]
+    rng.shuffle(bad)
+    rng.shuffle(good)
+    out = []
+    while len(out) < k and (bad or good):
+        for pool in (bad, good):
+            if pool and len(out) < k:
+                out.append(pool.pop())
+    return out
+
+
+def show_example(c: CritiqueRecord) -> str:
+    lab = "correct" if c.meta.get("label_correct") else "incorrect"
+    return (
+        f"--- critique {c.id} (student solution is {lab}; generator {c.meta.get('generator')}) ---\n"
+        f"[prompt]\n{c.prompt}\n\n[critique]\n{c.text}\n\n"
+        f"[parsed] verdict={c.verdict} first_error_step={c.first_error_step} final_answer={c.final_answer}\n"
+    )
+
+
+# --- whole stage -------------------------------------------------------------------------------------
+def run(cfg: StudyConfig) -> artifacts.Stage:
+    st = stage(cfg)
+    if st.done:
+        return st
+    common.setup_torch(cfg)
+    problems, solutions = data.load_outputs(st.up(data.STAGE))
+    pairs = make_pairs(problems, solutions, cfg.run.seed, cfg.self_critique.max_pairs)
+    write_jsonl(st.path("pairs.jsonl"), pairs)
+    crits = generate_critiques(cfg, st, pairs, problems, solutions)
+    finish(st, pairs, crits)
+    return st
+
+
+def finish(st: artifacts.Stage, pairs, crits) -> dict:
+    if st.done:  # cached: keep the original manifest
+        return st.manifest
+    c = Counter(c.verdict for c in crits)
+    return st.finish(counts={
+        "pairs": len(pairs),
+        "pairs_reference_is_problem_reference": sum(p.reference_solution_id is None for p in pairs),
+        "critiques": len(crits),
+        "verdict_correct": c[True],
+        "verdict_incorrect": c[False],
+        "unparsed": c[None],
+    })
+
+
+def load_outputs(st: artifacts.Stage) -> list[CritiqueRecord]:
+    if not st.done:
+        raise RuntimeError(f"{STAGE} ({st.dir}) has not finished")
+    return read_jsonl(st.dir / "critiques.jsonl", CritiqueRecord)

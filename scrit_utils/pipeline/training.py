@@ -1,0 +1,234 @@
+"""Stage 04: supervised fine-tuning of the critic on the self-training set, then base vs trained.
+
+Training (:func:`train`) uses TRL's ``SFTTrainer`` on *prompt/completion* data (prompt = the
+direct-critic chat messages, completion = the critique), so the loss is on the completion only.
+``training.use_lora`` picks full fine-tuning or LoRA (PEFT; the ``training.lora`` section uses
+PEFT's key names). The fine-tuned critic is written as a normal HF model directory
+(``model/``: config, safetensors weights, tokenizer); with LoRA the adapter is saved to
+``adapter/`` and the merged model to ``model/``. Profile keys are TRL ``SFTConfig`` names, except
+``warmup_ratio``, which is passed as transformers 5's fractional ``warmup_steps``.
+
+Evaluation (:func:`evaluate`) runs :mod:`scrit_utils.pipeline.critic_eval` for the base and the
+trained critic on the world's benchmarks: CC-Acc in the three scenarios (deliberately incorrect,
+balanced, the critic's own greedy solutions) and EI-F1 (original and strict), with bootstrap CIs.
+
+Stages: ``04_train`` (model dir), ``04_eval_base`` (independent of training, so every sweep point
+shares it) and ``04_eval_trained`` (``metrics.json``: base vs trained, with provenance).
+
+Usage::
+
+    from scrit_utils.pipeline import training
+    st_train = training.run_train(cfg)
+    metrics = training.run_eval(cfg)           # dict, also artifacts/04_eval_trained/<hash>/metrics.json
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .. import artifacts, config as _config, prompts
+from ..config import StudyConfig
+from ..records import SFTExample, write_json
+from . import common, validation
+
+TRAIN_STAGE = "04_train"
+EVAL_BASE_STAGE = "04_eval_base"
+EVAL_TRAINED_STAGE = "04_eval_trained"
+VERSION = "1"
+TRAIN_KEYS = ("models.critic", "training")
+EVAL_KEYS = (
+    "run.seed",
+    "world",
+    "models.critic",
+    "generation.backend",
+    "generation.prompt_variant",
+    "generation.evaluation",
+    "evaluation",
+)
+MODEL_DIR = "model"
+ADAPTER_DIR = "adapter"
+
+
+def train_stage(cfg: StudyConfig) -> artifacts.Stage:
+    return artifacts.stage(TRAIN_STAGE, cfg, TRAIN_KEYS, VERSION, upstream=[validation.stage(cfg)])
+
+
+def eval_base_stage(cfg: StudyConfig) -> artifacts.Stage:
+    return artifacts.stage(EVAL_BASE_STAGE, cfg, EVAL_KEYS, VERSION, extra_key={"prompt_version": prompts.PROMPT_VERSION})
+
+
+def eval_trained_stage(cfg: StudyConfig) -> artifacts.Stage:
+    return artifacts.stage(
+        EVAL_TRAINED_STAGE, cfg, EVAL_KEYS, VERSION, upstream=[train_stage(cfg), eval_base_stage(cfg)],
+        extra_key={"prompt_version": prompts.PROMPT_VERSION},
+    )
+
+
+def stages(cfg: StudyConfig) -> list[artifacts.Stage]:
+    return [train_stage(cfg), eval_base_stage(cfg), eval_trained_stage(cfg)]
+
+
+# --- training -----------------------------------------------------------------------------
+def to_dataset(examples: Sequence[SFTExample]):
+    """HF ``Dataset`` in TRL's conversational prompt/completion format."""
+    from datasets import Dataset
+
+    return Dataset.from_list([
+        {"prompt": list(ex.prompt), "completion": [{"role": "assistant", "content": ex.completion}]}
+        for ex in examples
+    ])
+
+
+def sft_config(cfg: StudyConfig, output_dir: Path):
+    import torch
+    from trl import SFTConfig
+
+    t = cfg.training
+    return SFTConfig(
+        output_dir=str(output_dir),
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        lr_scheduler_type=t.lr_scheduler_type,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        max_length=t.max_length,
+        logging_steps=t.logging_steps,
+        seed=t.seed,
+        data_seed=t.seed,
+        bf16=t.bf16,
+        gradient_checkpointing=t.gradient_checkpointing,
+        completion_only_loss=True,
+        packing=False,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        dataset_num_proc=None,
+    )
+
+
+def lora_config(cfg: StudyConfig):
+    from peft import LoraConfig
+
+    lc = cfg.training.lora
+    tm = lc.target_modules if isinstance(lc.target_modules, str) else list(lc.target_modules)
+    return LoraConfig(r=lc.r, lora_alpha=lc.lora_alpha, lora_dropout=lc.lora_dropout, target_modules=tm,
+                      bias=lc.bias, task_type="CAUSAL_LM")
+
+
+def load_critic(cfg: StudyConfig):
+    """Base critic model + tokenizer (local dir or hub id; safetensors, no remote code)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ..generation.transformers_backend import load_tokenizer
+
+    ref = _config.model_ref(cfg.models.critic)
+    tok = load_tokenizer(ref, False, cfg.models.critic_revision)
+    dtype = torch.bfloat16 if cfg.training.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(
+        ref, revision=cfg.models.critic_revision, dtype=dtype, trust_remote_code=False, use_safetensors=True
+    )
+    return model, tok
+
+
+def train(cfg: StudyConfig, st: artifacts.Stage, examples: Sequence[SFTExample]) -> dict:
+    """Fine-tune and save ``model/`` (and ``adapter/`` with LoRA); returns training stats."""
+    from trl import SFTTrainer
+
+    if not examples:
+        raise ValueError(
+            f"{TRAIN_STAGE}: the self-training set is empty (no critique passed validation); "
+            "enlarge data/self_critique or loosen validation checks"
+        )
+    model, tok = load_critic(cfg)
+    args = sft_config(cfg, st.path("trainer"))
+    peft_cfg = lora_config(cfg) if cfg.training.use_lora else None
+    trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples), processing_class=tok,
+                         peft_config=peft_cfg)
+    t0 = time.time()
+    result = trainer.train()
+    wall = time.time() - t0
+    out = st.path(MODEL_DIR)
+    trained = trainer.model
+    if cfg.training.use_lora:
+        trained.save_pretrained(st.path(ADAPTER_DIR), safe_serialization=True)
+        tok.save_pretrained(st.path(ADAPTER_DIR))
+        trained = trained.merge_and_unload()
+    trained.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    gen_cfg = Path(_config.model_ref(cfg.models.critic)) / "generation_config.json"
+    if gen_cfg.exists() and not (out / "generation_config.json").exists():
+        shutil.copy(gen_cfg, out / "generation_config.json")
+    shutil.rmtree(st.dir / "trainer", ignore_errors=True)  # no optimizer checkpoints kept
+    log = [r for r in trainer.state.log_history if "loss" in r]
+    write_json(st.path("train_log.json"), trainer.state.log_history)
+    return {
+        "examples": len(examples),
+        "examples_correct": sum(e.label_correct for e in examples),
+        "steps": int(trainer.state.global_step),
+        "train_loss": float(result.training_loss),
+        "first_logged_loss": log[0]["loss"] if log else None,
+        "last_logged_loss": log[-1]["loss"] if log else None,
+        "train_seconds": round(wall, 2),
+        "use_lora": cfg.training.use_lora,
+    }
+
+
+def run_train(cfg: StudyConfig) -> artifacts.Stage:
+    st = train_stage(cfg)
+    if st.done:
+        return st
+    common.setup_torch(cfg)
+    sft = validation.load_sft(st.up(validation.STAGE))
+    stats = train(cfg, st, sft)
+    st.finish(counts=stats)
+    return st
+
+
+def trained_model_dir(st: artifacts.Stage) -> Path:
+    return st.dir / MODEL_DIR
+
+
+# --- evaluation -----------------------------------------------------------------------------
+def evaluate(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str) -> dict:
+    """Score one critic on every benchmark and scenario; files go to ``st``; returns metrics."""
+    from . import critic_eval
+
+    return critic_eval.evaluate_profile(cfg, model, st.dir, label=label)
+
+
+def run_eval(cfg: StudyConfig) -> dict:
+    """Evaluate base (cached across sweeps) and trained critic; writes ``metrics.json``."""
+    common.setup_torch(cfg)
+    base_st = eval_base_stage(cfg)
+    if not base_st.done:
+        m = evaluate(cfg, base_st, cfg.models.critic, "base")
+        write_json(base_st.path("metrics.json"), m)
+        base_st.finish(counts={"metrics": len(m)})
+    st = eval_trained_stage(cfg)
+    if st.done:
+        return json.loads((st.dir / "metrics.json").read_text())
+    tr = st.up(TRAIN_STAGE)
+    trained = evaluate(cfg, st, str(trained_model_dir(tr)), "trained")
+    base = json.loads((base_st.dir / "metrics.json").read_text())
+    metrics = {
+        "base": base,
+        "trained": trained,
+        "training": tr.manifest["counts"],
+        "provenance": {
+            **artifacts.provenance(cfg),
+            "stages": {s.name: s.hash for s in stages(cfg)},
+            "upstream": {"03_self_validation": validation.stage(cfg).hash},
+        },
+    }
+    write_json(st.path("metrics.json"), metrics)
+    st.finish(counts={"benchmarks": len(trained)})
+    return metrics

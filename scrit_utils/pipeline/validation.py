@@ -1,0 +1,330 @@
+"""Stage 03: self-validation of the stage-02 critiques and the self-training (SFT) set.
+
+Three checks, each switchable in the profile (``validation.*``); a critique passes when every
+*enabled* check passes (no check enabled = the "without self-validation" ablation):
+
+(i)   ``direct_critic_approves`` -- the same model, with the *direct* (no-reference) prompt,
+      critiques the correction and must answer "Correct" with first error step -1. For a
+      critique that judged the solution correct, the "correction" is the student solution it
+      kept, so that solution is what the direct critic reads.
+(ii)  ``answer_matches_reference`` -- the correction's final answer (last ``\\boxed{}`` of the
+      critique) equals the problem's reference answer (:func:`scrit_utils.grading.is_equivalent`).
+(iii) ``verdict_matches_label`` -- the conclusion (Correct / Incorrect) agrees with the student
+      solution's known label.
+
+Checks (ii) and (iii) are always computed (they are free) and reported even when disabled; (i)
+costs one generation per critique and runs only when enabled.
+
+Self-training set (:func:`build_sft`): input = problem + student solution under the *direct*
+prompt; target = the critique without its reference analysis
+(:func:`scrit_utils.prompts.strip_reference_analysis`); a target that still mentions a reference
+is dropped; classes balanced to ``validation.correct_ratio`` (0.5 = the paper's 1:1).
+
+Files in ``artifacts/03_self_validation/<hash>/``: ``direct_checks.jsonl`` (check i critiques),
+``validation.jsonl`` (:class:`~scrit_utils.records.ValidationResult`), ``sft.jsonl``
+(:class:`~scrit_utils.records.SFTExample`), ``manifest.json``.
+
+Usage::
+
+    from scrit_utils.pipeline import validation
+    st = validation.run(cfg)
+    sft = validation.load_sft(st)
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Sequence
+
+from .. import artifacts, prompts
+from ..config import StudyConfig
+from ..generation import GenerationRequest, derive_seed
+from ..records import CritiqueRecord, Problem, SFTExample, Solution, ValidationResult, read_jsonl, stable_id, write_jsonl
+from . import common, data, self_critic
+
+STAGE = "03_self_validation"
+VERSION = "1"
+KEYS = (
+    "run.seed",
+    "models.critic",
+    "generation.backend",
+    "generation.prompt_variant",
+    "generation.validation",
+    "validation",
+)
+CHECKS = ("direct_critic_approves", "answer_matches_reference", "verdict_matches_label")
+
+
+def stage(cfg: StudyConfig) -> artifacts.Stage:
+    return artifacts.stage(
+        STAGE, cfg, KEYS, VERSION, upstream=[self_critic.stage(cfg)],
+        extra_key={"prompt_version": prompts.PROMPT_VERSION},
+    )
+
+
+def stages(cfg: StudyConfig) -> list[artifacts.Stage]:
+    return [stage(cfg)]
+
+
+def enabled_checks(cfg: StudyConfig) -> list[str]:
+    return [c for c in CHECKS if getattr(cfg.validation, c)]
+
+
+# --- the correction a critique proposes ---------------------------------------------------
+def correction_text(crit: CritiqueRecord, student: Solution) -> str | None:
+    """The solution the critique ends up with: the kept student solution, or its correction."""
+    from ..parsing import parse_critique
+
+    if crit.verdict is True:
+        return self_critic.solution_text(student)
+    if crit.verdict is False:
+        corr = parse_critique(crit.text).correction
+        if not corr or not corr.strip():
+            return None
+        steps, _ = data.parse_solution(corr)
+        return prompts.format_solution(steps) if steps else corr.strip()
+    return None
+
+
+# --- checks -------------------------------------------------------------------------------
+def direct_checks(
+    cfg: StudyConfig, st: artifacts.Stage, crits: Sequence[CritiqueRecord], problems: dict, solutions: dict
+) -> dict[str, CritiqueRecord]:
+    """Check (i): direct-prompt critiques of every critique's correction (resumable)."""
+    variant = cfg.generation.prompt_variant
+    items = []
+    for c in crits:
+        text = correction_text(c, solutions[c.meta["solution_id"]])
+        if text is not None:
+            items.append((c, text))
+    out = st.jsonl("direct_checks.jsonl", CritiqueRecord)
+
+    def cid(it) -> str:
+        return stable_id(it[0].id, "direct-check")
+
+    def msgs(it) -> list:
+        return prompts.direct_critic_messages(problems[it[0].meta["problem_id"]].question, it[1], variant)
+
+    def request(it) -> GenerationRequest:
+        return GenerationRequest(id=cid(it), messages=msgs(it), seed=derive_seed(cfg.run.seed, STAGE, it[0].id, 0))
+
+    def record(it, text: str) -> CritiqueRecord:
+        meta = {"critique_id": it[0].id, "problem_id": it[0].meta["problem_id"]}
+        return self_critic.make_record(cid(it), it[0].id, "validation", cfg.models.critic, msgs(it), text, meta)
+
+    backend = common.make_backend(cfg, cfg.models.critic)
+    common.generate_resumable(
+        backend, out, items, item_id=cid, request=request, record=record,
+        params=common.sampling(cfg.generation.validation), chunk_size=cfg.generation.batch_size,
+        desc="check (i): direct critic on corrections",
+    )
+    out.finalize()
+    return {r.meta["critique_id"]: r for r in out.records()}
+
+
+def validate(
+    cfg: StudyConfig, crits: Sequence[CritiqueRecord], problems: dict, direct: dict[str, CritiqueRecord] | None
+) -> list[ValidationResult]:
+    from ..grading import is_equivalent
+
+    on = enabled_checks(cfg)
+    results = []
+    for c in crits:
+        ref = problems[c.meta["problem_id"]].answer
+        all_checks = {
+            "answer_matches_reference": c.final_answer is not None and bool(is_equivalent(c.final_answer, ref)),
+            "verdict_matches_label": c.verdict is not None and c.verdict == bool(c.meta["label_correct"]),
+        }
+        if direct is not None:
+            d = direct.get(c.id)
+            all_checks["direct_critic_approves"] = d is not None and d.verdict is True and d.first_error_step == -1
+        checks = {k: all_checks[k] for k in on}
+        results.append(ValidationResult(
+            id=c.id, critique_id=c.id, checks=checks, passed=all(checks.values()),
+            meta={
+                "all_checks": all_checks, "label_correct": bool(c.meta["label_correct"]),
+                "generator": c.meta.get("generator"), "problem_id": c.meta["problem_id"],
+                "parsed": c.verdict is not None,
+            },
+        ))
+    return results
+
+
+# --- pass-rate tables ------------------------------------------------------------------------
+def pass_rates(results: Sequence[ValidationResult], distinct: dict[str, int]):
+    """(overall, per_difficulty, per_generator) DataFrames of pass rates per check."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        row = {
+            "generator": r.meta.get("generator"),
+            "distinct_answers": distinct.get(r.meta["problem_id"]),
+            "label": "correct" if r.meta["label_correct"] else "incorrect",
+            "passed": r.passed,
+        }
+        row.update({k: v for k, v in r.meta["all_checks"].items()})
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=["generator", "distinct_answers", "label", "passed", *CHECKS])
+    cols = [c for c in [*CHECKS, "passed"] if df[c].notna().any()] if len(df) else ["passed"]
+
+    def agg(by: str | None):
+        if not len(df):
+            return pd.DataFrame(columns=([by] if by else []) + ["critiques", *cols])
+        if by is None:
+            g = df[cols].astype(float).mean().to_frame().T
+            g.insert(0, "critiques", len(df))
+            return g
+        g = df.groupby(by)[cols].agg(lambda s: s.astype(float).mean()).reset_index()
+        g.insert(1, "critiques", df.groupby(by).size().values)
+        return g
+
+    overall = pd.concat([agg(None).assign(label="all"), agg("label")], ignore_index=True)
+    overall = overall[["label", "critiques", *cols]]
+    return overall, agg("distinct_answers"), agg("generator")
+
+
+def figure(per_diff, per_gen, enabled: Sequence[str]):
+    """Paper Fig. 2 analogue: pass rate vs problem difficulty, and per generator."""
+    import matplotlib.pyplot as plt
+
+    common.plot_style()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, df, by, title in (
+        (axes[0], per_diff, "distinct_answers", "Pass rate vs. distinct answers per problem"),
+        (axes[1], per_gen, "generator", "Pass rate per generator"),
+    ):
+        if len(df):
+            x = df[by].astype(str)
+            for col in [c for c in [*CHECKS, "passed"] if c in df.columns]:
+                style = "-o" if col == "passed" else "--."
+                lab = "all enabled checks" if col == "passed" else col + ("" if col in enabled else " (off)")
+                ax.plot(x, df[col].astype(float), style, label=lab)
+            ax.set_ylim(-0.02, 1.02)
+        ax.set_title(title)
+        ax.set_xlabel(by.replace("_", " "))
+        ax.set_ylabel("share of critiques kept")
+        ax.tick_params(axis="x", rotation=20)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- self-training set ---------------------------------------------------------------------
+def mentions_reference(text: str) -> bool:
+    return prompts.REFERENCE_ANALYSIS_HEADER.lower() in text.lower() or "reference" in text.lower()
+
+
+def balance(pos: list, neg: list, ratio: float, cap: int | None, rng: random.Random) -> tuple[list, list]:
+    """Largest subsets with ``len(pos) / (len(pos) + len(neg)) == ratio`` (rounded), capped."""
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"validation.correct_ratio must be in [0, 1], got {ratio}")
+    if ratio == 0.0:
+        total = len(neg)
+    elif ratio == 1.0:
+        total = len(pos)
+    else:
+        total = int(min(len(pos) / ratio, len(neg) / (1.0 - ratio)) + 1e-9)
+    if cap is not None:
+        total = min(total, cap)
+    n_pos = min(len(pos), round(total * ratio))
+    n_neg = min(len(neg), total - n_pos)
+    return rng.sample(pos, n_pos), rng.sample(neg, n_neg)
+
+
+def build_sft(
+    cfg: StudyConfig, crits: Sequence[CritiqueRecord], results: Sequence[ValidationResult], problems: dict, solutions: dict
+) -> tuple[list[SFTExample], dict]:
+    """Balanced no-reference training examples from the critiques that passed."""
+    variant = cfg.generation.prompt_variant
+    passed = {r.critique_id for r in results if r.passed}
+    pos, neg, dropped = [], [], 0
+    for c in crits:
+        if c.id not in passed:
+            continue
+        target = prompts.strip_reference_analysis(c.text).strip()
+        if mentions_reference(target) or prompts.CRITIQUE_HEADER not in target:
+            dropped += 1
+            continue
+        sol = solutions[c.meta["solution_id"]]
+        ex = SFTExample(
+            id=stable_id(c.id, "sft"),
+            prompt=prompts.direct_critic_messages(problems[c.meta["problem_id"]].question, self_critic.solution_text(sol), variant),
+            completion=target,
+            label_correct=bool(c.meta["label_correct"]),
+            meta={"critique_id": c.id, "problem_id": c.meta["problem_id"], "generator": c.meta.get("generator")},
+        )
+        (pos if ex.label_correct else neg).append(ex)
+    rng = random.Random(f"{cfg.run.seed}/{STAGE}/balance")
+    p, n = balance(pos, neg, cfg.validation.correct_ratio, cfg.validation.max_examples, rng)
+    examples = p + n
+    rng.shuffle(examples)
+    for ex in examples:  # the trained critic never sees a reference
+        shown = ex.prompt[-1]["content"]
+        assert not mentions_reference(ex.completion), ex.id
+        assert "Reference Solution:" not in shown and "\nReference:\n" not in shown, ex.id
+    info = {"passed_correct": len(pos), "passed_incorrect": len(neg), "dropped_mentions_reference": dropped,
+            "sft_correct": len(p), "sft_incorrect": len(n)}
+    return examples, info
+
+
+# --- whole stage -------------------------------------------------------------------------------
+def inputs(st: artifacts.Stage):
+    """Stage-02 critiques plus the problems/solutions they refer to (dicts by id)."""
+    crit_st = st.up(self_critic.STAGE)
+    data_st = crit_st.up(data.STAGE)
+    crits = self_critic.load_outputs(crit_st)
+    problems = {p.id: p for p in read_jsonl(data_st.dir / "all_problems.jsonl", Problem)}
+    solutions = {s.id: s for s in read_jsonl(data_st.dir / "solutions.jsonl", Solution)}
+    inj = crit_st.dir / "injected.jsonl"
+    if inj.exists():
+        solutions.update({s.id: s for s in read_jsonl(inj, Solution)})
+    distinct = data.distinct_answers(read_jsonl(data_st.dir / "all_solutions.jsonl", Solution))
+    return crits, problems, solutions, distinct
+
+
+def run(cfg: StudyConfig, tables: bool = True) -> artifacts.Stage:
+    st = stage(cfg)
+    if st.done:
+        return st
+    common.setup_torch(cfg)
+    crits, problems, solutions, distinct = inputs(st)
+    direct = direct_checks(cfg, st, crits, problems, solutions) if cfg.validation.direct_critic_approves else None
+    results = validate(cfg, crits, problems, direct)
+    sft, info = build_sft(cfg, crits, results, problems, solutions)
+    if tables:
+        save_outputs(cfg, results, distinct)
+    finish(st, results, sft, info)
+    return st
+
+
+def save_outputs(cfg, results, distinct):
+    import matplotlib.pyplot as plt
+
+    overall, per_diff, per_gen = pass_rates(results, distinct)
+    common.save_table(cfg, overall, "03_pass_rates")
+    common.save_table(cfg, per_diff, "03_pass_rates_by_difficulty")
+    common.save_table(cfg, per_gen, "03_pass_rates_by_generator")
+    fig = figure(per_diff, per_gen, enabled_checks(cfg))
+    common.save_figure(cfg, fig, "03_self_validation")
+    plt.close(fig)
+    return overall, per_diff, per_gen
+
+
+def finish(st: artifacts.Stage, results, sft, info) -> dict:
+    if st.done:  # cached: keep the original manifest
+        return st.manifest
+    write_jsonl(st.path("validation.jsonl"), results)
+    write_jsonl(st.path("sft.jsonl"), sft)
+    return st.finish(counts={
+        "critiques": len(results),
+        "passed": sum(r.passed for r in results),
+        "sft_examples": len(sft),
+        **info,
+    })
+
+
+def load_sft(st: artifacts.Stage) -> list[SFTExample]:
+    if not st.done:
+        raise RuntimeError(f"{STAGE} ({st.dir}) has not finished")
+    return read_jsonl(st.dir / "sft.jsonl", SFTExample)
