@@ -30,7 +30,7 @@
 
 # %% tags=["parameters"]
 profile = "configs/smoke.yaml"  # the study profile (papermill passes another one)
-overrides = []  # optional "a.b=c" strings
+overrides = []  # optional list of key=value override strings
 
 # %%
 import pandas as pd

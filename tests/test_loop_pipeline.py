@@ -1,0 +1,123 @@
+"""Loop stage logic without models: pairing, filtering, balancing, SFT targets, validation checks."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from scrit_utils import config, prompts
+from scrit_utils.pipeline import data, self_critic, validation
+from scrit_utils.records import CritiqueRecord, Problem, Solution
+from scrit_utils.worlds import arith
+
+
+def _sol(pid, i, ok, gen="g", ans=None):
+    return Solution(id=f"{pid}-{gen}-{i}", problem_id=pid, generator=gen, steps=("1+1=2",),
+                    final_answer=ans if ans is not None else ("2" if ok else str(10 + i)), is_correct=ok)
+
+
+def _problems():
+    return [Problem(id=f"p{i}", question=f"q{i}", answer="2", reference_solution="Step 1: 1+1=2 \\boxed{2}") for i in range(3)]
+
+
+def test_pairs_follow_the_rule():
+    probs = _problems()
+    sols = [_sol("p0", 0, True), _sol("p0", 1, True), _sol("p0", 2, False), _sol("p0", 3, False),
+            _sol("p1", 0, True), _sol("p1", 1, False)]
+    pairs = {p.solution_id: p for p in self_critic.make_pairs(probs, sols, seed=0)}
+    by_id = {s.id: s for s in sols}
+    assert len(pairs) == len(sols)
+    for sid, p in pairs.items():
+        s = by_id[sid]
+        assert p.label_correct == s.is_correct
+        if p.reference_solution_id is not None:
+            ref = by_id[p.reference_solution_id]
+            assert ref.is_correct and ref.problem_id == s.problem_id and ref.id != s.id
+    # p1's only correct solution has no other correct one -> the problem's reference solution
+    assert pairs["p1-g-0"].reference_solution_id is None
+    assert pairs["p1-g-1"].reference_solution_id == "p1-g-0"
+    assert pairs["p0-g-0"].reference_solution_id == "p0-g-1"
+    # deterministic in the seed
+    assert self_critic.make_pairs(probs, sols, seed=0) == self_critic.make_pairs(probs, sols, seed=0)
+
+
+def test_filter_keeps_mixed_problems_and_caps_generators():
+    cfg = config.load("configs/smoke.yaml", ["data.cap_correct_per_generator=1", "data.cap_incorrect_per_generator=2"])
+    probs = _problems()
+    sols = [_sol("p0", i, i % 2 == 0) for i in range(6)] + [_sol("p1", i, True) for i in range(3)] \
+        + [_sol("p2", i, False, gen="h") for i in range(2)] + [_sol("p2", 9, True, gen="h")]
+    kp, ks = data.filter_and_cap(cfg, probs, sols)
+    assert {p.id for p in kp} == {"p0", "p2"}  # p1 has only correct solutions
+    for gen in ("g", "h"):
+        assert sum(s.is_correct for s in ks if s.generator == gen) <= 1
+        assert sum(not s.is_correct for s in ks if s.generator == gen) <= 2
+    assert data.distinct_answers(sols)["p1"] == 1 and data.distinct_answers(sols)["p0"] == 4
+
+
+@pytest.mark.parametrize("ratio, pos, neg", [(0.5, 10, 4), (0.25, 10, 30), (0.75, 5, 100), (1.0, 3, 9), (0.0, 3, 9)])
+def test_balance_ratio(ratio, pos, neg):
+    p, n = validation.balance(list(range(pos)), list(range(100, 100 + neg)), ratio, None, random.Random(0))
+    assert len(p) <= pos and len(n) <= neg and len(p) + len(n) > 0
+    assert abs(len(p) / (len(p) + len(n)) - ratio) <= 1 / (len(p) + len(n))
+    p2, n2 = validation.balance(list(range(pos)), list(range(100, 100 + neg)), ratio, 2, random.Random(0))
+    assert len(p2) + len(n2) <= 2
+
+
+def _gt_critique(problem, sol, cid, label):
+    text = arith.ground_truth_critique(problem, sol.steps, with_reference=True)
+    rec = self_critic.make_record(cid, "pair-" + cid, "contrastive", "m", [{"role": "user", "content": "x"}], text,
+                                  {"problem_id": problem.id, "solution_id": sol.id, "label_correct": label, "generator": sol.generator})
+    return rec
+
+
+def test_validation_checks_and_sft_targets_have_no_reference():
+    cfg = config.load("configs/smoke.yaml", ["validation.direct_critic_approves=false"])
+    probs = arith.generate_problems(0, 6, "train")
+    P = {p.id: p for p in probs}
+    S, crits = {}, []
+    for i, p in enumerate(probs):
+        good = arith.reference_solution(p, generator="g")
+        bad = arith.inject_error(p, random.Random(i))
+        S[good.id], S[bad.id] = good, bad
+        crits.append(_gt_critique(p, good, f"c{i}g", True))
+        crits.append(_gt_critique(p, bad, f"c{i}b", False))
+    # one wrong conclusion: claims a wrong solution is correct
+    wrong = crits[1]
+    bad_text = arith.ground_truth_critique(P[wrong.meta["problem_id"]], S[crits[0].meta["solution_id"]].steps, True)
+    crits[1] = self_critic.make_record(wrong.id, wrong.target_id, "contrastive", "m", [{"role": "user", "content": "x"}],
+                                       bad_text, wrong.meta)
+    assert all(c.text.startswith(prompts.REFERENCE_ANALYSIS_HEADER) for c in crits)
+    res = validation.validate(cfg, crits, P, None)
+    assert set(res[0].checks) == {"answer_matches_reference", "verdict_matches_label"}
+    assert [r.passed for r in res].count(False) == 1 and not res[1].passed
+    assert res[1].meta["all_checks"]["verdict_matches_label"] is False
+    sft, info = validation.build_sft(cfg, crits, res, P, S)
+    assert info["passed_correct"] == 6 and info["passed_incorrect"] == 5
+    assert len(sft) == 10 and sum(e.label_correct for e in sft) == 5
+    for ex in sft:
+        assert ex.completion.startswith(prompts.CRITIQUE_HEADER)
+        assert "reference" not in ex.completion.lower() and "Values:" not in ex.completion
+        assert ex.prompt == prompts.direct_critic_messages(P[ex.meta["problem_id"]].question,
+                                                           self_critic.solution_text(S[next(c for c in crits if c.id == ex.meta["critique_id"]).meta["solution_id"]]),
+                                                           cfg.generation.prompt_variant)
+    # switching every check off keeps everything (the "without self-validation" ablation)
+    off = config.load("configs/smoke.yaml", ["validation.direct_critic_approves=false", "validation.answer_matches_reference=false",
+                                             "validation.verdict_matches_label=false"])
+    assert all(r.passed and r.checks == {} for r in validation.validate(off, crits, P, None))
+
+
+def test_correction_text_for_both_verdicts():
+    p = arith.generate_problems(1, 1, "train")[0]
+    bad = arith.inject_error(p, random.Random(0))
+    crit = _gt_critique(p, bad, "c", False)
+    corr = validation.correction_text(crit, bad)
+    assert corr == p.reference_solution  # GT correction = the reference steps
+    good = arith.reference_solution(p)
+    crit_ok = _gt_critique(p, good, "d", True)
+    assert validation.correction_text(crit_ok, good) == self_critic.solution_text(good)
+
+
+def test_extract_injected():
+    t = f"bla {prompts.INJECTED_SOLUTION_START}\nStep 1: 1+1=3 \\boxed{{3}}\n{prompts.INJECTED_SOLUTION_END} tail"
+    assert self_critic.extract_injected(t) == "Step 1: 1+1=3 \\boxed{3}"
+    assert self_critic.extract_injected("nothing here") is None
