@@ -67,3 +67,12 @@ def test_vllm_greedy_matches_transformers(tmp_path):
     assert got == ref
     sp = SamplingParams(max_new_tokens=16, temperature=1.0)
     assert ours.generate(reqs, sp, progress=False) == ours.generate(list(reversed(reqs)), sp, progress=False)[::-1]
+
+
+def test_gpu_check_script_exits_cleanly_without_gpu(repo_root):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible; run scripts/gpu_check.py itself")
+    proc = subprocess.run([sys.executable, str(repo_root / "scripts/gpu_check.py"), "--workdir", "/nonexistent"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no CUDA device" in proc.stderr
