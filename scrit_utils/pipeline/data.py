@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 from typing import Sequence
 
 from .. import artifacts, prompts
-from ..config import StudyConfig
+from ..config import StudyConfig, looks_local, resolve_path
 from ..generation import GenerationRequest, derive_seed
 from ..records import Problem, Solution, read_jsonl, stable_id, write_jsonl
 from . import common
@@ -68,14 +68,34 @@ def load_problems(cfg: StudyConfig) -> list[Problem]:
             max_factor=a.max_factor, max_value=a.max_value, ops=tuple(a.ops),
         )
         return arith.generate_problems(cfg.run.seed, a.n_problems, a.split, acfg, stream="study-problems")
-    from ..worlds import real
-
     out: list[Problem] = []
     for src in w.real_sources:
-        out.extend(real.load_problems(src.name, src.path, split=src.split, n=src.n))
+        out.extend(load_real_source(src))
     if not out:
         raise ValueError(f"{cfg.source}: world.real_sources yielded no problems")
     return out
+
+
+def load_real_source(src) -> list[Problem]:
+    """Problems of one ``world.real_sources`` entry via ``scrit_utils.worlds.real.load_<name>``."""
+    import inspect
+
+    from ..worlds import real
+
+    loader = getattr(real, f"load_{src.name}", None)
+    if loader is None:
+        known = sorted(n[5:] for n in dir(real) if n.startswith("load_"))
+        raise ValueError(f"world.real_sources: no loader for {src.name!r} in scrit_utils.worlds.real (have {known})")
+    params = inspect.signature(loader).parameters
+    path = str(resolve_path(src.path)) if looks_local(src.path) else src.path
+    if "split" in params:
+        items = loader(path, split=src.split)
+    elif "tasks" in params:  # math_eval: the "split" names the task
+        items = loader(path, tasks=[src.split])
+    else:
+        items = loader(path)
+    problems = [it.to_problem() if hasattr(it, "to_problem") else it for it in items]
+    return problems[: src.n] if src.n is not None else problems
 
 
 # --- 2. solutions -----------------------------------------------------------------------

@@ -232,3 +232,66 @@ def run_eval(cfg: StudyConfig) -> dict:
     write_json(st.path("metrics.json"), metrics)
     st.finish(counts={"benchmarks": len(trained)})
     return metrics
+
+
+# --- tables and figures ------------------------------------------------------------------------
+def loss_figure(st: artifacts.Stage):
+    """Training loss per logged step (from ``train_log.json``)."""
+    import matplotlib.pyplot as plt
+
+    common.plot_style()
+    log = json.loads((st.dir / "train_log.json").read_text())
+    pts = [(r["step"], r["loss"]) for r in log if "loss" in r and "step" in r]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    if pts:
+        ax.plot(*zip(*pts), "-o", ms=3)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss on critique tokens")
+    ax.set_title("Self-training loss")
+    fig.tight_layout()
+    return fig
+
+
+def metrics_table(metrics: dict):
+    """One row per (benchmark, metric): base and trained value with CI, and the difference."""
+    import pandas as pd
+
+    def rows(which: str) -> dict:
+        return {(r["benchmark"], r["metric"]): r for r in metrics[which]["rows"]}
+
+    base, trained = rows("base"), rows("trained")
+    out = []
+    for key in sorted(set(base) | set(trained)):
+        b, t = base.get(key), trained.get(key)
+        fmt = lambda r: "" if r is None or r.get("ci_low") is None else f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"  # noqa: E731
+        out.append({
+            "benchmark": key[0], "metric": key[1],
+            "n": (t or b)["n"],
+            "base": None if b is None else b["value"], "base_95ci": fmt(b),
+            "trained": None if t is None else t["value"], "trained_95ci": fmt(t),
+            "delta": None if b is None or t is None else t["value"] - b["value"],
+        })
+    return pd.DataFrame(out, columns=["benchmark", "metric", "n", "base", "base_95ci", "trained", "trained_95ci", "delta"])
+
+
+def metrics_figure(table):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    common.plot_style()
+    labels = [f"{b}\n{m}" for b, m in zip(table["benchmark"], table["metric"])]
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(labels)), 3.6))
+    for off, col, name in ((-0.2, "base", "base"), (0.2, "trained", "+ SCRIT (trained)")):
+        vals = table[col].astype(float).to_numpy()
+        ci = table[f"{col}_95ci"].tolist()
+        lo = [v - float(c.strip("[]").split(",")[0]) if c else 0 for v, c in zip(vals, ci)]
+        hi = [float(c.strip("[]").split(",")[1]) - v if c else 0 for v, c in zip(vals, ci)]
+        ax.bar(x + off, vals, width=0.4, yerr=[lo, hi], capsize=3, label=name)
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Critic before and after self-training (95% bootstrap CI)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
