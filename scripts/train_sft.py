@@ -12,7 +12,7 @@ Usage (the global batch is per_device_train_batch_size x gradient_accumulation_s
 
     # 8 GPUs, full fine-tune, DeepSpeed ZeRO-3
     accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml --num_processes 8 \\
-        scripts/train_sft.py --profile configs/qwen2.5-7b.yaml --data artifacts/03_validation/<hash>/sft.jsonl \\
+        scripts/train_sft.py --profile configs/qwen2.5-7b.yaml --data artifacts/03_self_validation/<hash>/sft.jsonl \\
         --output-dir runs/qwen7b-scrit --set training.use_lora=false
     # CPU, 2 processes over gloo (what the test runs)
     accelerate launch --config_file configs/accelerate/cpu_2proc.yaml scripts/train_sft.py \\
