@@ -68,7 +68,7 @@ SIZES: dict[str, SizeSpec] = {
         SizeSpec("toy-0.1m", hidden=64, layers=2, heads=4, intermediate=128, steps=800),
         SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=1000),
         SizeSpec("toy-0.6m", hidden=128, layers=3, heads=4, intermediate=256, steps=1200),
-        SizeSpec("toy-1.1m", hidden=160, layers=4, heads=5, intermediate=320, steps=1300, lr=1.5e-3),
+        SizeSpec("toy-1.1m", hidden=160, layers=4, heads=5, intermediate=320, steps=800, lr=1.5e-3),
     )
 }
 
@@ -255,8 +255,11 @@ def _git_sha() -> str:
         return ""
 
 
-def train_one(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
-    """Train one base model into ``out_dir/<size>`` (skipped when already complete)."""
+def train_one(cfg: BuildConfig, size: str, progress: bool = True, stop_after: int | None = None) -> Path | None:
+    """Train one base model into ``out_dir/<size>`` (skipped when already complete).
+
+    ``stop_after`` (tests) simulates a crash: stop right after step ``stop_after``'s checkpoint.
+    """
     import torch
     from tqdm.auto import tqdm
     from transformers import GenerationConfig
@@ -313,6 +316,8 @@ def train_one(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1, "log": log,
                         "elapsed": elapsed0 + time.time() - t0}, ckpt / "state.tmp")
             os.replace(ckpt / "state.tmp", ckpt / "state.pt")
+        if stop_after is not None and step + 1 >= stop_after:
+            return None
     train_s = elapsed0 + time.time() - t0
     model.eval()
     out.mkdir(parents=True, exist_ok=True)

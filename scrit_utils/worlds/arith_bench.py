@@ -1,0 +1,274 @@
+"""Toy-world solution generators, held-out benchmarks and base-model measurement.
+
+- :func:`sample_solutions`: base models sampled at a temperature write solutions with
+  *natural* errors (through the project's Backend interface); each
+  :class:`~scrit_utils.records.Solution` records which model wrote it (``generator``).
+- :func:`write_toy_benchmarks`: ``benchmark``-split critique-correction sets in RealCritic's
+  layout (``realcritic/mix_data/arith/test.jsonl``, ``realcritic/wrong_data/arith/test.jsonl``)
+  and an error-identification set in ProcessBench's format (``processbench/arith.json``).
+  Wrong solutions are model-sampled (natural errors, labelled by recomputing every step)
+  where the generators produce enough cleanly-labelled ones, else injected; each row's
+  ``model`` / ``generator`` field says which.
+- :func:`evaluate_base_model`: solve accuracy, CC-Acc (mix / wrong) and ProcessBench F1,
+  without reference (direct prompt) and with reference (contrastive prompt); every model
+  output goes through :func:`scrit_utils.parsing.parse_critique` / ``extract_last_boxed``.
+
+Usage::
+
+    from scrit_utils.worlds import arith_bench
+    arith_bench.write_toy_benchmarks("data/toy_bench", seed=0, n_per_class=100,
+                                     generators={"toy-0.1m": "models/toy-0.1m"})
+    row = arith_bench.evaluate_base_model("models/toy-0.6m", "data/toy_bench")
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from scrit_utils import prompts
+from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed, get_backend
+from scrit_utils.parsing import extract_last_boxed, parse_critique
+from scrit_utils.records import Problem, Solution, atomic_write_text, stable_id, write_json
+from scrit_utils.worlds import arith
+
+SOLVE_MAX_NEW = 160
+CRITIQUE_MAX_NEW = 420
+
+
+def _backend(model_dir: str | Path, batch_size: int = 128):
+    return get_backend("transformers", model=str(model_dir), device="cpu", batch_size=batch_size)
+
+
+def _answers_equal(pred: str | None, gt: str) -> bool:
+    from scrit_utils.grading import is_equivalent
+
+    return is_equivalent(pred, gt)
+
+
+def solution_from_text(problem: Problem, text: str, generator: str, sample_idx: int = 0) -> Solution:
+    """A :class:`Solution` from raw model text; correctness graded on the last ``\\boxed{}``."""
+    steps = tuple(arith.split_steps(text))
+    final = extract_last_boxed(text)
+    return Solution(
+        id=stable_id(problem.id, generator, sample_idx),
+        problem_id=problem.id,
+        generator=generator,
+        steps=steps,
+        final_answer=final,
+        is_correct=_answers_equal(final, problem.answer),
+        text=text,
+        meta={"sample_idx": sample_idx},
+    )
+
+
+def sample_solutions(
+    problems: Sequence[Problem],
+    generators: Mapping[str, str | Path],
+    seed: int,
+    temperature: float = 0.8,
+    n_samples: int = 1,
+    backend_factory=None,
+    progress: bool = False,
+) -> list[Solution]:
+    """Each generator model (name -> dir) writes ``n_samples`` solutions per problem."""
+    make = backend_factory or _backend
+    out: list[Solution] = []
+    params = SamplingParams(max_new_tokens=SOLVE_MAX_NEW, temperature=temperature)
+    for name, path in generators.items():
+        backend = make(path)
+        reqs = [
+            GenerationRequest(id=f"{p.id}/{name}/{k}", messages=arith.solve_messages(p),
+                              seed=derive_seed(seed, "solve", p.id, f"{name}/{k}"))
+            for p in problems
+            for k in range(n_samples)
+        ]
+        texts = backend.generate(reqs, params, progress=progress)
+        it = iter(texts)
+        for p in problems:
+            for k in range(n_samples):
+                out.append(solution_from_text(p, next(it), name, k))
+    return out
+
+
+# --- benchmarks -------------------------------------------------------------------------------
+def _clean_wrong(problem: Problem, sol: Solution) -> bool:
+    lab = arith.label_solution(problem, sol.steps)
+    return (not sol.is_correct) and lab.clean and not lab.is_correct and sol.final_answer is not None
+
+
+def _clean_correct(problem: Problem, sol: Solution) -> bool:
+    return bool(sol.is_correct) and arith.label_solution(problem, sol.steps).is_correct
+
+
+def write_toy_benchmarks(
+    out_dir: str | Path,
+    seed: int,
+    n_per_class: int,
+    generators: Mapping[str, str | Path] | None = None,
+    config: arith.ArithConfig | None = None,
+    temperature: float = 1.0,
+    samples_per_problem: int = 2,
+) -> dict:
+    """Write the toy RealCritic (mix, wrong) and ProcessBench sets; returns a summary dict.
+
+    Problems come from the ``benchmark`` split (never seen in training). mix: ``n_per_class``
+    correct + ``n_per_class`` wrong solutions; wrong: ``n_per_class`` wrong; ProcessBench:
+    ``n_per_class`` correct + ``n_per_class`` erroneous. All on distinct problems. Correct
+    solutions are model-sampled correct ones when available (else the reference); wrong ones are
+    model-sampled with a cleanly-labelled first error when available (else injected).
+    """
+    cfg = config or arith.ArithConfig()
+    n = n_per_class
+    probs = arith.generate_problems(seed, 5 * n, "benchmark", cfg, stream="toy-bench")
+    natural: dict[str, list[Solution]] = {}
+    if generators:
+        for s in sample_solutions(probs, generators, seed, temperature, samples_per_problem):
+            natural.setdefault(s.problem_id, []).append(s)
+    rng = random.Random(f"{seed}/toy-bench")
+
+    def pick(p: Problem, want_correct: bool) -> tuple[Solution, str]:
+        cands = [s for s in natural.get(p.id, []) if (_clean_correct(p, s) if want_correct else _clean_wrong(p, s))]
+        if cands:
+            return cands[rng.randrange(len(cands))], "sampled"
+        if want_correct:
+            return arith.reference_solution(p), "reference"
+        return arith.inject_error(p, random.Random(f"{seed}/bench-inject/{p.id}")), "injected"
+
+    origin_counts: dict[str, dict[str, int]] = {}
+
+    def note(set_name: str, origin: str) -> None:
+        origin_counts.setdefault(set_name, {}).setdefault(origin, 0)
+        origin_counts[set_name][origin] += 1
+
+    def rc_row(idx: int, p: Problem, s: Solution, mix: bool) -> dict:
+        row = {
+            "idx": idx,
+            "question": p.question,
+            "gt": p.answer,
+            "reasoning": s.text if s.text else prompts.format_solution(s.steps),
+            "pred": s.final_answer,
+            "model": s.generator,
+            "reference_solution": p.reference_solution,
+        }
+        if mix:
+            row["previous_score"] = [bool(s.is_correct)]
+        return row
+
+    out = Path(out_dir)
+    mix_rows, wrong_rows, pb_rows = [], [], []
+    order = list(range(2 * n))
+    rng.shuffle(order)
+    for j, i in enumerate(order):  # mix: problems 0..2n-1, first n correct
+        p = probs[i]
+        s, origin = pick(p, want_correct=i < n)
+        note("mix", origin)
+        mix_rows.append(rc_row(j, p, s, mix=True))
+    for j, p in enumerate(probs[2 * n : 3 * n]):
+        s, origin = pick(p, want_correct=False)
+        note("wrong", origin)
+        wrong_rows.append(rc_row(j, p, s, mix=False))
+    pb_idx = list(range(3 * n, 5 * n))
+    rng.shuffle(pb_idx)
+    for j, i in enumerate(pb_idx):
+        p = probs[i]
+        s, origin = pick(p, want_correct=i < 4 * n)
+        note("processbench", origin)
+        lab = arith.label_solution(p, s.steps)
+        pb_rows.append({
+            "id": f"arith-{j}",
+            "generator": s.generator,
+            "problem": p.question,
+            "steps": list(s.steps),
+            "final_answer_correct": bool(s.is_correct),
+            "label": -1 if lab.is_correct else lab.first_error_step - 1,
+            "reference_solution": p.reference_solution,
+        })
+    for name, rows in (("mix_data", mix_rows), ("wrong_data", wrong_rows)):
+        atomic_write_text(out / "realcritic" / name / "arith" / "test.jsonl",
+                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_json(out / "processbench" / "arith.json", pb_rows)
+    summary = {"seed": seed, "n_per_class": n, "origins": origin_counts,
+               "generators": {k: str(v) for k, v in (generators or {}).items()},
+               "temperature": temperature, "samples_per_problem": samples_per_problem}
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+# --- measurement ----------------------------------------------------------------------------------
+def _problem_of(question: str, reference: str | None, gt: str) -> Problem:
+    return Problem(id=stable_id(arith.WORLD, question), question=question, answer=str(gt),
+                   reference_solution=reference, source=arith.WORLD)
+
+
+def _f1(acc_err: float, acc_ok: float) -> float:
+    try:
+        from scrit_utils.evaluation import processbench_f1  # harness metric when present
+
+        return float(processbench_f1(acc_err, acc_ok))
+    except (ImportError, TypeError):
+        return 0.0 if acc_err + acc_ok == 0 else 2 * acc_err * acc_ok / (acc_err + acc_ok)
+
+
+def critique_items(bench_dir: str | Path) -> dict[str, list[dict]]:
+    """Benchmark rows as uniform items: problem, solution text, label, gt."""
+    b = Path(bench_dir)
+    items: dict[str, list[dict]] = {}
+    for name in ("mix_data", "wrong_data"):
+        rows = [json.loads(l) for l in (b / "realcritic" / name / "arith" / "test.jsonl").read_text().splitlines() if l]
+        items[name] = [{"problem": _problem_of(r["question"], r.get("reference_solution"), r["gt"]),
+                        "solution": r["reasoning"], "label": None} for r in rows]
+    pb = json.loads((b / "processbench" / "arith.json").read_text())
+    items["processbench"] = [{"problem": _problem_of(r["problem"], r.get("reference_solution"),
+                                                     arith.parse_problem(_problem_of(r["problem"], None, "0")).answer),
+                              "solution": prompts.format_solution(r["steps"]), "label": r["label"]} for r in pb]
+    return items
+
+
+def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, n_solve: int = 300,
+                        backend=None) -> dict:
+    """Greedy solve accuracy + critique metrics without / with reference for one model."""
+    be = backend or _backend(model_dir)
+    name = Path(model_dir).name
+    res: dict = {"model": name}
+    solve_probs = arith.generate_problems(seed, n_solve, "benchmark", stream="toy-eval-solve")
+    texts = be.generate([GenerationRequest(id=p.id, messages=arith.solve_messages(p)) for p in solve_probs],
+                        SamplingParams(max_new_tokens=SOLVE_MAX_NEW), progress=False)
+    res["solve_acc"] = 100 * sum(_answers_equal(extract_last_boxed(t), p.answer)
+                                 for t, p in zip(texts, solve_probs)) / len(solve_probs)
+    items = critique_items(bench_dir)
+    params = SamplingParams(max_new_tokens=CRITIQUE_MAX_NEW)
+    for mode in ("direct", "contrastive"):
+        tag = "noref" if mode == "direct" else "ref"
+        for set_name, rows in items.items():
+            msgs = [arith.direct_messages(r["problem"], r["solution"]) if mode == "direct"
+                    else arith.contrastive_messages(r["problem"], r["solution"]) for r in rows]
+            outs = be.generate([GenerationRequest(id=f"{set_name}/{i}", messages=m) for i, m in enumerate(msgs)],
+                               params, progress=False)
+            parsed = [parse_critique(o) for o in outs]
+            if set_name == "processbench":
+                err = [(c.predicted_error_step(), r["label"]) for c, r in zip(parsed, rows) if r["label"] >= 0]
+                ok = [c.predicted_error_step() for c, r in zip(parsed, rows) if r["label"] < 0]
+                acc_err = sum(pred is not None and pred - 1 == lab for pred, lab in err) / max(1, len(err))
+                acc_ok = sum(pred == -1 for pred in ok) / max(1, len(ok))
+                res[f"pb_acc_err_{tag}"] = 100 * acc_err
+                res[f"pb_acc_ok_{tag}"] = 100 * acc_ok
+                res[f"pb_f1_{tag}"] = _f1(acc_err, acc_ok)
+                res[f"parse_ok_{tag}"] = 100 * sum(c.verdict is not None for c in parsed) / len(parsed)
+            else:
+                short = "mix" if set_name == "mix_data" else "wrong"
+                res[f"cc_{short}_{tag}"] = 100 * sum(_answers_equal(c.final_answer, r["problem"].answer)
+                                                     for c, r in zip(parsed, rows)) / len(rows)
+    return res
+
+
+def write_base_model_table(rows: list[dict], out_stem: str | Path) -> None:
+    """``<stem>.csv`` + ``<stem>.md`` with one row per model."""
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) and abs(v) <= 1.0 and v != 0 else (f"{v:.1f}" if isinstance(v, float) else str(v))
+    csv = [",".join(cols)] + [",".join(str(round(r[c], 4)) if isinstance(r[c], float) else str(r[c]) for c in cols) for r in rows]
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    atomic_write_text(str(out_stem) + ".csv", "\n".join(csv) + "\n")
+    atomic_write_text(str(out_stem) + ".md", "\n".join(md) + "\n")

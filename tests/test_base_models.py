@@ -1,0 +1,80 @@
+"""A tiny base-model build runs in seconds and yields a loadable, reproducible HF model dir."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scrit_utils import base_models as bm
+from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed
+from scrit_utils.worlds import arith
+
+
+def _tiny_cfg(out, **kw):
+    return bm.BuildConfig(out_dir=str(out), sizes=("toy-0.1m",), max_steps=3, n_seed_per_mode=6, log_every=1,
+                          jobs=1, solve_batch=4, seed_batch=2, drill_batch=2, warmup=2, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bm")
+    bm.build_base_models(_tiny_cfg(out))
+    return out / "toy-0.1m"
+
+
+def test_tiny_build_is_a_loadable_hf_dir(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    assert bm.is_complete(tiny_model)
+    assert (tiny_model / "model.safetensors").exists()
+    m = AutoModelForCausalLM.from_pretrained(str(tiny_model))
+    assert type(m).__name__ == "Qwen2ForCausalLM"
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    assert GenerationConfig.from_pretrained(str(tiny_model)).eos_token_id == tok.eos_token_id
+    info = json.loads((tiny_model / "build_info.json").read_text())
+    assert info["steps"] == 3 and info["n_params"] == bm.n_params(m) and info["complete"]
+    log = json.loads((tiny_model / "train_log.json").read_text())
+    assert [r["step"] for r in log] == [1, 2, 3]
+    assert (tiny_model / "train_log.csv").read_text().startswith("step,")
+
+
+def test_same_seed_same_weights_and_generations(tiny_model, tmp_path):
+    from safetensors.torch import load_file
+
+    from scrit_utils.generation.transformers_backend import TransformersBackend
+
+    bm.build_base_models(_tiny_cfg(tmp_path))
+    a = load_file(str(tiny_model / "model.safetensors"))
+    b = load_file(str(tmp_path / "toy-0.1m" / "model.safetensors"))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    probs = arith.generate_problems(0, 3, "benchmark")
+    reqs = [GenerationRequest(id=p.id, messages=arith.solve_messages(p), seed=derive_seed(0, "t", p.id, 0)) for p in probs]
+    params = SamplingParams(max_new_tokens=12, temperature=1.0)
+    g1 = TransformersBackend(str(tiny_model)).generate(reqs, params, progress=False)
+    g2 = TransformersBackend(str(tmp_path / "toy-0.1m")).generate(reqs, params, progress=False)
+    assert g1 == g2 and all(isinstance(t, str) for t in g1)
+
+
+def test_complete_model_is_skipped_and_restart_resumes(tiny_model, tmp_path):
+    before = (tiny_model / "model.safetensors").stat().st_mtime_ns
+    bm.build_base_models(_tiny_cfg(tiny_model.parent))
+    assert (tiny_model / "model.safetensors").stat().st_mtime_ns == before
+    # a run interrupted after a checkpoint resumes from it and ends in the same weights
+    from safetensors.torch import load_file
+
+    cfg = _tiny_cfg(tmp_path / "r", ckpt_every=2)
+    bm.ensure_tokenizer(cfg)
+    assert bm.train_one(cfg, "toy-0.1m", progress=False, stop_after=2) is None
+    assert (tmp_path / "r" / "toy-0.1m.ckpt" / "state.pt").exists()
+    assert not bm.is_complete(tmp_path / "r" / "toy-0.1m")
+    bm.train_one(cfg, "toy-0.1m", progress=False)
+    full = load_file(str(tmp_path / "r" / "toy-0.1m" / "model.safetensors"))
+    assert not (tmp_path / "r" / "toy-0.1m.ckpt").exists()
+    assert all((full[k] == load_file(str(tiny_model / "model.safetensors"))[k]).all() for k in full)
+
+
+def test_unknown_size_and_bad_profile_key_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown base model size"):
+        bm.build_base_models(bm.BuildConfig(out_dir=str(tmp_path), sizes=("toy-9m",)))
+    with pytest.raises(ValueError, match="unknown key"):
+        bm.config_from_dict({"n_layers": 3})
