@@ -85,9 +85,11 @@ class ProcessBenchItem:
     label: int  # 0-based index of the first wrong paragraph, -1 when all are right
     final_answer_correct: bool
     generator: str = ""
+    answer: str | None = None  # reference final answer when the file has one (toy world); needed by strict EI-F1
 
     def to_problem(self) -> Problem:
-        return Problem(id=stable_id("processbench", self.id, self.problem), question=self.problem, answer="",
+        return Problem(id=stable_id("processbench", self.id, self.problem), question=self.problem,
+                       answer=self.answer or "",
                        source=f"processbench/{self.subset}", meta={"pb_id": self.id})
 
 
@@ -251,7 +253,8 @@ def _processbench_row(subset: str, row: Any, where: str) -> ProcessBenchItem:
     fac = _get(row, "final_answer_correct", where, bool)
     return ProcessBenchItem(subset=subset, id=str(_get(row, "id", where, (str, int))),
                             problem=_get(row, "problem", where), steps=tuple(steps), label=label,
-                            final_answer_correct=fac, generator=str(row.get("generator", "")))
+                            final_answer_correct=fac, generator=str(row.get("generator", "")),
+                            answer=_opt_text(row.get("answer")))
 
 
 def load_processbench(source: str | os.PathLike, subsets: Iterable[str] | None = None) -> list[ProcessBenchItem]:

@@ -1,0 +1,200 @@
+"""``scrit eval``: score critiques written for a benchmark (parse -> grade -> metrics -> table/JSON).
+
+Two subcommands:
+
+- ``scrit eval cc --benchmark <realcritic root> --scenario mix_data|wrong_data [--tasks ...]
+  --critiques <jsonl> [--out result.json]``: critique-correction accuracy (CC-Acc) per task, the
+  unweighted mean over tasks, 95% bootstrap CIs and the transition counts.
+- ``scrit eval ei --benchmark <processbench root> --critiques <jsonl> [--subsets ...] [--strict]
+  [--answers <jsonl>] [--out result.json]``: ProcessBench EI-F1 ("original", or SCRIT's "strict"
+  with ``--strict``; strict needs each problem's reference answer: an ``answer`` field in the
+  benchmark rows or ``--answers`` rows ``{"id": ..., "answer": ...}``).
+
+Critiques file: JSON lines, one per benchmark item, each with the raw critique text under
+``"critique"`` and the item named either by ``"task"`` + ``"idx"`` (RealCritic) / ``"id"``
+(ProcessBench id, e.g. ``"gsm8k-3"``), or by ``"id": "<task>/<idx>"`` for RealCritic. Extra keys
+are ignored. Every benchmark item needs exactly one critique (``--allow-missing`` scores absent
+ones as wrong); a critique for an unknown item or a duplicate is an error naming file and line.
+
+Critiques number steps from 1; ProcessBench labels are 0-based: EI uses ``pred_offset=1,
+label_offset=0``.
+
+Example::
+
+    scrit eval cc --benchmark ../shared/data/realcritic --scenario mix_data --critiques crit.jsonl --out cc.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from scrit_utils import evaluation as ev
+from scrit_utils.grading import grade_batch
+from scrit_utils.parsing import parse_critique
+from scrit_utils.records import write_json
+from scrit_utils.worlds import real
+
+
+class EvalError(ValueError):
+    """Bad CLI input (critiques file, missing answers); the message names file and line."""
+
+
+def read_critiques(path: str | Path, kind: str) -> dict[str, tuple[str, int]]:
+    """Map item id -> (critique text, line). ``kind`` is ``cc`` (RealCritic) or ``ei`` (ProcessBench)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"critiques file not found: {path}")
+    out: dict[str, tuple[str, int]] = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise EvalError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise EvalError(f"{path}:{n}: expected a JSON object")
+            text = row.get("critique")
+            if not isinstance(text, str):
+                raise EvalError(f"{path}:{n}: missing key 'critique' (a string)")
+            if kind == "cc" and "task" in row and "idx" in row:
+                key = f"{row['task']}/{row['idx']}"
+            elif "id" in row:
+                key = str(row["id"])
+            else:
+                need = "'task' and 'idx', or 'id'" if kind == "cc" else "'id'"
+                raise EvalError(f"{path}:{n}: missing key(s) {need}")
+            if key in out:
+                raise EvalError(f"{path}:{n}: duplicate critique for {key!r} (first at line {out[key][1]})")
+            out[key] = (text, n)
+    return out
+
+
+def _match(ids: list[str], crits: dict[str, tuple[str, int]], path: str, allow_missing: bool) -> list[str | None]:
+    known = set(ids)
+    for key, (_, n) in crits.items():
+        if key not in known:
+            raise EvalError(f"{path}:{n}: critique for {key!r}, which is not an item of the selected benchmark")
+    missing = [i for i in ids if i not in crits]
+    if missing and not allow_missing:
+        raise EvalError(f"{path}: no critique for {len(missing)} of {len(ids)} items (first: {missing[0]!r}); "
+                        "pass --allow-missing to score them as wrong")
+    return [crits[i][0] if i in crits else None for i in ids]
+
+
+def _fmt_ci(v: float, ci: list[float]) -> str:
+    return f"{v:6.1f}  [{ci[0]:5.1f}, {ci[1]:5.1f}]"
+
+
+def run_cc(args: argparse.Namespace) -> dict[str, Any]:
+    items = real.load_realcritic(args.benchmark, args.scenario, tasks=args.tasks)
+    texts = _match([it.id for it in items], read_critiques(args.critiques, "cc"), args.critiques, args.allow_missing)
+    parsed = [parse_critique(t) if t is not None else None for t in texts]
+    finals = [p.final_answer if p is not None else None for p in parsed]
+    ok = grade_batch([(f, it.gt) for f, it in zip(finals, items)], n_jobs=args.jobs, timeout_s=args.timeout,
+                     progress=not args.quiet)
+    ok = [bool(o) and f is not None for o, f in zip(ok, finals)]
+    orig = [bool(it.label_correct) for it in items]
+    res = ev.summarize_cc([it.task for it in items], ok, orig, n_boot=args.n_boot, seed=args.seed)
+    res.update(scenario=args.scenario, benchmark=str(args.benchmark), critiques=str(args.critiques),
+               n_missing=sum(t is None for t in texts), n_unparsed=sum(f is None for f in finals))
+    lines = [f"CC-Acc ({args.scenario}), % with 95% bootstrap CI", f"{'task':16s} {'n':>5s}  acc     CI"]
+    for task, r in res["per_task"].items():
+        lines.append(f"{task:16s} {r['n']:5d} {_fmt_ci(r['acc'], r['ci'])}")
+    lines.append(f"{'mean (unweighted)':16s} {res['n']:5d} {_fmt_ci(res['mean']['acc'], res['mean']['ci'])}")
+    lines.append("transitions (solution -> corrected): "
+                 + ", ".join(f"{k} {v}" for k, v in res["transitions"].items()))
+    lines.append(f"critiques without a boxed answer: {res['n_unparsed']}")
+    print("\n".join(lines))
+    return res
+
+
+def _read_answers(path: str) -> dict[str, str]:
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                    out[str(row["id"])] = str(row["answer"])
+                except (json.JSONDecodeError, KeyError, TypeError) as e:
+                    raise EvalError(f"{path}:{n}: expected {{'id': ..., 'answer': ...}} ({e})") from None
+    return out
+
+
+def run_ei(args: argparse.Namespace) -> dict[str, Any]:
+    items = real.load_processbench(args.benchmark, subsets=args.subsets)
+    texts = _match([it.id for it in items], read_critiques(args.critiques, "ei"), args.critiques, args.allow_missing)
+    parsed = [parse_critique(t) if t is not None else None for t in texts]
+    preds = [p.predicted_error_step() if p is not None else None for p in parsed]
+    corr_ok = None
+    if args.strict:
+        answers = _read_answers(args.answers) if args.answers else {}
+        gts = [answers.get(it.id, it.answer) for it in items]
+        lacking = [it.id for it, g in zip(items, gts) if not g]
+        if lacking:
+            raise EvalError(f"--strict needs a reference answer per problem; none for {len(lacking)} items "
+                            f"(first: {lacking[0]!r}); add 'answer' to the benchmark rows or pass --answers")
+        finals = [p.final_answer if p is not None else None for p in parsed]
+        corr_ok = grade_batch([(f, g) for f, g in zip(finals, gts)], n_jobs=args.jobs, timeout_s=args.timeout,
+                              progress=not args.quiet)
+        corr_ok = [bool(o) and f is not None for o, f in zip(corr_ok, finals)]
+    res = ev.summarize_ei([it.subset for it in items], [it.label for it in items], preds, corr_ok, strict=args.strict,
+                         pred_offset=1, label_offset=0, n_boot=args.n_boot, seed=args.seed)
+    res.update(benchmark=str(args.benchmark), critiques=str(args.critiques),
+               n_missing=sum(t is None for t in texts), n_unparsed=sum(p is None for p in preds))
+    name = "strict (±1 step, corrected answer right)" if args.strict else "original (ProcessBench)"
+    lines = [f"EI-F1 {name}, % with 95% bootstrap CI on F1",
+             f"{'subset':16s} {'n':>5s} {'err_acc':>8s} {'cor_acc':>8s}  f1      CI"]
+    for sub, r in res["per_task"].items():
+        lines.append(f"{sub:16s} {r['n']:5d} {r['error_acc']:8.1f} {r['correct_acc']:8.1f} {_fmt_ci(r['f1'], r['ci'])}")
+    lines.append(f"{'mean (unweighted)':16s} {res['n']:5d} {'':8s} {'':8s} {_fmt_ci(res['mean']['f1'], res['mean']['ci'])}")
+    lines.append(f"critiques without a usable first-error prediction: {res['n_unparsed']}")
+    print("\n".join(lines))
+    return res
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--critiques", required=True, help="JSONL of critiques (see `scrit_utils.eval_cli` docs)")
+    p.add_argument("--allow-missing", action="store_true", help="score items without a critique as wrong")
+    p.add_argument("--out", help="write the full result as JSON here")
+    p.add_argument("--jobs", type=int, default=None, help="grading worker processes (default: all cores)")
+    p.add_argument("--timeout", type=float, default=5.0, help="hard per-item grading timeout, seconds")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("eval", help="score critiques on RealCritic (cc) or ProcessBench (ei)")
+    sub = p.add_subparsers(dest="eval_command", required=True)
+    cc = sub.add_parser("cc", help="critique-correction accuracy on a RealCritic-format benchmark")
+    cc.add_argument("--benchmark", required=True, help="RealCritic root (…/realcritic) or hub id")
+    cc.add_argument("--scenario", choices=real.REALCRITIC_SCENARIOS, default="mix_data")
+    cc.add_argument("--tasks", nargs="+", default=None, help=f"subset of {list(real.REALCRITIC_TASKS)}")
+    _common(cc)
+    cc.set_defaults(func=lambda a: _handle(run_cc, a))
+    ei = sub.add_parser("ei", help="error-identification F1 on a ProcessBench-format benchmark")
+    ei.add_argument("--benchmark", required=True, help="ProcessBench root (dir of <subset>.json) or hub id")
+    ei.add_argument("--subsets", nargs="+", default=None, help=f"subset of {list(real.PROCESSBENCH_SUBSETS)}")
+    ei.add_argument("--strict", action="store_true", help="SCRIT's strict variant (needs reference answers)")
+    ei.add_argument("--answers", help="JSONL {id, answer} with reference answers for --strict")
+    _common(ei)
+    ei.set_defaults(func=lambda a: _handle(run_ei, a))
+    return p
+
+
+def _handle(fn, args: argparse.Namespace) -> int:
+    try:
+        res = fn(args)
+    except (EvalError, real.RealDataError) as e:
+        print(f"scrit eval: error: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        write_json(args.out, res)
+        print(f"wrote {args.out}")
+    return 0
