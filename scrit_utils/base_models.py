@@ -65,10 +65,10 @@ class SizeSpec:
 SIZES: dict[str, SizeSpec] = {
     s.name: s
     for s in (
-        SizeSpec("toy-0.1m", hidden=64, layers=2, heads=4, intermediate=128, steps=800),
-        SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=1000),
+        SizeSpec("toy-0.1m", hidden=64, layers=2, heads=4, intermediate=128, steps=600),
+        SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=800),
         SizeSpec("toy-0.6m", hidden=128, layers=3, heads=4, intermediate=256, steps=1200),
-        SizeSpec("toy-1.1m", hidden=160, layers=4, heads=5, intermediate=320, steps=800, lr=1.5e-3),
+        SizeSpec("toy-1.1m", hidden=160, layers=4, heads=5, intermediate=320, steps=700, lr=1.5e-3),
     )
 }
 

@@ -33,8 +33,8 @@ from scrit_utils.parsing import extract_last_boxed, parse_critique
 from scrit_utils.records import Problem, Solution, atomic_write_text, stable_id, write_json
 from scrit_utils.worlds import arith
 
-SOLVE_MAX_NEW = 160
-CRITIQUE_MAX_NEW = 420
+SOLVE_MAX_NEW = 112  # longest toy reference solution is 100 tokens (incl. eos)
+CRITIQUE_MAX_NEW = 300  # longest ground-truth critique is 264 tokens (contrastive)
 
 
 def _backend(model_dir: str | Path, batch_size: int = 128):
@@ -202,15 +202,6 @@ def _problem_of(question: str, reference: str | None, gt: str) -> Problem:
                    reference_solution=reference, source=arith.WORLD)
 
 
-def _f1(acc_err: float, acc_ok: float) -> float:
-    try:
-        from scrit_utils.evaluation import processbench_f1  # harness metric when present
-
-        return float(processbench_f1(acc_err, acc_ok))
-    except (ImportError, TypeError):
-        return 0.0 if acc_err + acc_ok == 0 else 2 * acc_err * acc_ok / (acc_err + acc_ok)
-
-
 def critique_items(bench_dir: str | Path) -> dict[str, list[dict]]:
     """Benchmark rows as uniform items: problem, solution text, label, gt."""
     b = Path(bench_dir)
@@ -248,13 +239,13 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
                                params, progress=False)
             parsed = [parse_critique(o) for o in outs]
             if set_name == "processbench":
-                err = [(c.predicted_error_step(), r["label"]) for c, r in zip(parsed, rows) if r["label"] >= 0]
-                ok = [c.predicted_error_step() for c, r in zip(parsed, rows) if r["label"] < 0]
-                acc_err = sum(pred is not None and pred - 1 == lab for pred, lab in err) / max(1, len(err))
-                acc_ok = sum(pred == -1 for pred in ok) / max(1, len(ok))
-                res[f"pb_acc_err_{tag}"] = 100 * acc_err
-                res[f"pb_acc_ok_{tag}"] = 100 * acc_ok
-                res[f"pb_f1_{tag}"] = _f1(acc_err, acc_ok)
+                from scrit_utils.evaluation import processbench_f1
+
+                m = processbench_f1([r["label"] for r in rows], [c.predicted_error_step() for c in parsed],
+                                    pred_offset=1, label_offset=0)  # original ProcessBench F1
+                res[f"pb_acc_err_{tag}"] = m["error_acc"]
+                res[f"pb_acc_ok_{tag}"] = m["correct_acc"]
+                res[f"pb_f1_{tag}"] = m["f1"] / 100.0
                 res[f"parse_ok_{tag}"] = 100 * sum(c.verdict is not None for c in parsed) / len(parsed)
             else:
                 short = "mix" if set_name == "mix_data" else "wrong"

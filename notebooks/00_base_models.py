@@ -1,0 +1,101 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 — Toy world: tokenizer, base models, held-out benchmarks
+#
+# Builds (or reuses, when the committed dirs under `models/` are complete) the toy world's
+# tokenizer and base "instruct" models, writes the toy benchmarks (RealCritic mix/wrong layout
+# and a ProcessBench-format error-identification set) from the held-out `benchmark` split, and
+# measures every base model without reference (direct prompt) and with reference (contrastive
+# prompt). Recipe and seed composition: `scrit_utils/base_models.py`, `models/README.md`.
+#
+# Run: `jupytext --to ipynb notebooks/00_base_models.py && papermill notebooks/00_base_models.ipynb out.ipynb -p profile configs/toy.yaml`
+
+# %% tags=["parameters"]
+profile = "configs/smoke.yaml"  # seed + world knobs come from here
+models_dir = "models"
+sizes = None  # None = every size in scrit_utils.base_models.SIZES
+bench_dir = "data/toy_benchmarks"
+bench_per_class = 100
+bench_generators = ["toy-0.3m", "toy-0.6m"]  # models whose sampled solutions supply natural errors
+n_solve = 300
+evaluate = True
+table_stem = "results/tables/base_models"
+torch_threads = 2
+
+# %%
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from scrit_utils import base_models as bm
+from scrit_utils.config import REPO_ROOT
+from scrit_utils.worlds import arith_bench
+
+os.chdir(REPO_ROOT)
+torch.set_num_threads(torch_threads)
+d = bm.config_from_profile(profile)
+d["out_dir"] = models_dir
+if sizes:
+    d["sizes"] = list(sizes)
+cfg = bm.config_from_dict(d)
+cfg
+
+# %% [markdown]
+# ## Build (skips complete model dirs; resumes an interrupted one from its checkpoint)
+
+# %%
+t0 = time.time()
+paths = bm.build_base_models(cfg)
+print(f"build step took {time.time() - t0:.0f} s")
+info = pd.DataFrame([{**json.loads((p / "build_info.json").read_text())["size"],
+                      "n_params": json.loads((p / "build_info.json").read_text())["n_params"],
+                      "train_seconds": json.loads((p / "build_info.json").read_text())["train_seconds"]}
+                     for p in paths])
+info
+
+# %%
+logs = {p.name: pd.read_csv(p / "train_log.csv") for p in paths}
+ax = None
+for name, df in logs.items():
+    ax = df.plot(x="step", y="loss_solve", ax=ax, label=name, logy=True)
+ax.set_ylabel("solve loss")
+
+# %% [markdown]
+# ## Held-out toy benchmarks (written once; delete the dir to regenerate)
+
+# %%
+bench = Path(bench_dir)
+if not (bench / "summary.json").exists():
+    gens = {g: str(Path(models_dir) / g) for g in bench_generators if (Path(models_dir) / g).exists()}
+    arith_bench.write_toy_benchmarks(bench, cfg.seed, bench_per_class, generators=gens, config=cfg.world)
+json.loads((bench / "summary.json").read_text())
+
+# %% [markdown]
+# ## Base models: solve accuracy, CC-Acc and ProcessBench F1 without / with reference
+
+# %%
+if evaluate:
+    rows = []
+    for p in paths:
+        t = time.time()
+        rows.append({**arith_bench.evaluate_base_model(p, bench, seed=cfg.seed, n_solve=n_solve),
+                     "n_params": json.loads((p / "build_info.json").read_text())["n_params"],
+                     "eval_seconds": round(time.time() - t, 1)})
+    Path(table_stem).parent.mkdir(parents=True, exist_ok=True)
+    arith_bench.write_base_model_table(rows, table_stem)
+    display(pd.DataFrame(rows))

@@ -1,0 +1,60 @@
+"""Write the toy benchmarks (once) and measure base models -> results/tables/base_models.{csv,md}.
+
+Usage::
+
+    .venv/bin/python scripts/toy_base_eval.py --models models --bench data/toy_benchmarks \
+        --generators toy-0.3m toy-0.6m --sizes toy-0.1m toy-0.3m toy-0.6m toy-1.1m
+
+The same steps run inside notebooks/00_base_models.py; this script is for running them in the
+background while other work shares the CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from scrit_utils.worlds import arith_bench
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="models")
+    ap.add_argument("--bench", default="data/toy_benchmarks")
+    ap.add_argument("--generators", nargs="*", default=["toy-0.3m", "toy-0.6m"])
+    ap.add_argument("--sizes", nargs="+", required=True)
+    ap.add_argument("--per-class", type=int, default=100)
+    ap.add_argument("--n-solve", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--table", default="results/tables/base_models")
+    ap.add_argument("--bench-only", action="store_true")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    bench = Path(a.bench)
+    if not (bench / "summary.json").exists():
+        t = time.time()
+        gens = {g: str(Path(a.models) / g) for g in a.generators}
+        s = arith_bench.write_toy_benchmarks(bench, a.seed, a.per_class, generators=gens)
+        print(f"benchmarks written in {time.time() - t:.0f} s: {json.dumps(s['origins'])}", flush=True)
+    if a.bench_only:
+        return 0
+    rows = []
+    for size in a.sizes:
+        p = Path(a.models) / size
+        t = time.time()
+        r = arith_bench.evaluate_base_model(p, bench, seed=a.seed, n_solve=a.n_solve)
+        info = json.loads((p / "build_info.json").read_text())
+        r.update(n_params=info["n_params"], train_steps=info["steps"], train_seconds=info["train_seconds"],
+                 eval_seconds=round(time.time() - t, 1))
+        print(json.dumps(r), flush=True)
+        rows.append(r)
+        arith_bench.write_base_model_table(rows, a.table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
