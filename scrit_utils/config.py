@@ -184,7 +184,10 @@ class EvaluationConfig:
     benchmarks: tuple[str, ...] = ()  # toy: world benchmark names; real: task names / paths
     scenarios: tuple[Literal["wrong", "mix", "own"], ...] = ("wrong", "mix", "own")
     processbench: tuple[str, ...] = ()  # EI-F1 sets (toy: "arith"; real: gsm8k, math, ...)
-    n_items: int | None = None  # cap per benchmark
+    n_items: int | None = None  # cap per benchmark task and scenario
+    natural_errors: bool = True  # toy: benchmark wrong solutions sampled from the generators (else injected)
+    realcritic_path: str = "../shared/data/realcritic"  # real world: RealCritic root (local dir or hub id)
+    processbench_path: str = "../shared/data/processbench"  # real world: ProcessBench root (local dir or hub id)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
 
 

@@ -31,7 +31,7 @@ from typing import Sequence
 
 from .. import artifacts, config as _config, prompts
 from ..config import StudyConfig
-from ..records import SFTExample, write_json
+from ..records import Problem, SFTExample, write_json
 from . import common, validation
 
 TRAIN_STAGE = "04_train"
@@ -198,11 +198,200 @@ def trained_model_dir(st: artifacts.Stage) -> Path:
 
 
 # --- evaluation -----------------------------------------------------------------------------
-def evaluate(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str) -> dict:
-    """Score one critic on every benchmark and scenario; files go to ``st``; returns metrics."""
-    from . import critic_eval
+# Benchmark items are uniform dicts: id, task, question, gt, solution (text shown to the critic),
+# original_correct (CC scenarios), label (ProcessBench: 0-based first wrong paragraph, -1 if none).
+SCENARIO_FILES = {"wrong": "wrong_data", "mix": "mix_data"}
 
-    return critic_eval.evaluate_profile(cfg, model, st.dir, label=label)
+
+def _cap(items: list[dict], n: int | None, seed: int, tag: str) -> list[dict]:
+    """At most ``n`` items per task, a seeded sample (order kept)."""
+    import random
+
+    if n is None:
+        return items
+    out = []
+    for task in dict.fromkeys(it["task"] for it in items):
+        group = [it for it in items if it["task"] == task]
+        if len(group) > n:
+            keep = set(random.Random(f"{seed}/{tag}/{task}").sample(range(len(group)), n))
+            group = [it for i, it in enumerate(group) if i in keep]
+        out += group
+    return out
+
+
+def build_toy_benchmarks(cfg: StudyConfig, bench_dir: Path) -> dict:
+    """The toy world's RealCritic / ProcessBench-format sets (benchmark split, never trained on)."""
+    import math
+
+    from ..worlds import arith, arith_bench
+
+    if (bench_dir / "summary.json").exists():
+        return json.loads((bench_dir / "summary.json").read_text())
+    a = cfg.world.arith
+    acfg = arith.ArithConfig(min_steps=a.min_steps, max_steps=a.max_steps, max_start=a.max_start,
+                             max_addend=a.max_addend, max_factor=a.max_factor, max_value=a.max_value, ops=tuple(a.ops))
+    n = cfg.evaluation.n_items or 600
+    gens = {g.name: _config.model_ref(g.path) for g in cfg.models.generators} if cfg.evaluation.natural_errors else None
+    return arith_bench.write_toy_benchmarks(bench_dir, seed=cfg.run.seed, n_per_class=math.ceil(n / 2),
+                                            generators=gens, config=acfg)
+
+
+def benchmark_items(cfg: StudyConfig, bench_dir: Path | None) -> dict[str, list[dict]]:
+    """``{"wrong": [...], "mix": [...], "processbench": [...]}`` for the profile's benchmarks."""
+    ev = cfg.evaluation
+    out: dict[str, list[dict]] = {}
+    if cfg.world.kind == "arith":
+        from ..worlds import arith
+
+        for scen, folder in SCENARIO_FILES.items():
+            path = bench_dir / "realcritic" / folder / "arith" / "test.jsonl"
+            rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+            out[scen] = [{"id": f"arith/{r['idx']}", "task": "arith", "question": r["question"], "gt": str(r["gt"]),
+                          "solution": r["reasoning"], "original_correct": bool(r.get("previous_score", [False])[0])}
+                         for r in rows]
+        pb = json.loads((bench_dir / "processbench" / "arith.json").read_text())
+        out["processbench"] = [{
+            "id": r["id"], "task": "arith", "question": r["problem"], "solution": prompts.format_solution(r["steps"]),
+            "label": r["label"], "gt": str(arith.parse_problem(Problem(id="", question=r["problem"], answer="")).answer),
+        } for r in pb]
+    else:
+        from ..worlds import real
+
+        for scen, folder in SCENARIO_FILES.items():
+            items = real.load_realcritic(str(_config.resolve_path(ev.realcritic_path)) if _config.looks_local(ev.realcritic_path)
+                                         else ev.realcritic_path, folder, tasks=list(ev.benchmarks) or None)
+            out[scen] = [{"id": it.id, "task": it.task, "question": it.question, "gt": it.gt, "solution": it.solution,
+                          "original_correct": bool(it.label_correct)} for it in items]
+        if ev.processbench:
+            src = str(_config.resolve_path(ev.processbench_path)) if _config.looks_local(ev.processbench_path) else ev.processbench_path
+            out["processbench"] = [{"id": f"{it.subset}/{it.id}", "task": it.subset, "question": it.problem,
+                                    "solution": prompts.format_solution(it.steps), "label": it.label, "gt": it.answer}
+                                   for it in real.load_processbench(src, list(ev.processbench))]
+    return {k: _cap(v, ev.n_items, cfg.run.seed, k) for k, v in out.items()}
+
+
+def own_solutions(cfg: StudyConfig, st: artifacts.Stage, items: list[dict]) -> list[dict]:
+    """Scenario "own": the *base* critic's greedy solutions to the balanced set's questions."""
+    from ..generation import GenerationRequest
+    from ..grading import is_equivalent
+    from ..records import iter_jsonl
+    from . import data as data_mod
+
+    out = st.jsonl("own_solutions.jsonl")
+    backend = common.make_backend(cfg, cfg.models.critic)
+    variant = cfg.generation.prompt_variant
+
+    def record(it, text):
+        steps, ans = data_mod.parse_solution(text)
+        return {"id": it["id"], "text": text, "final_answer": ans,
+                "correct": ans is not None and bool(is_equivalent(ans, it["gt"]))}
+
+    common.generate_resumable(
+        backend, out, items, item_id=lambda it: it["id"],
+        request=lambda it: GenerationRequest(id=it["id"], messages=prompts.solve_messages(it["question"], variant), seed=0),
+        record=record, params=common.sampling(cfg.generation.evaluation), chunk_size=cfg.generation.batch_size,
+        desc="own greedy solutions",
+    )
+    out.finalize()
+    sols = {r["id"]: r for r in iter_jsonl(out.path)}
+    res = []
+    for it in items:
+        s = sols[it["id"]]
+        steps, _ = data_mod.parse_solution(s["text"])
+        res.append({**it, "solution": prompts.format_solution(steps) if steps else s["text"], "original_correct": s["correct"]})
+    return res
+
+
+def critique_set(cfg: StudyConfig, st: artifacts.Stage, model: str, name: str, items: list[dict]) -> list:
+    """Greedy direct-prompt critiques of ``items`` by ``model`` (resumable, parsed)."""
+    from ..generation import GenerationRequest
+    from ..records import CritiqueRecord
+    from . import self_critic
+
+    out = st.jsonl(f"critiques_{name}.jsonl", CritiqueRecord)
+    backend = common.make_backend(cfg, model)
+    variant = cfg.generation.prompt_variant
+    msgs = lambda it: prompts.direct_critic_messages(it["question"], it["solution"], variant)  # noqa: E731
+    common.generate_resumable(
+        backend, out, items, item_id=lambda it: it["id"],
+        request=lambda it: GenerationRequest(id=it["id"], messages=msgs(it), seed=0),
+        record=lambda it, text: self_critic.make_record(it["id"], it["id"], "direct", model, msgs(it), text,
+                                                        {"task": it["task"]}),
+        params=common.sampling(cfg.generation.evaluation), chunk_size=cfg.generation.batch_size,
+        desc=f"eval critiques [{name}]",
+    )
+    out.finalize()
+    by_id = {r.id: r for r in out.records()}
+    return [by_id[it["id"]] for it in items]
+
+
+def _row(bench: str, metric: str, value: float, ci, n: int) -> dict:
+    return {"benchmark": bench, "metric": metric, "value": float(value),
+            "ci_low": None if ci is None else float(ci[0]), "ci_high": None if ci is None else float(ci[1]), "n": int(n)}
+
+
+def score(cfg: StudyConfig, name: str, items: list[dict], crits: list) -> list[dict]:
+    """Metric rows (per task and the unweighted mean) for one scenario or ProcessBench."""
+    from .. import evaluation as ev
+    from ..grading import is_equivalent
+
+    b = cfg.evaluation.bootstrap
+    tasks = [it["task"] for it in items]
+    fixed = [c.final_answer is not None and it.get("gt") not in (None, "") and bool(is_equivalent(c.final_answer, it["gt"]))
+             for c, it in zip(crits, items)]
+    rows = []
+    if name != "processbench":
+        summ = ev.summarize_cc(tasks, fixed, [it["original_correct"] for it in items], n_boot=b.n_resamples, seed=b.seed)
+        for task, r in summ["per_task"].items():
+            rows.append(_row(task, f"cc_acc_{name}", r["acc"], r["ci"], r["n"]))
+        if len(summ["per_task"]) > 1:
+            rows.append(_row("mean", f"cc_acc_{name}", summ["mean"]["acc"], summ["mean"]["ci"], summ["n"]))
+        return rows
+    from ..parsing import parse_critique
+
+    preds = [parse_critique(c.text).predicted_error_step() for c in crits]
+    labels = [it["label"] for it in items]
+    for strict in (False, True):
+        summ = ev.summarize_ei(tasks, labels, preds, fixed, strict=strict, pred_offset=1, label_offset=0,
+                               n_boot=b.n_resamples, seed=b.seed)
+        metric = "ei_f1_strict" if strict else "ei_f1_original"
+        for task, r in summ["per_task"].items():
+            rows.append(_row(task, metric, r["f1"], r["ci"], r["n"]))
+        if len(summ["per_task"]) > 1:
+            rows.append(_row("mean", metric, summ["mean"]["f1"], summ["mean"]["ci"], summ["n"]))
+    return rows
+
+
+def evaluate(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str, base_st: artifacts.Stage | None = None) -> dict:
+    """Score one critic on every scenario and ProcessBench; critiques are saved in ``st``.
+
+    ``base_st`` (for the trained critic) supplies the toy benchmarks and the base model's own
+    solutions, so both critics see exactly the same items.
+    """
+    src = base_st or st
+    bench_dir = None
+    if cfg.world.kind == "arith":
+        bench_dir = src.dir / "bench"
+        if base_st is None:
+            build_toy_benchmarks(cfg, bench_dir)
+    items = benchmark_items(cfg, bench_dir)
+    rows = []
+    for scen in cfg.evaluation.scenarios:
+        if scen == "own":
+            if base_st is None:
+                its = own_solutions(cfg, st, items["mix"])
+            else:
+                its = json.loads((base_st.dir / "own_items.json").read_text())
+            if base_st is None:
+                write_json(st.path("own_items.json"), its)
+        else:
+            its = items[scen]
+        rows += score(cfg, scen, its, critique_set(cfg, st, model, scen, its))
+    if "processbench" in items and items["processbench"]:
+        its = items["processbench"]
+        rows += score(cfg, "processbench", its, critique_set(cfg, st, model, "processbench", its))
+    common.release_backends()
+    return {"critic": label, "model": model, "rows": rows}
 
 
 def run_eval(cfg: StudyConfig) -> dict:
@@ -212,12 +401,12 @@ def run_eval(cfg: StudyConfig) -> dict:
     if not base_st.done:
         m = evaluate(cfg, base_st, cfg.models.critic, "base")
         write_json(base_st.path("metrics.json"), m)
-        base_st.finish(counts={"metrics": len(m)})
+        base_st.finish(counts={"metric_rows": len(m["rows"])})
     st = eval_trained_stage(cfg)
     if st.done:
         return json.loads((st.dir / "metrics.json").read_text())
     tr = st.up(TRAIN_STAGE)
-    trained = evaluate(cfg, st, str(trained_model_dir(tr)), "trained")
+    trained = evaluate(cfg, st, str(trained_model_dir(tr)), "trained", base_st=base_st)
     base = json.loads((base_st.dir / "metrics.json").read_text())
     metrics = {
         "base": base,
@@ -230,7 +419,7 @@ def run_eval(cfg: StudyConfig) -> dict:
         },
     }
     write_json(st.path("metrics.json"), metrics)
-    st.finish(counts={"benchmarks": len(trained)})
+    st.finish(counts={"metric_rows": len(trained["rows"])})
     return metrics
 
 
