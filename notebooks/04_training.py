@@ -62,7 +62,9 @@ pd.DataFrame([{"label_correct": e.label_correct, "input": e.prompt[-1]["content"
 # Mode: full fine-tuning unless `training.use_lora` is true.
 
 # %%
-print("LoRA" if cfg.training.use_lora else "full fine-tuning", "|", training.sft_config(cfg, train_st.dir / "trainer").to_dict()["learning_rate"])
+t = cfg.training
+print(f"{'LoRA r=' + str(t.lora.r) if t.use_lora else 'full fine-tuning'}, lr {t.learning_rate}, "
+      f"{'max_steps ' + str(t.max_steps) if t.max_steps > 0 else str(t.num_train_epochs) + ' epochs'}, batch {t.per_device_train_batch_size}")
 train_st = training.run_train(cfg)
 train_st.manifest["counts"]
 

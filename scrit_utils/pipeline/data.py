@@ -130,7 +130,7 @@ def generate_solutions(cfg: StudyConfig, st: artifacts.Stage, problems: Sequence
         todo = [it for it in items if solution_id(it[0], gen.name, it[1]) not in out.done_ids]
         if not todo:
             continue
-        backend = common.make_backend(cfg, gen.path)
+        backend = common.make_backend(cfg, gen.path, cache=False)  # one generator in memory at a time
 
         def request(it, gen=gen):
             pid, k = it
@@ -154,6 +154,8 @@ def generate_solutions(cfg: StudyConfig, st: artifacts.Stage, problems: Sequence
             request=request, record=record, params=params, chunk_size=cfg.generation.batch_size,
             desc=f"solve [{gen.name}]",
         )
+        del backend
+        common.release_backends()
     out.finalize()
     return out.records()
 

@@ -1,0 +1,62 @@
+"""The run driver: notebook discovery/selection, jupytext conversion, failure reporting."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scrit_utils import run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_discover_and_select():
+    nbs = run.discover()
+    assert {"01", "02", "03", "04"} <= set(nbs)
+    nums = ["01", "02", "03", "04"]
+    assert run.select(nums, ["03"], None, None) == ["03"]
+    assert run.select(nums, ["2,3"], None, None) == ["02", "03"]
+    assert run.select(nums, None, "02", None) == ["02", "03", "04"]
+    assert run.select(nums, None, "02", "03") == ["02", "03"]
+    with pytest.raises(run.RunError, match="--only 07"):
+        run.select(nums, ["07"], None, None)
+
+
+@pytest.mark.parametrize("num", ["01", "02", "03", "04"])
+def test_notebooks_convert_with_smoke_default_parameters(num):
+    nb = run.to_notebook(run.discover()[num])
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and 'profile = "configs/smoke.yaml"' in params[0].source
+    assert "overrides = []" in params[0].source
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert sum(c.cell_type == "markdown" for c in nb.cells) >= 3  # a narrative, not just code
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_notebook_without_parameters_cell_is_an_error(tmp_path):
+    p = tmp_path / "09_x.py"
+    p.write_text("# %%\nprint(1)\n")
+    with pytest.raises(run.RunError, match="parameters"):
+        run.to_notebook(p)
+
+
+def test_failing_notebook_stops_the_run_with_its_error(tmp_path):
+    # an unreadable generator model makes notebook 01 fail inside a cell
+    cmd = [sys.executable, "-m", "scrit_utils.cli", "run", "--profile", "configs/smoke.yaml",
+           "--set", f"run.artifacts_dir={tmp_path / 'a'}", "--set", f"run.results_dir={tmp_path / 'r'}",
+           "--set", "models.generators=[{name: nope, path: /nonexistent/model}]"]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode != 0
+    assert "01_data: FAILED" in r.stdout and "/nonexistent/model" in r.stdout, r.stdout[-3000:]
+    assert "02_self_critique" not in r.stdout  # stopped at the first failure
+    assert (tmp_path / "r" / "runs" / "smoke" / "01_data.ipynb").exists()
+
+
+def test_bad_profile_key_fails_before_any_notebook(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "scrit_utils.cli", "run", "--profile", "configs/smoke.yaml",
+                        "--set", "training.lr=1"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "training.lr: unknown key" in r.stderr
