@@ -23,6 +23,11 @@ How a call runs:
 5. texts are decoded without special tokens, cut at the first stop string, and returned
    in request order.
 
+The KV cache is transformers' ``DynamicCache`` with its layers swapped for buffers
+preallocated to ``longest prompt + max_new_tokens`` (see :func:`_make_cache`): the stock
+layer concatenates every step, and on CPU those allocations (tens of MB, above glibc's
+mmap threshold at batch 256) cost more system time than the model itself.
+
 :class:`NaiveTransformersBackend` is the slow reference: one prompt at a time through
 ``model.generate``. The benchmark (``scripts/bench_generation.py``) and the tests compare
 the two.
@@ -212,6 +217,82 @@ def _validate(requests: Sequence[GenerationRequest], params: SamplingParams) -> 
             raise ValueError(f"request {i} (id={r.id!r}) has no messages")
 
 
+# --- a preallocated KV cache -------------------------------------------------------------
+def _make_cache(model, capacity: int):
+    """A ``DynamicCache`` whose plain layers write into buffers preallocated for ``capacity`` tokens.
+
+    ``DynamicCache`` grows by ``torch.cat`` every step: a fresh allocation of the whole
+    cache per token and layer, which on CPU (tens of MB per batch, above glibc's mmap
+    threshold) turns into page-fault storms. Writing into one buffer per layer and
+    returning a view of the filled part avoids that; sliding-window or other special
+    layers keep transformers' own implementation.
+    """
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    try:
+        cache = DynamicCache(config=model.config)
+    except TypeError:  # older transformers without the config argument
+        cache = DynamicCache()
+    layers = getattr(cache, "layers", None)
+    if layers and all(type(layer) is DynamicLayer for layer in layers):
+        cache.layers = [_PreallocatedLayer(capacity) for _ in layers]
+    return cache
+
+
+try:
+    from transformers.cache_utils import DynamicLayer as _DynamicLayer
+except ImportError:  # pragma: no cover - older transformers: plain DynamicCache is used
+    _DynamicLayer = object
+
+
+class _PreallocatedLayer(_DynamicLayer):
+    """A cache layer over a fixed-capacity buffer; ``keys``/``values`` are views of the filled part."""
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+        self.length = 0
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        b, h, _, d = key_states.shape
+        self.device = key_states.device
+        self.kbuf = key_states.new_empty((b, h, self.capacity, d))
+        self.vbuf = value_states.new_empty((b, h, self.capacity, value_states.shape[-1]))
+        self.length = 0
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        n = key_states.shape[-2]
+        end = self.length + n
+        if end > self.capacity:
+            raise RuntimeError(f"KV cache capacity {self.capacity} exceeded ({end} tokens)")
+        self.kbuf[:, :, self.length:end] = key_states
+        self.vbuf[:, :, self.length:end] = value_states
+        self.length = end
+        self.keys, self.values = self.kbuf[:, :, :end], self.vbuf[:, :, :end]
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length if self.is_initialized else 0
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized:
+            self.kbuf, self.vbuf = self.kbuf[indices], self.vbuf[indices]
+            self.keys, self.values = self.kbuf[:, :, :self.length], self.vbuf[:, :, :self.length]
+
+    def crop(self, tokens_to_remove: int) -> None:  # not used by the backend
+        raise NotImplementedError("the generation backend's cache is never cropped")
+
+    def batch_repeat_interleave(self, repeats: int) -> None:  # not used by the backend
+        raise NotImplementedError
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:  # not used by the backend
+        raise NotImplementedError
+
+
 # --- the batched backend ---------------------------------------------------------------
 class TransformersBackend:
     """Batched, KV-cached generation with per-request seeds; see the module docstring."""
@@ -314,8 +395,6 @@ class TransformersBackend:
 
     @torch.inference_mode()
     def _generate_batch(self, prompt_ids: list[list[int]], seeds: list[int], params: SamplingParams) -> list[str]:
-        from transformers import DynamicCache
-
         dev = self.device
         n = len(prompt_ids)
         width = max(len(p) for p in prompt_ids)
@@ -330,10 +409,7 @@ class TransformersBackend:
         next_pos = position_ids[:, -1:] + 1
         seed_t = torch.tensor(seeds, dtype=torch.int64)
 
-        try:
-            cache = DynamicCache(config=self.model.config)
-        except TypeError:  # older transformers
-            cache = DynamicCache()
+        cache = _make_cache(self.model, width + params.max_new_tokens)
         logits = self._forward(input_ids, mask, position_ids, cache)
 
         stops = tuple(s for s in params.stop if s)
