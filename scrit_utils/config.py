@@ -191,6 +191,33 @@ class EvaluationConfig:
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
 
 
+@dataclass(frozen=True)
+class SweepsConfig:
+    """Notebook 05 (scaling): owned by the Study contributor (scrit_utils/pipeline/sweeps.py)."""
+
+    data_sizes: tuple[int, ...] = ()  # nested SFT subset sizes (0 = the base critic)
+    critic_modes: tuple[Literal["contrastive", "direct", "bug_injection"], ...] = ("contrastive",)
+    seeds: tuple[int, ...] = (0,)  # SFT seeds per point (training.seed)
+    sft_max_steps: int = 30  # fixed SFT step budget for every sweep point
+    eval_items: int | None = None  # evaluation.n_items for sweep points (None = profile's)
+    model_sizes: tuple[str, ...] = ()  # base critics (paths / hub ids) for the model-size sweep
+    model_size_data: int | None = None  # SFT examples for model sizes and rounds (None = largest data size)
+    rounds: int = 1  # multi-round: rounds of regenerate -> validate -> SFT
+    max_pairs: int | None = None  # self_critique.max_pairs for regenerated data (modes, sizes, rounds)
+    readme: str = "README.md"  # study README (under run.results_dir)
+    timing: str = "timing.md"  # timing report (under run.results_dir)
+
+
+@dataclass(frozen=True)
+class AblationsConfig:
+    """Notebook 06 (ablations, paper Table 4 analogues): owned by the Study contributor."""
+
+    data_size: int | None = None  # SFT examples per ablation (None = middle data size)
+    variants: tuple[str, ...] = ()  # names from scrit_utils.pipeline.sweeps.ABLATIONS (empty = all)
+    easy_family_max_steps: int = 3  # toy family "short": problems with <= this many operations
+    single_generators: tuple[str, ...] = ()  # generators for "single generator" (empty = every one)
+
+
 def _check_base_models(value: Mapping, key: str, src: str) -> dict:
     """``base_models`` is read by :mod:`scrit_utils.base_models` (toy world); check its key names."""
     if not isinstance(value, Mapping):
@@ -220,6 +247,8 @@ class StudyConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     # toy world only: settings for `scrit build-base-models` (scrit_utils.base_models.BuildConfig keys)
     base_models: dict = field(default_factory=dict)
+    sweeps: SweepsConfig = field(default_factory=SweepsConfig)  # notebook 05 (Study)
+    ablations: AblationsConfig = field(default_factory=AblationsConfig)  # notebook 06 (Study)
     source: str = field(default="", compare=False)  # the profile file it came from
 
 
