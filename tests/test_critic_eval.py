@@ -1,0 +1,237 @@
+"""critic_eval: end to end with a real tiny Qwen2 critic, and the scoring checked against hand-computed values."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from scrit_utils import prompts
+from scrit_utils.generation import GenerationRequest, SamplingParams
+from scrit_utils.generation.transformers_backend import TransformersBackend
+from scrit_utils.grading import is_equivalent
+from scrit_utils.parsing import parse_critique
+from scrit_utils.pipeline import critic_eval as ce
+from scrit_utils.worlds import arith
+
+from .tiny_lm import build_tiny_lm
+
+torch.set_num_threads(1)
+
+
+# --- toy-world benchmark items ----------------------------------------------------------------------
+def toy_benchmarks(n: int = 6, seed: int = 0) -> dict[str, list[dict]]:
+    probs = arith.generate_problems(seed, n, "benchmark", arith.ArithConfig(), stream="critic-eval-test")
+    rng = random.Random(seed)
+    mix, wrong, pb = [], [], []
+    for i, p in enumerate(probs):
+        task = "arith-a" if i % 3 else "arith-b"  # two tasks: the mean is over tasks, not items
+        good = arith.reference_solution(p)
+        bad = arith.inject_error(p, rng)
+        sol = good if i % 2 == 0 else bad
+        mix.append({"id": f"mix/{i}", "task": task, "question": p.question, "gt": p.answer, "solution": sol.text,
+                    "original_correct": i % 2 == 0, "reference": good.text})
+        wrong.append({"id": f"wrong/{i}", "task": task, "question": p.question, "gt": p.answer,
+                      "solution": bad.text, "original_correct": False})
+        lab = arith.label_solution(p, sol.steps).first_error_step
+        pb.append({"id": f"pb-{i}", "subset": task, "problem": p.question, "steps": list(sol.steps),
+                   "label": -1 if lab == -1 else lab - 1, "answer": p.answer})
+    return {"wrong": wrong, "mix": mix, "processbench": pb}
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tmp_path_factory):
+    path = build_tiny_lm(tmp_path_factory.mktemp("critic"), tokenizer="toy", hidden=32, layers=2)
+    return TransformersBackend(path, batch_size=8)
+
+
+def fast_cfg(**kw) -> ce.CriticEvalConfig:
+    base = dict(variant="compact", params=SamplingParams(max_new_tokens=16),
+                solve_params=SamplingParams(max_new_tokens=16), n_boot=50, progress=False)
+    base.update(kw)
+    return ce.CriticEvalConfig(**base)
+
+
+def pct(xs) -> float:
+    xs = list(xs)
+    return 100.0 * sum(xs) / len(xs)
+
+
+def expected_cc_mean(rows) -> float:
+    tasks = sorted({r["task"] for r in rows})
+    return sum(pct(r["corrected_correct"] for r in rows if r["task"] == t) for t in tasks) / len(tasks)
+
+
+def expected_pb_f1(rows) -> float:
+    f1s = []
+    for t in sorted({r["task"] for r in rows}):
+        g = [r for r in rows if r["task"] == t]
+        err = [r["predicted_step"] is not None and r["predicted_step"] == r["label"] + 1 for r in g if r["label"] != -1]
+        ok = [r["predicted_step"] == -1 for r in g if r["label"] == -1]
+        a, b = pct(err), pct(ok)
+        f1s.append(0.0 if a + b == 0 else 2 * a * b / (a + b))
+    return sum(f1s) / len(f1s)
+
+
+# --- end to end with a real model ------------------------------------------------------------------------
+def test_end_to_end_with_tiny_model(tiny_backend):
+    bench = toy_benchmarks()
+    rows, metrics = ce.evaluate(tiny_backend, bench, fast_cfg())
+    assert set(rows) == {"wrong", "mix", "processbench", "own_solve", "own"}
+    for name in ("wrong", "mix", "processbench"):
+        assert [r["id"] for r in rows[name]] == [ce.as_item(x).id for x in bench[name]]
+    # every parsed field and grade is what the parser / grader give for that row's text
+    for name in ("wrong", "mix", "own", "processbench"):
+        for r in rows[name]:
+            assert isinstance(r["text"], str) and r["mode"] == "direct"
+            c = parse_critique(r["text"])
+            assert (r["verdict"], r["first_error_step"], r["final_answer"]) == (c.verdict, c.first_error_step,
+                                                                               c.final_answer)
+            assert r["corrected_correct"] == (c.final_answer is not None and is_equivalent(c.final_answer, r["gt"]))
+    # metrics recomputed independently from the rows
+    for name in ("wrong", "mix", "own"):
+        m = metrics["cc"][name]
+        assert m["mean"]["acc"] == pytest.approx(expected_cc_mean(rows[name]))
+        assert set(m["per_task"]) == {"arith-a", "arith-b"}
+        assert sum(m["transitions"].values()) == len(rows[name])
+    assert metrics["processbench"]["original"]["mean"]["f1"] == pytest.approx(expected_pb_f1(rows["processbench"]))
+    assert metrics["processbench"]["strict"] is not None  # every toy item has a gt
+    # own scenario: the critic's own greedy solutions, graded, then critiqued
+    assert len(rows["own_solve"]) == len(bench["mix"])
+    assert [r["original_correct"] for r in rows["own"]] == [s["correct"] for s in rows["own_solve"]]
+    assert metrics["cc"]["own"]["solve_acc"] == pytest.approx(pct(s["correct"] for s in rows["own_solve"]))
+    assert metrics["mode"] == "direct" and metrics["prompt_version"] == prompts.PROMPT_VERSION
+    # greedy: a second run gives the same critiques
+    again, _ = ce.evaluate_cc(tiny_backend, bench["mix"], fast_cfg(), scenario="mix")
+    assert [r["text"] for r in again] == [r["text"] for r in rows["mix"]]
+
+
+def test_contrastive_uses_reference_when_present(tiny_backend):
+    bench = toy_benchmarks()
+    items = bench["mix"][:2] + [{k: v for k, v in bench["mix"][2].items() if k != "reference"}]
+    rows, m = ce.evaluate_cc(tiny_backend, items, fast_cfg(mode="contrastive"), scenario="mix")
+    assert [r["mode"] for r in rows] == ["contrastive", "contrastive", "direct"]
+    assert m["modes"] == {"contrastive": 2, "direct": 1}
+
+
+# --- scoring with known critiques ---------------------------------------------------------------------
+class ScriptedCritic:
+    """A Backend whose critiques are fixed per request id (a critic whose every answer we know)."""
+
+    name = "scripted"
+
+    def __init__(self, texts: dict[str, str]):
+        self.texts = texts
+        self.seen: list[GenerationRequest] = []
+
+    def generate(self, requests, params, progress=True):
+        self.seen += list(requests)
+        return [self.texts[r.id] for r in requests]
+
+
+def critique(verdict_correct: bool, step: int, answer: str) -> str:
+    return prompts.render_critique(prompts.CritiqueParts(
+        step_critiques=("checked",) * max(step, 1), is_correct=verdict_correct,
+        first_error_step=-1 if verdict_correct else step,
+        correction=answer if verdict_correct else f"Step {step}: fixed \\boxed{{{answer}}}"))
+
+
+def test_cc_acc_and_transitions_from_known_critiques():
+    bench = toy_benchmarks(n=8)
+    items = ce.items_from(bench["mix"])
+    # fix items 0, 1, 2, 5 (right answer); the rest end with a wrong answer
+    fixed = {0, 1, 2, 5}
+    texts = {it.id: critique(k % 2 == 0, 1, it.gt if k in fixed else str(int(it.gt) + 1))
+             for k, it in enumerate(items)}
+    rows, m = ce.evaluate_cc(ScriptedCritic(texts), items, fast_cfg(), scenario="mix")
+    assert [r["corrected_correct"] for r in rows] == [k in fixed for k in range(len(items))]
+    per_task = {}
+    for k, it in enumerate(items):
+        per_task.setdefault(it.task, []).append(k in fixed)
+    exp = {t: pct(v) for t, v in per_task.items()}
+    assert {t: r["acc"] for t, r in m["per_task"].items()} == pytest.approx(exp)
+    assert m["mean"]["acc"] == pytest.approx(sum(exp.values()) / len(exp))
+    assert m["mean"]["acc"] != pytest.approx(pct(k in fixed for k in range(len(items))))  # not the item mean
+    lo, hi = m["mean"]["ci"]
+    assert lo <= m["mean"]["acc"] <= hi
+    orig = [it.original_correct for it in items]
+    assert m["transitions"] == {
+        "correct->correct": sum(o and k in fixed for k, o in enumerate(orig)),
+        "correct->incorrect": sum(o and k not in fixed for k, o in enumerate(orig)),
+        "incorrect->correct": sum((not o) and k in fixed for k, o in enumerate(orig)),
+        "incorrect->incorrect": sum((not o) and k not in fixed for k, o in enumerate(orig)),
+    }
+    assert m["parse_rate"] == 100.0
+
+
+def test_processbench_f1_original_and_strict_from_known_critiques():
+    items = ce.items_from(toy_benchmarks(n=8)["processbench"])
+    # behaviours cycled over the erroneous / the correct items: (prediction kind, corrected answer right?)
+    on_err = [("exact", True), ("off1", True), ("exact", False), ("far", True)]
+    on_ok = [("ok", True), ("alarm", True), ("ok", False)]
+    texts, preds, n_err, n_ok = {}, {}, 0, 0
+    for it in items:
+        if it.label == -1:
+            kind, right = on_ok[n_ok % len(on_ok)]
+            n_ok += 1
+        else:
+            kind, right = on_err[n_err % len(on_err)]
+            n_err += 1
+        # critiques number steps from 1, ProcessBench labels from 0
+        pred = {"ok": -1, "alarm": 2, "exact": it.label + 1, "off1": it.label + 2, "far": it.label + 4}[kind]
+        preds[it.id] = pred
+        texts[it.id] = critique(pred == -1, max(pred, 1), it.gt if right else "0")
+    assert n_err >= 3 and n_ok >= 3
+    rows, m = ce.evaluate_processbench(ScriptedCritic(texts), items, fast_cfg())
+    assert [r["predicted_step"] for r in rows] == [preds[it.id] for it in items]
+    assert m["original"]["mean"]["f1"] == pytest.approx(expected_pb_f1(rows))
+
+    def strict_f1(g):
+        err = [abs(r["predicted_step"] - 1 - r["label"]) <= 1 and r["predicted_step"] != -1 and r["corrected_correct"]
+               for r in g if r["label"] != -1]
+        ok = [r["predicted_step"] == -1 and r["corrected_correct"] for r in g if r["label"] == -1]
+        a, b = pct(err), pct(ok)
+        return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+
+    tasks = sorted({r["task"] for r in rows})
+    exp_strict = sum(strict_f1([r for r in rows if r["task"] == t]) for t in tasks) / len(tasks)
+    assert m["strict"]["mean"]["f1"] == pytest.approx(exp_strict)
+    assert m["strict"]["mean"]["f1"] != pytest.approx(m["original"]["mean"]["f1"])
+
+
+def test_strict_skipped_without_gt_and_input_errors():
+    items = [dict(x, answer=None) for x in toy_benchmarks(n=4)["processbench"]]
+    texts = {ce.as_item(x).id: critique(True, 1, "1") for x in items}
+    _, m = ce.evaluate_processbench(ScriptedCritic(texts), items, fast_cfg())
+    assert m["strict"] is None and "gt" in m["strict_skipped"]
+    with pytest.raises(ValueError, match="gt"):
+        ce.evaluate_cc(ScriptedCritic({}), [{"id": "a", "question": "q", "solution": "s"}], fast_cfg())
+    with pytest.raises(ValueError, match="missing field 'solution'"):
+        ce.as_item({"id": "a", "question": "q"})
+    with pytest.raises(ValueError, match="mode"):
+        ce.CriticEvalConfig(mode="oracle")
+    with pytest.raises(ValueError, match="duplicate"):
+        ce.items_from([{"id": "a", "question": "q", "solution": "s"}] * 2)
+
+
+def test_sampled_requests_carry_per_item_seeds():
+    items = ce.items_from(toy_benchmarks(n=4)["mix"])
+    be = ScriptedCritic({it.id: critique(True, 1, it.gt) for it in items})
+    ce.run_critiques(be, items, fast_cfg(params=SamplingParams(max_new_tokens=8, temperature=0.7), seed=3), "mix")
+    seeds = [r.seed for r in be.seen]
+    assert len(set(seeds)) == len(items)
+    be2 = ScriptedCritic(be.texts)
+    ce.run_critiques(be2, items[::-1], fast_cfg(seed=3), "mix")
+    assert [r.seed for r in be2.seen] == seeds[::-1]  # a seed belongs to its item, not its position
+
+
+def test_loader_records_convert(shared_data):
+    from scrit_utils.worlds import real
+
+    rc = real.load_realcritic(shared_data / "realcritic", "mix_data", tasks=["gsm8k"])[:3]
+    pb = real.load_processbench(shared_data / "processbench", ["gsm8k"])[:3]
+    a = ce.items_from(rc)
+    assert a[0].id == rc[0].id and a[0].gt == rc[0].gt and a[0].original_correct == rc[0].label_correct
+    b = ce.items_from(pb)
+    assert b[0].label == pb[0].label and b[0].task == "gsm8k"
+    assert b[0].solution.startswith("Step 1: ") and f"Step {len(pb[0].steps)}: " in b[0].solution
