@@ -32,9 +32,18 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--table", default="results/tables/base_models")
     ap.add_argument("--bench-only", action="store_true")
+    ap.add_argument("--wait", action="store_true", help="wait for each model dir to be complete (poll)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     bench = Path(a.bench)
+
+    def wait_for(names):
+        from scrit_utils.base_models import is_complete
+
+        while a.wait and not all(is_complete(Path(a.models) / n) for n in names):
+            time.sleep(20)
+
+    wait_for(a.generators)
     if not (bench / "summary.json").exists():
         t = time.time()
         gens = {g: str(Path(a.models) / g) for g in a.generators}
@@ -45,6 +54,7 @@ def main(argv=None) -> int:
     rows = []
     for size in a.sizes:
         p = Path(a.models) / size
+        wait_for([size])
         t = time.time()
         r = arith_bench.evaluate_base_model(p, bench, seed=a.seed, n_solve=a.n_solve)
         info = json.loads((p / "build_info.json").read_text())
@@ -52,6 +62,7 @@ def main(argv=None) -> int:
                  eval_seconds=round(time.time() - t, 1))
         print(json.dumps(r), flush=True)
         rows.append(r)
+        rows.sort(key=lambda x: x["n_params"])
         arith_bench.write_base_model_table(rows, a.table)
     return 0
 

@@ -120,3 +120,36 @@ def test_drill_lines_are_half_mismatched_and_verdicts_match_values():
         assert (critic == student) == (verdict == " ok")
         wrong += verdict == " wrong"
     assert 150 < wrong < 250
+
+
+def test_toy_benchmarks_layout_labels_and_held_out(tmp_path):
+    import json
+
+    from scrit_utils.worlds.arith_bench import critique_items, write_toy_benchmarks
+
+    s = write_toy_benchmarks(tmp_path, seed=0, n_per_class=6)  # no generators: reference + injected
+    assert s["origins"]["wrong"] == {"injected": 6}
+    mix = [json.loads(l) for l in (tmp_path / "realcritic/mix_data/arith/test.jsonl").read_text().splitlines()]
+    wrong = [json.loads(l) for l in (tmp_path / "realcritic/wrong_data/arith/test.jsonl").read_text().splitlines()]
+    pb = json.loads((tmp_path / "processbench/arith.json").read_text())
+    assert len(mix) == 12 and len(wrong) == 6 and len(pb) == 12
+    assert sum(r["previous_score"] == [True] for r in mix) == 6
+    for r in mix + wrong:
+        assert {"idx", "question", "gt", "reasoning", "pred"} <= set(r)
+        assert (extract_last_boxed(r["reasoning"]) == r["gt"]) == r.get("previous_score", [False])[0]
+        assert arith.split_of(r["question"]) == "benchmark"
+    assert all("previous_score" not in r for r in wrong)
+    qs = [r["question"] for r in mix + wrong] + [r["problem"] for r in pb]
+    assert len(set(qs)) == len(qs)  # every item on its own problem
+    for r in pb:
+        assert set(r) >= {"id", "generator", "problem", "steps", "final_answer_correct", "label"}
+        p = arith.parse_problem(arith.Problem(id="x", question=r["problem"], answer="0"))
+        vals = p.values()
+        if r["label"] == -1:
+            assert r["final_answer_correct"] and [arith.step_value(x) for x in r["steps"]] == vals[1:]
+        else:  # 0-indexed: paragraphs before the label are right, the labelled one is wrong
+            assert all(arith.step_value(x) == vals[i + 1] for i, x in enumerate(r["steps"][: r["label"]]))
+            assert arith.step_value(r["steps"][r["label"]]) != vals[r["label"] + 1]
+    assert sum(r["label"] == -1 for r in pb) == 6
+    items = critique_items(tmp_path)
+    assert [it["label"] for it in items["processbench"]] == [r["label"] for r in pb]

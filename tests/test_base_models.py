@@ -78,3 +78,15 @@ def test_unknown_size_and_bad_profile_key_are_clear_errors(tmp_path):
         bm.build_base_models(bm.BuildConfig(out_dir=str(tmp_path), sizes=("toy-9m",)))
     with pytest.raises(ValueError, match="unknown key"):
         bm.config_from_dict({"n_layers": 3})
+
+
+def test_sampled_solutions_record_their_generator_and_are_reproducible(tiny_model):
+    from scrit_utils.worlds.arith_bench import sample_solutions
+
+    probs = arith.generate_problems(0, 2, "benchmark")
+    gens = {"tiny": str(tiny_model)}
+    a = sample_solutions(probs, gens, seed=1, temperature=1.0)
+    b = sample_solutions(probs, gens, seed=1, temperature=1.0)
+    assert [s.text for s in a] == [s.text for s in b]
+    assert [s.generator for s in a] == ["tiny", "tiny"] and [s.problem_id for s in a] == [p.id for p in probs]
+    assert all(s.is_correct in (True, False) for s in a)
