@@ -41,6 +41,8 @@ STAGES: dict[str, str] = {
     "02": "scrit_utils.pipeline.self_critic:stages",
     "03": "scrit_utils.pipeline.validation:stages",
     "04": "scrit_utils.pipeline.training:stages",
+    "05": "scrit_utils.pipeline.sweeps:stages_05",  # Study: scaling sweeps (finished = manifest of 05_scaling)
+    "06": "scrit_utils.pipeline.sweeps:stages_06",  # Study: ablations + README/timing
 }
 
 

@@ -1,0 +1,495 @@
+"""Scaling sweeps (notebook 05) and ablations (notebook 06) built from the loop's stage functions.
+
+Every study point is "a self-training set + an SFT seed -> a fine-tuned critic -> its metrics":
+
+- the self-training data come from the loop's stages 01-03 (:mod:`data`, :mod:`self_critic`,
+  :mod:`validation`) run with config overrides, so shared upstream work runs once (stage cache);
+- the training set of a point is selected here from a finished stage-03 output (nested prefixes
+  for data sizes, filters for the ablations) -- no regeneration is needed for any ablation,
+  because stage 03 records every check's outcome for every critique (``meta.all_checks``);
+- SFT uses :func:`scrit_utils.pipeline.training.train` with a fixed step budget
+  (``sweeps.sft_max_steps``) so data size is not confounded with training length; evaluation uses
+  :func:`scrit_utils.pipeline.training.evaluate` against the base evaluation of the same critic.
+  Both are cached stages (``sweep_train`` / ``sweep_eval``) keyed by the profile slice, the
+  upstream hash and the selected example ids, so the same training set is trained once whichever
+  sweep asks for it.
+
+Sweeps (``sweeps`` section of the profile):
+
+- data size: nested subsets of each critic mode's validated set (``critic_modes``:
+  contrastive = SCRIT, direct and bug_injection = the paper's baselines); size 0 = the base critic;
+- model size: SCRIT (contrastive) with each base critic in ``model_sizes``, each generating and
+  validating its own critiques;
+- multi-round: round r's critic (seed ``seeds[0]`` of round r-1) regenerates and validates
+  critiques over the same solution pool and is fine-tuned further on them.
+
+Ablations (``ablations`` section, :data:`ABLATIONS`) at one data size, from the contrastive
+stage-03 output. Toy problem families: ``short`` = at most ``easy_family_max_steps`` operations
+(the arithmetic world's analogue of "GSM8K + MATH only"); difficulty = number of distinct final
+answers the generators gave for the problem (paper section 4).
+
+Usage::
+
+    from scrit_utils import config
+    from scrit_utils.pipeline import sweeps
+    cfg = config.load("configs/smoke.yaml")
+    pts = sweeps.run_scaling(cfg)          # list of point dicts (cached stages)
+    abl = sweeps.run_ablations(cfg)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from .. import artifacts, config as _config, prompts
+from ..config import StudyConfig
+from ..records import SFTExample, ValidationResult, read_jsonl, write_json, write_jsonl
+from . import common, data, self_critic, training, validation
+
+VERSION = "1"
+TRAIN_STAGE = "sweep_train"
+EVAL_STAGE = "sweep_eval"
+SCALING_STAGE = "05_scaling"
+ABLATION_STAGE = "06_ablations"
+
+#: metric key -> human label; ``cc_mean`` is the mean of the three CC-Acc scenarios
+METRICS = {
+    "cc_mean": "CC-Acc (mean of scenarios)",
+    "cc_acc_wrong": "CC-Acc, deliberately incorrect",
+    "cc_acc_mix": "CC-Acc, balanced",
+    "cc_acc_own": "CC-Acc, own solutions",
+    "ei_f1_strict": "EI-F1 (strict)",
+    "ei_f1_original": "EI-F1 (original)",
+}
+
+#: ablation name -> what it changes (relative to the SCRIT baseline at ``ablations.data_size``)
+ABLATIONS = {
+    "baseline": "SCRIT: all three checks, all problems and generators, good:bad 1:1",
+    "no_validation": "no self-validation (every parsed critique kept)",
+    "only_direct_critic": "check (i) alone: direct critic approves the correction",
+    "only_answer": "check (ii) alone: correction's answer equals the reference",
+    "only_verdict": "check (iii) alone: verdict agrees with the known label",
+    "easiest_family": "only the easiest family (problems with few operations)",
+    "easier_first": "examples taken from the easiest problems first (fewest distinct answers)",
+    "harder_first": "examples taken from the hardest problems first (most distinct answers)",
+    "single_generator": "solutions of one generator only",
+    "ratio_0.75": "good:bad = 0.75:0.25",
+    "ratio_0.25": "good:bad = 0.25:0.75",
+}
+CHECK_SETS = {
+    "no_validation": (),
+    "only_direct_critic": ("direct_critic_approves",),
+    "only_answer": ("answer_matches_reference",),
+    "only_verdict": ("verdict_matches_label",),
+}
+
+
+# --- configs ---------------------------------------------------------------------------------
+def with_overrides(cfg: StudyConfig, overrides: dict) -> StudyConfig:
+    return _config.load_dict(_config.to_dict(cfg), cfg.source, overrides)
+
+
+def arm_cfg(cfg: StudyConfig, mode: str = "contrastive", critic: str | None = None) -> StudyConfig:
+    """Config of a data-generating arm: critique mode, critic model, sweep pair cap."""
+    ov: dict = {"self_critique.mode": mode}
+    if critic is not None:
+        ov["models.critic"] = critic
+    if cfg.sweeps.max_pairs is not None:
+        ov["self_critique.max_pairs"] = cfg.sweeps.max_pairs
+    return with_overrides(cfg, ov)
+
+
+def point_cfg(cfg: StudyConfig, seed: int) -> StudyConfig:
+    """SFT seed, fixed step budget and sweep eval size on top of an arm config."""
+    ov: dict = {"training.seed": seed, "training.max_steps": cfg.sweeps.sft_max_steps}
+    if cfg.sweeps.eval_items is not None:
+        ov["evaluation.n_items"] = cfg.sweeps.eval_items
+    return with_overrides(cfg, ov)
+
+
+def data_sizes(cfg: StudyConfig) -> list[int]:
+    sizes = sorted(set(cfg.sweeps.data_sizes))
+    if not sizes:
+        raise ValueError(f"{cfg.source}: sweeps.data_sizes is empty")
+    return sizes
+
+
+def fixed_size(cfg: StudyConfig) -> int:
+    return cfg.sweeps.model_size_data or max(data_sizes(cfg))
+
+
+def ablation_size(cfg: StudyConfig) -> int:
+    if cfg.ablations.data_size:
+        return cfg.ablations.data_size
+    pos = [s for s in data_sizes(cfg) if s > 0]
+    return pos[len(pos) // 2]
+
+
+# --- stage 01-03 for an arm ---------------------------------------------------------------------
+def prepare(cfg: StudyConfig) -> artifacts.Stage:
+    """Run (or reuse) stages 01-03 for an arm config; returns the finished stage-03."""
+    common.setup_torch(cfg)
+    data.run(cfg, tables=False)
+    self_critic.run(cfg)
+    st = validation.run(cfg, tables=False)
+    common.release_backends()
+    return st
+
+
+@dataclass
+class Pool:
+    """A finished stage-03 output: critiques, validation results and what they refer to."""
+
+    stage: artifacts.Stage
+    crits: list
+    results: list
+    problems: dict
+    solutions: dict
+    distinct: dict
+
+
+def load_pool(st03: artifacts.Stage) -> Pool:
+    crits, problems, solutions, distinct = validation.inputs(st03)
+    results = read_jsonl(st03.dir / "validation.jsonl", ValidationResult)
+    return Pool(st03, crits, results, problems, solutions, distinct)
+
+
+# --- training-set selection -----------------------------------------------------------------------
+def candidates(cfg: StudyConfig, pool: Pool, checks: Sequence[str] | None = None, ratio: float | None = None,
+               keep: Callable | None = None) -> list[SFTExample]:
+    """Balanced self-training examples from a pool (loop's :func:`validation.build_sft`).
+
+    ``checks`` replaces the enabled checks (the outcomes are read from ``meta.all_checks``);
+    ``ratio`` replaces ``validation.correct_ratio``; ``keep(critique)`` filters critiques.
+    """
+    results = pool.results
+    if checks is not None:
+        missing = [c for c in checks if any(c not in r.meta["all_checks"] for r in results)]
+        if missing:
+            raise ValueError(f"{pool.stage.dir}: check outcome {missing} not recorded (enable it in the profile)")
+        results = [dataclasses.replace(r, checks={c: r.meta["all_checks"][c] for c in checks},
+                                       passed=all(r.meta["all_checks"][c] for c in checks)) for r in results]
+    crits = pool.crits if keep is None else [c for c in pool.crits if keep(c)]
+    v = dataclasses.replace(cfg.validation, max_examples=None,
+                            correct_ratio=cfg.validation.correct_ratio if ratio is None else ratio)
+    ex, _ = validation.build_sft(dataclasses.replace(cfg, validation=v), crits, results, pool.problems, pool.solutions)
+    return ex
+
+
+def nested_subset(examples: Sequence[SFTExample], n: int, ratio: float = 0.5,
+                  order: Callable[[SFTExample], float] | None = None) -> list[SFTExample]:
+    """First ``n`` examples with ``round(n * ratio)`` critiques of correct solutions.
+
+    Each class keeps a fixed order (the given one, or sorted by ``order``), so a smaller subset is
+    always a prefix of a larger one (nested). When a class runs out, the subset is smaller.
+    """
+    pos = [e for e in examples if e.label_correct]
+    neg = [e for e in examples if not e.label_correct]
+    if order is not None:
+        pos.sort(key=order)
+        neg.sort(key=order)
+    n_pos = min(len(pos), round(n * ratio))
+    n_neg = min(len(neg), n - round(n * ratio))
+    return pos[:n_pos] + neg[:n_neg]
+
+
+def example_ids_hash(examples: Sequence[SFTExample]) -> str:
+    return _config.stable_hash([e.id for e in examples])
+
+
+# --- train + eval of one point ------------------------------------------------------------------
+def train_stage(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExample]) -> artifacts.Stage:
+    return artifacts.stage(TRAIN_STAGE, cfg, training.TRAIN_KEYS, VERSION, upstream=[st03],
+                           extra_key={"examples": example_ids_hash(examples), "n": len(examples)})
+
+
+def run_train(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExample]) -> artifacts.Stage:
+    st = train_stage(cfg, st03, examples)
+    if st.done:
+        return st
+    st.start_clock()
+    common.setup_torch(cfg)
+    write_jsonl(st.path("examples.jsonl"), examples)
+    stats = training.train(cfg, st, examples)
+    st.finish(counts=stats)
+    return st
+
+
+def run_base_eval(cfg_eval: StudyConfig) -> artifacts.Stage:
+    """The loop's base evaluation stage for this eval config (shared by every point)."""
+    st = training.eval_base_stage(cfg_eval)
+    if not st.done:
+        st.start_clock()
+        common.setup_torch(cfg_eval)
+        m = training.evaluate(cfg_eval, st, cfg_eval.models.critic, "base")
+        write_json(st.path("metrics.json"), m)
+        st.finish(counts={"metric_rows": len(m["rows"])})
+    return st
+
+
+def run_eval(cfg_eval: StudyConfig, train_st: artifacts.Stage) -> tuple[artifacts.Stage, dict]:
+    """Score a trained critic on the base critic's benchmark items (``cfg_eval.models.critic``)."""
+    base_st = run_base_eval(cfg_eval)
+    st = artifacts.stage(EVAL_STAGE, cfg_eval, training.EVAL_KEYS, VERSION, upstream=[train_st, base_st],
+                         extra_key={"prompt_version": prompts.PROMPT_VERSION})
+    if not st.done:
+        st.start_clock()
+        m = training.evaluate(cfg_eval, st, str(training.trained_model_dir(train_st)), "trained", base_st=base_st)
+        write_json(st.path("metrics.json"), m)
+        st.finish(counts={"metric_rows": len(m["rows"])})
+    return st, json.loads((st.dir / "metrics.json").read_text())
+
+
+def extract(metrics: dict) -> dict[str, dict]:
+    """``{metric: {value, ci_low, ci_high}}`` from an evaluation's rows (the ``mean`` row when a
+    metric has several tasks), plus ``cc_mean`` = mean of the CC-Acc scenarios."""
+    from ..study_stats import Z975
+
+    by: dict[str, list[dict]] = {}
+    for r in metrics["rows"]:
+        by.setdefault(r["metric"], []).append(r)
+    out: dict[str, dict] = {}
+    for name, rows in by.items():
+        mean = [r for r in rows if r["benchmark"] == "mean"]
+        r = mean[0] if mean else (rows[0] if len(rows) == 1 else None)
+        if r is None:
+            raise ValueError(f"metric {name}: {len(rows)} task rows and no 'mean' row")
+        out[name] = {"value": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+    cc = [out[k] for k in ("cc_acc_wrong", "cc_acc_mix", "cc_acc_own") if k in out]
+    if cc:
+        v = sum(c["value"] for c in cc) / len(cc)
+        ses = [((c["ci_high"] - c["ci_low"]) / (2 * Z975)) if c["ci_low"] is not None else 0.0 for c in cc]
+        se = (sum(s * s for s in ses) ** 0.5) / len(cc)  # scenarios scored on separate item sets
+        out["cc_mean"] = {"value": v, "ci_low": v - Z975 * se, "ci_high": v + Z975 * se}
+    return out
+
+
+@dataclass(frozen=True)
+class Job:
+    """One study point to compute: ``study`` / ``arm`` / ``x`` identify it in tables."""
+
+    study: str  # data_size | model_size | rounds | ablation
+    arm: str
+    x: float
+    seed: int
+    cfg_train: StudyConfig | None  # None = the base critic (no training)
+    cfg_eval: StudyConfig
+    st03: artifacts.Stage | None = None
+    examples: tuple = ()
+    note: str = ""
+
+
+def run_job(job: Job) -> dict:
+    row = {"study": job.study, "arm": job.arm, "x": job.x, "seed": job.seed, "note": job.note,
+           "n_examples": len(job.examples), "n_correct": sum(e.label_correct for e in job.examples),
+           "data_stages": _chain(job.st03)}
+    if job.cfg_train is None:
+        st = run_base_eval(job.cfg_eval)
+        m = json.loads((st.dir / "metrics.json").read_text())
+        row.update(train_stage=None, eval_stage=str(st.dir))
+    elif not job.examples:
+        row.update(train_stage=None, eval_stage=None, note=(job.note + "; no training examples").strip("; "))
+        return {**row, "metrics": {}}
+    else:
+        tr = run_train(job.cfg_train, job.st03, job.examples)
+        est, m = run_eval(job.cfg_eval, tr)
+        row.update(train_stage=str(tr.dir), eval_stage=str(est.dir), sft_steps=tr.manifest["counts"].get("steps"))
+    return {**row, "metrics": extract(m)}
+
+
+def _chain(st: artifacts.Stage | None) -> list[str]:
+    """The stage dir and every upstream stage dir (for timing from the manifests)."""
+    out, todo = [], [st] if st is not None else []
+    while todo:
+        cur = todo.pop()
+        out.append(str(cur.dir))
+        todo.extend(cur.upstream_stages.values())
+    return out
+
+
+def stage_dirs(rows: Sequence[dict]) -> list[str]:
+    """Every stage directory the given points used (data, train, eval)."""
+    out: set[str] = set()
+    for r in rows:
+        out.update(r.get("data_stages") or [])
+        out.update(d for d in (r.get("train_stage"), r.get("eval_stage")) if d)
+    return sorted(out)
+
+
+def run_jobs(jobs: Sequence[Job], desc: str) -> list[dict]:
+    out = []
+    for job in tqdm(jobs, desc=desc, unit="point"):
+        out.append(run_job(job))
+        common.release_backends()
+    return out
+
+
+# --- the scaling study (05) ---------------------------------------------------------------------------
+def _base_critic(cfg: StudyConfig) -> str:
+    return cfg.models.critic
+
+
+def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> list[Job]:
+    """Prepare every arm's data (stages 01-03, cached) and list the training/eval points."""
+    sw = cfg.sweeps
+    jobs: list[Job] = []
+    sizes = data_sizes(cfg)
+    base_eval = point_cfg(cfg, sw.seeds[0])
+    # data size x critic mode
+    for mode in sw.critic_modes:
+        progress(f"data for critic mode {mode}")
+        acfg = arm_cfg(cfg, mode)
+        pool = load_pool(prepare(acfg))
+        cands = candidates(acfg, pool)
+        for n in sizes:
+            for seed in sw.seeds:
+                if n == 0:
+                    jobs.append(Job("data_size", mode, 0, seed, None, base_eval))
+                    continue
+                ex = tuple(nested_subset(cands, n, acfg.validation.correct_ratio))
+                note = f"capped at {len(ex)} available" if len(ex) < n else ""
+                jobs.append(Job("data_size", mode, n, seed, point_cfg(acfg, seed), point_cfg(acfg, seed), pool.stage, ex, note))
+    n_fixed = fixed_size(cfg)
+    # model size
+    for i, critic in enumerate(sw.model_sizes):
+        progress(f"data for model {critic}")
+        acfg = arm_cfg(cfg, "contrastive", critic)
+        pool = load_pool(prepare(acfg))
+        ex = tuple(nested_subset(candidates(acfg, pool), n_fixed, acfg.validation.correct_ratio))
+        x = float(model_params(critic))
+        for seed in sw.seeds:
+            ev = point_cfg(acfg, seed)
+            jobs.append(Job("model_size", f"base:{critic}", x, seed, None, point_cfg(acfg, sw.seeds[0])))
+            jobs.append(Job("model_size", f"scrit:{critic}", x, seed, point_cfg(acfg, seed), ev, pool.stage, ex))
+    return jobs
+
+
+def round_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> list[Job]:
+    """Multi-round: round 1 = SCRIT at the fixed size; round r regenerates data with round r-1's
+    critic (its first seed) and continues fine-tuning it. Runs the earlier rounds' training to
+    know the next critic, so this returns jobs round by round (cached)."""
+    sw = cfg.sweeps
+    n_fixed = fixed_size(cfg)
+    eval_cfg = lambda seed: point_cfg(arm_cfg(cfg, "contrastive"), seed)  # noqa: E731 - always the base's items
+    jobs: list[Job] = [Job("rounds", "scrit", 0, s, None, eval_cfg(sw.seeds[0])) for s in sw.seeds]
+    critic = None
+    for r in range(1, sw.rounds + 1):
+        progress(f"round {r}: data from critic {critic or cfg.models.critic}")
+        acfg = arm_cfg(cfg, "contrastive", critic)
+        pool = load_pool(prepare(acfg))
+        ex = tuple(nested_subset(candidates(acfg, pool), n_fixed, acfg.validation.correct_ratio))
+        for seed in sw.seeds:
+            jobs.append(Job("rounds", "scrit", r, seed, point_cfg(acfg, seed), eval_cfg(seed), pool.stage, ex))
+        if r < sw.rounds:
+            if not ex:
+                break
+            tr = run_train(point_cfg(acfg, sw.seeds[0]), pool.stage, ex)
+            critic = str(training.trained_model_dir(tr))
+    return jobs
+
+
+def model_params(path: str) -> int:
+    """Parameter count from a model's config (no weights loaded)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with __import__("torch").device("meta"):
+        m = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(_config.model_ref(path)))
+    return sum(p.numel() for p in m.parameters())
+
+
+def run_scaling(cfg: StudyConfig, progress: Callable[[str], None] = print) -> list[dict]:
+    jobs = scaling_jobs(cfg, progress)
+    rows = run_jobs(jobs, "05 sweep points")
+    if cfg.sweeps.rounds > 1:
+        rows += run_jobs(round_jobs(cfg, progress), "05 rounds")
+    return rows
+
+
+# --- ablations (06) -------------------------------------------------------------------------------------
+def ablation_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> list[Job]:
+    ab = cfg.ablations
+    names = list(ab.variants) or list(ABLATIONS)
+    unknown = [n for n in names if n not in ABLATIONS]
+    if unknown:
+        raise ValueError(f"{cfg.source}: ablations.variants: unknown {unknown} (known: {', '.join(ABLATIONS)})")
+    if "baseline" not in names:
+        names = ["baseline", *names]
+    n = ablation_size(cfg)
+    acfg = arm_cfg(cfg, "contrastive")
+    progress("data for the ablations (contrastive arm)")
+    pool = load_pool(prepare(acfg))
+    ratio = acfg.validation.correct_ratio
+    steps = {pid: p.meta.get("n_steps") for pid, p in pool.problems.items()}
+    pid = lambda e: e.meta["problem_id"]  # noqa: E731
+    variants: list[tuple[str, list]] = []
+    for name in names:
+        if name == "baseline":
+            variants.append((name, nested_subset(candidates(acfg, pool), n, ratio)))
+        elif name in CHECK_SETS:
+            variants.append((name, nested_subset(candidates(acfg, pool, checks=CHECK_SETS[name]), n, ratio)))
+        elif name == "easiest_family":
+            lim = ab.easy_family_max_steps
+            keep = lambda c, lim=lim: (steps.get(c.meta["problem_id"]) or 10**9) <= lim  # noqa: E731
+            variants.append((f"easiest_family(<={lim} ops)", nested_subset(candidates(acfg, pool, keep=keep), n, ratio)))
+        elif name in ("easier_first", "harder_first"):
+            sign = 1 if name == "easier_first" else -1
+            variants.append((name, nested_subset(candidates(acfg, pool), n, ratio,
+                                                 order=lambda e, s=sign: s * pool.distinct.get(pid(e), 0))))
+        elif name == "single_generator":
+            gens = list(ab.single_generators) or [g.name for g in cfg.models.generators]
+            for g in gens:
+                keep = lambda c, g=g: c.meta.get("generator") == g  # noqa: E731
+                variants.append((f"single_generator({g})", nested_subset(candidates(acfg, pool, keep=keep), n, ratio)))
+        elif name.startswith("ratio_"):
+            r = float(name.split("_", 1)[1])
+            variants.append((name, nested_subset(candidates(acfg, pool, ratio=r), n, r)))
+    jobs = []
+    for label, ex in variants:
+        note = f"{len(ex)} of {n} examples available" if len(ex) < n else ""
+        for seed in cfg.sweeps.seeds:
+            pc = point_cfg(acfg, seed)
+            jobs.append(Job("ablation", label, n, seed, pc, pc, pool.stage, tuple(ex), note))
+    return jobs
+
+
+def run_ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> list[dict]:
+    return run_jobs(ablation_jobs(cfg, progress), "06 ablation points")
+
+
+# --- notebook-level stages (for the run driver's cache check and ETA) ------------------------------------
+_SUMMARY_KEYS = ("run.seed", "world", "models", "generation", "data", "self_critique", "validation", "training",
+                 "evaluation", "sweeps", "ablations")
+
+
+def scaling_stage(cfg: StudyConfig) -> artifacts.Stage:
+    return artifacts.stage(SCALING_STAGE, cfg, _SUMMARY_KEYS, VERSION,
+                           extra_key={"prompt_version": prompts.PROMPT_VERSION})
+
+
+def ablation_stage(cfg: StudyConfig) -> artifacts.Stage:
+    return artifacts.stage(ABLATION_STAGE, cfg, _SUMMARY_KEYS, VERSION,
+                           extra_key={"prompt_version": prompts.PROMPT_VERSION})
+
+
+def stages_05(cfg: StudyConfig) -> list[artifacts.Stage]:
+    return [scaling_stage(cfg)]
+
+
+def stages_06(cfg: StudyConfig) -> list[artifacts.Stage]:
+    return [ablation_stage(cfg)]
+
+
+def save_points(st: artifacts.Stage, rows: Sequence[dict]) -> Path:
+    p = st.path("points.json")
+    write_json(p, list(rows))
+    return p
+
+
+def load_points(st: artifacts.Stage) -> list[dict]:
+    return json.loads((st.dir / "points.json").read_text())
