@@ -80,7 +80,7 @@ common.save_figure(cfg, fig, "04_training_loss")
 # %%
 metrics = training.run_eval(cfg)
 table = training.metrics_table(metrics)
-common.save_table(cfg, table, "04_base_vs_trained")
+common.save_table(cfg, table, "04_base_vs_trained", floatfmt=".1f")
 display(table)
 
 # %%

@@ -238,12 +238,15 @@ def build_sft(
     """Balanced no-reference training examples from the critiques that passed."""
     variant = cfg.generation.prompt_variant
     passed = {r.critique_id for r in results if r.passed}
-    pos, neg, dropped = [], [], 0
+    pos, neg, dropped, malformed = [], [], 0, 0
     for c in crits:
         if c.id not in passed:
             continue
         target = prompts.strip_reference_analysis(c.text).strip()
-        if mentions_reference(target) or prompts.CRITIQUE_HEADER not in target:
+        if prompts.CRITIQUE_HEADER not in target:
+            malformed += 1  # no step critique to learn from
+            continue
+        if mentions_reference(target):
             dropped += 1
             continue
         sol = solutions[c.meta["solution_id"]]
@@ -263,7 +266,7 @@ def build_sft(
         shown = ex.prompt[-1]["content"]
         assert not mentions_reference(ex.completion), ex.id
         assert "Reference Solution:" not in shown and "\nReference:\n" not in shown, ex.id
-    info = {"passed_correct": len(pos), "passed_incorrect": len(neg), "dropped_mentions_reference": dropped,
+    info = {"passed_correct": len(pos), "passed_incorrect": len(neg), "dropped_mentions_reference": dropped, "dropped_no_critique_header": malformed,
             "sft_correct": len(p), "sft_incorrect": len(n)}
     return examples, info
 
