@@ -141,6 +141,8 @@ def verdict(paper_delta: float, ours_dir: int, ours_delta: float) -> str:
     if ours_dir == pdir:
         return "reproduced"
     if ours_dir == 0:
+        if ours_delta == 0:
+            return "not reproduced (no effect)"
         same = (ours_delta > 0) == (pdir > 0)
         return "not reproduced (no clear effect; point estimate " + ("same sign)" if same else "opposite sign)")
     return "not reproduced (clear opposite effect)"
