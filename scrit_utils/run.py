@@ -155,7 +155,9 @@ def run_study(
         raise RunError("no notebook selected")
     run_dir = config.resolve_path(cfg.run.results_dir) / "runs" / cfg.run.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    profile_arg = str(config.resolve_profile(profile))
+    prof = config.resolve_profile(profile)
+    # repo-relative when possible, so executed notebooks do not record this machine's paths
+    profile_arg = str(prof.relative_to(config.REPO_ROOT)) if prof.is_relative_to(config.REPO_ROOT) else str(prof)
 
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
