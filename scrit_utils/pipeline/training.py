@@ -139,20 +139,26 @@ def load_critic(cfg: StudyConfig):
     return model, tok
 
 
-def train(cfg: StudyConfig, st: artifacts.Stage, examples: Sequence[SFTExample]) -> dict:
-    """Fine-tune and save ``model/`` (and ``adapter/`` with LoRA); returns training stats."""
+def make_trainer(cfg: StudyConfig, st: artifacts.Stage, examples: Sequence[SFTExample]):
+    """``(SFTTrainer, tokenizer)`` for the base critic on ``examples`` (full or LoRA)."""
     from trl import SFTTrainer
 
-    if not examples:
-        raise ValueError(
-            f"{TRAIN_STAGE}: the self-training set is empty (no critique passed validation); "
-            "enlarge data/self_critique or loosen validation checks"
-        )
     model, tok = load_critic(cfg)
     args = sft_config(cfg, st.path("trainer"))
     peft_cfg = lora_config(cfg) if cfg.training.use_lora else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples), processing_class=tok,
                          peft_config=peft_cfg)
+    return trainer, tok
+
+
+def train(cfg: StudyConfig, st: artifacts.Stage, examples: Sequence[SFTExample]) -> dict:
+    """Fine-tune and save ``model/`` (and ``adapter/`` with LoRA); returns training stats."""
+    if not examples:
+        raise ValueError(
+            f"{TRAIN_STAGE}: the self-training set is empty (no critique passed validation); "
+            "enlarge data/self_critique or loosen validation checks"
+        )
+    trainer, tok = make_trainer(cfg, st, examples)
     t0 = time.time()
     result = trainer.train()
     wall = time.time() - t0

@@ -1,0 +1,82 @@
+"""Stage 04 training: TRL SFT on prompt/completion (loss on the critique only), full or LoRA,
+saved as loadable HF model dirs (safetensors)."""
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny_lm import build_tiny_lm  # noqa: E402
+
+from scrit_utils import config  # noqa: E402
+from scrit_utils.pipeline import training  # noqa: E402
+from scrit_utils.records import SFTExample  # noqa: E402
+from scrit_utils.worlds import arith  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return build_tiny_lm(tmp_path_factory.mktemp("m") / "tiny", hidden=32, layers=2, tokenizer="toy")
+
+
+def _examples(n=8):
+    out = []
+    for i, p in enumerate(arith.generate_problems(0, n, "train")):
+        sol = arith.reference_solution(p) if i % 2 else arith.inject_error(p, random.Random(i))
+        out.append(SFTExample(id=str(i), prompt=arith.direct_messages(p, sol.text),
+                              completion=arith.ground_truth_critique(p, sol.steps), label_correct=bool(i % 2)))
+    return out
+
+
+def _cfg(tmp_path, model, *extra):
+    return config.load("configs/smoke.yaml", [f"models.critic={model}", f"run.artifacts_dir={tmp_path}",
+                                              "training.max_steps=2", "training.per_device_train_batch_size=4", *extra])
+
+
+def test_loss_only_on_the_completion(tmp_path, tiny):
+    cfg = _cfg(tmp_path, tiny)
+    exs = _examples(2)
+    trainer, tok = training.make_trainer(cfg, training.train_stage(cfg), exs)
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    supervised = ids[labels != -100].tolist()
+    assert 0 < len(supervised) < len(ids)
+    text = tok.decode(supervised)
+    assert text.startswith(exs[0].completion[:40])  # the critique, from its first token ...
+    assert "Critique.\n" not in text and exs[0].prompt[0]["content"][:30] not in text  # ... never the prompt
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(path) / "model.safetensors"))
+
+
+@pytest.mark.parametrize("use_lora", [False, True])
+def test_train_saves_hf_model_dir(tmp_path, tiny, use_lora):
+    from transformers import AutoModelForCausalLM
+
+    cfg = _cfg(tmp_path, tiny, f"training.use_lora={str(use_lora).lower()}", "training.learning_rate=0.01")
+    st = training.train_stage(cfg)
+    stats = training.train(cfg, st, _examples())
+    assert stats["steps"] == 2 and stats["use_lora"] is use_lora
+    out = training.trained_model_dir(st)
+    for f in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert (out / f).exists(), f
+    assert not (st.dir / "trainer").exists()  # no optimizer checkpoints left behind
+    AutoModelForCausalLM.from_pretrained(str(out))  # a normal HF dir
+    base, new = _weights(tiny), _weights(out)
+    assert set(new) <= set(base) | {"lm_head.weight"}  # merged: no LoRA tensors in the model dir
+    assert any(not (base[k] == new[k]).all() for k in new if k in base)  # training changed the weights
+    if use_lora:
+        assert (st.dir / "adapter" / "adapter_config.json").exists()
+        assert (st.dir / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_empty_training_set_is_a_clear_error(tmp_path, tiny):
+    cfg = _cfg(tmp_path, tiny)
+    with pytest.raises(ValueError, match="self-training set is empty"):
+        training.train(cfg, training.train_stage(cfg), [])
