@@ -129,6 +129,9 @@ class DataConfig:
 @dataclass(frozen=True)
 class SelfCritiqueConfig:
     mode: Literal["contrastive", "direct", "bug_injection"] = "contrastive"
+    # bug_injection only: who writes the injected error -- the model (paper) or the world's rule-based
+    # injector (toy world: the tiny base models never learned the injection prompt)
+    injector: Literal["model", "world"] = "model"
     max_pairs: int | None = None
     examples_shown: int = 3  # worked examples printed in notebook 02
 

@@ -48,6 +48,7 @@ KEYS = (
     "generation.prompt_variant",
     "generation.critique",
     "self_critique.mode",
+    "self_critique.injector",
     "self_critique.max_pairs",
 )
 
@@ -146,10 +147,34 @@ def extract_injected(text: str) -> str | None:
     return body or None
 
 
+def inject_bugs_world(cfg: StudyConfig, st: artifacts.Stage, pairs, problems, solutions) -> list[Solution]:
+    """Toy world: the rule-based injector corrupts each correct solution (one wrong step)."""
+    from ..worlds import arith
+
+    out = st.jsonl("injected.jsonl", Solution)
+    recs = []
+    for p in pairs:
+        if not p.label_correct:
+            continue
+        inj = arith.inject_error(problems[p.problem_id], random.Random(f"{cfg.run.seed}/{STAGE}/inject/{p.id}"))
+        recs.append(Solution(
+            id=stable_id(p.solution_id, "injected"), problem_id=p.problem_id, generator="injected:world",
+            steps=inj.steps, final_answer=inj.final_answer, is_correct=False, text=inj.text,
+            meta={"source_solution_id": p.solution_id, "parsed": True, **inj.meta},
+        ))
+    out.append(recs)
+    out.finalize()
+    return out.records()
+
+
 def inject_bugs(cfg: StudyConfig, st: artifacts.Stage, backend, pairs, problems, solutions) -> list[Solution]:
     """The model rewrites each correct solution with one error; returns usable injected solutions."""
     from ..grading import is_equivalent
 
+    if cfg.self_critique.injector == "world":
+        if cfg.world.kind != "arith":
+            raise ValueError(f"{cfg.source}: self_critique.injector=world needs world.kind=arith")
+        return inject_bugs_world(cfg, st, pairs, problems, solutions)
     out = st.jsonl("injected.jsonl", Solution)
     variant = cfg.generation.prompt_variant
     items = [p for p in pairs if p.label_correct]
