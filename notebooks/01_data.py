@@ -80,8 +80,10 @@ per_gen, per_diff = data.save_outputs(cfg, problems, solutions, kept_problems, k
 display(Markdown("**Per generator**"), per_gen, Markdown("**Per number of distinct answers**"), per_diff)
 
 # %%
-if problems and "n_steps" in problems[0].meta:
-    display(data.per_steps_table(problems, solutions))
+if problems and "n_steps" in problems[0].meta:  # toy world: a second difficulty axis, the number of steps
+    per_steps = data.per_steps_table(problems, solutions)
+    common.save_table(cfg, per_steps, "01_per_steps")
+    display(per_steps)
 
 # %% [markdown]
 # Figures and tables were saved under `results/figures/<profile>/01_solutions.{png,pdf}` and
