@@ -38,7 +38,7 @@
 
 # %% tags=["parameters"]
 profile = "configs/smoke.yaml"  # the study profile (papermill passes another one)
-overrides = []  # optional list of key=value override strings
+overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
 
 # %%
 import time

@@ -284,7 +284,9 @@ def write_readme(cfg, comp, summ, trend_df, design: str, path: Path | None = Non
         "## What did not reproduce",
     ]
     bad = comp[comp["verdict"].str.startswith("not reproduced")]
-    if bad.empty:
+    if n_all == 0:
+        lines.append("Nothing was measured (no trained points with metrics).")
+    elif bad.empty:
         lines.append("Every measured claim reproduced.")
     else:
         for r in bad.itertuples(index=False):
@@ -330,11 +332,15 @@ def write_timing(cfg, stage_dirs: Sequence[str | Path], path: Path | None = None
             nb_rows.append({"notebook": nb.stem, "wall_s": meta.get("duration"), "finished": meta.get("end_time")})
         except Exception:
             continue
-    nbs = pd.DataFrame(nb_rows, columns=["notebook", "wall_s", "finished"])
+    nbs = pd.DataFrame(nb_rows, columns=["notebook", "wall_s", "finished"]).dropna(subset=["wall_s"])
+    summary = {"05_scaling", "06_ablations"}  # whole-notebook stages: their time includes the points'
+    inner = df[~df["stage"].isin(summary)] if not df.empty else df
     lines = [f"# Timing ({cfg.run.name} profile)", "",
              "From the stage manifests (`wall_time_s`, the time the stage took when it was computed; a cached stage "
              "costs ~0 on a rerun) and the executed notebooks' papermill metadata.", "",
-             f"Sum of stage wall times: {df['wall_s'].sum():.0f} s over {len(df)} stage runs.", "",
+             f"Sum of stage wall times (01-04 stages and sweep points): {inner['wall_s'].sum():.0f} s over "
+             f"{len(inner)} stage runs. Notebooks 05/06 as a whole: "
+             + ", ".join(f"{r.stage} {r.wall_s:.0f} s" for r in df[df["stage"].isin(summary)].itertuples()) + ".", "",
              "## Per stage kind", "", markdown(per, ".1f"), "",
              "## Executed notebooks (last run of each)", "",
              markdown(nbs, ".1f") if not nbs.empty else "(none recorded yet)", ""]

@@ -1,0 +1,94 @@
+"""Notebooks 05-06 on the smoke profile through `scrit run` (papermill): every sweep and ablation
+code path with real models, then a second run that is served from the stage cache."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scrit_utils import config
+from scrit_utils.base_models import is_complete
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = config.load("configs/smoke.yaml")
+MODELS = [SMOKE.models.critic, *(g.path for g in SMOKE.models.generators), *SMOKE.sweeps.model_sizes]
+BUDGET_S = float(os.environ.get("SCRIT_STUDY_SMOKE_BUDGET_S", "420"))
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not all(is_complete(config.resolve_path(m)) for m in MODELS),
+        reason=f"committed toy base models {MODELS} not built yet (scrit build-base-models)",
+    ),
+]
+
+
+def _run(tmp: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "scrit_utils.cli", "run", "--profile", "configs/smoke.yaml",
+           "--set", f"run.artifacts_dir={tmp / 'artifacts'}", "--set", f"run.results_dir={tmp / 'results'}",
+           "--set", 'run.notebooks=["05", "06"]']
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+
+
+def _csv(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_study_notebooks_05_06_smoke(tmp_path):
+    t0 = time.time()
+    first = _run(tmp_path)
+    wall = time.time() - t0
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    assert wall <= BUDGET_S, f"05-06 smoke took {wall:.0f} s (budget {BUDGET_S:.0f} s)"
+    res = tmp_path / "results"
+    figs, tabs = res / "figures" / "smoke", res / "tables" / "smoke"
+    for name in ("05_data_scaling", "05_model_size", "05_rounds", "06_ablations"):
+        for ext in ("png", "pdf"):
+            assert (figs / f"{name}.{ext}").stat().st_size > 1000, name
+    for name in ("05_data_scaling", "05_model_size", "05_rounds", "05_trends", "06_ablations", "06_paper_comparison"):
+        assert (tabs / f"{name}.csv").exists() and (tabs / f"{name}.md").exists(), name
+
+    scal = _csv(tabs / "05_data_scaling.csv")
+    for mode in SMOKE.sweeps.critic_modes:
+        for x in SMOKE.sweeps.data_sizes:
+            cell = [r for r in scal if r["arm"] == mode and float(r["x"]) == x]
+            assert {r["metric"] for r in cell} >= {"cc_mean", "cc_acc_wrong", "cc_acc_mix", "cc_acc_own",
+                                                    "ei_f1_strict", "ei_f1_original"}, (mode, x)
+    base = [r for r in scal if float(r["x"]) == 0 and r["metric"] == "cc_mean"]
+    assert all(float(r["ci_low"]) <= float(r["mean"]) <= float(r["ci_high"]) for r in base)
+    trained = [r for r in scal if r["arm"] == "contrastive" and float(r["x"]) > 0 and r["metric"] == "cc_mean"]
+    assert trained and int(trained[0]["n_seeds"]) == len(SMOKE.sweeps.seeds)
+    ms = _csv(tabs / "05_model_size.csv")
+    assert len({r["arm"] for r in ms}) == 2 * len(SMOKE.sweeps.model_sizes)
+    rounds = _csv(tabs / "05_rounds.csv")
+    assert {float(r["x"]) for r in rounds} == set(float(r) for r in range(SMOKE.sweeps.rounds + 1))
+    abl = {r["arm"] for r in _csv(tabs / "06_ablations.csv")}
+    assert {"baseline", "no_validation", "only_direct_critic", "only_answer", "only_verdict", "easier_first",
+            "harder_first", "ratio_0.75", "ratio_0.25"} <= abl
+    assert any(a.startswith("easiest_family") for a in abl) and any(a.startswith("single_generator") for a in abl)
+
+    comp = _csv(tabs / "06_paper_comparison.csv")
+    assert any(r["claim"] == "SCRIT beats the base critic" and r["metric"] == "cc_mean" for r in comp)
+    assert all(r["verdict"].split(" (")[0] in ("reproduced", "not reproduced", "not measured") for r in comp)
+    readme = (res / SMOKE.sweeps.readme).read_text()
+    assert "## Our findings vs the paper" in readme and "| SCRIT beats the base critic | cc_mean |" in readme
+    timing = (res / SMOKE.sweeps.timing).read_text()
+    assert "| sweep_train |" in timing
+    assert "| sweep_eval |" in timing and "06_ablations" in timing
+    points = json.loads(next((tmp_path / "artifacts" / "05_scaling").glob("*/points.json")).read_text())
+    steps = {p.get("sft_steps") for p in points if p.get("train_stage")}
+    assert steps == {SMOKE.sweeps.sft_max_steps}  # fixed step budget whatever the data size
+
+    t1 = time.time()
+    again = _run(tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "05_scaling_analysis: cached" in again.stdout and "06_ablations: cached" in again.stdout
+    assert time.time() - t1 <= max(0.1 * wall, 30)
