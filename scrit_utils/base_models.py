@@ -13,9 +13,11 @@ Training recipe (plain torch loop, loss on target tokens only, AdamW + warm-up +
 - **drill** batches: the compare drill (:func:`scrit_utils.worlds.arith.drill_lines`): step-critique
   lines whose loss is only on the verdict word, so the critic learns to write ``wrong`` itself.
 
-Schedule: phase 1 (first ``drill_phase`` = 30% of steps) mixes drill and solve 60/40 (the
-calibration showed a diluted drill never gets past the "always ok" plateau); phase 2 mixes
-solve / direct seed / contrastive seed / drill. Verdict tokens get ``verdict_weight`` x loss.
+Schedule: phase 0 = ``drill_only_steps`` (250) steps of the drill alone (the calibration, and a
+first attempt of this build, showed that a drill diluted among other batches stays on the
+"always ok" plateau for hundreds of steps); phase 1 (first 15% of the main steps) mixes drill and
+solve 30/70; phase 2 mixes drill / solve / direct seed / contrastive seed 20/30/25/25. One
+warm-up + cosine schedule spans all phases. Verdict tokens get ``verdict_weight`` x loss.
 
 Restartable per model: a model dir with ``build_info.json`` marked complete is skipped; a run
 that dies resumes from ``<dir>.ckpt/`` (saved every ``ckpt_every`` steps; data batches are a pure
@@ -57,7 +59,7 @@ class SizeSpec:
     layers: int
     heads: int
     intermediate: int
-    steps: int
+    steps: int  # main-phase steps (after the drill-only phase)
     lr: float = 2e-3
 
 
@@ -65,10 +67,10 @@ class SizeSpec:
 SIZES: dict[str, SizeSpec] = {
     s.name: s
     for s in (
-        SizeSpec("toy-0.1m", hidden=64, layers=2, heads=4, intermediate=128, steps=600),
-        SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=800),
-        SizeSpec("toy-0.6m", hidden=128, layers=3, heads=4, intermediate=256, steps=1200),
-        SizeSpec("toy-1.1m", hidden=160, layers=4, heads=5, intermediate=320, steps=700, lr=1.5e-3),
+        SizeSpec("toy-0.1m", hidden=64, layers=2, heads=4, intermediate=128, steps=350),
+        SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=400),
+        SizeSpec("toy-0.6m", hidden=128, layers=3, heads=4, intermediate=256, steps=500),
+        SizeSpec("toy-1.1m", hidden=160, layers=4, heads=5, intermediate=320, steps=500, lr=1.5e-3),
     )
 }
 
@@ -84,13 +86,14 @@ class BuildConfig:
     seed_wrong_fraction: float = 0.5
     steps_scale: float = 1.0  # multiply every size's step count (tests use tiny values)
     max_steps: int | None = None  # hard cap on steps (tests)
-    solve_batch: int = 48
-    seed_batch: int = 16
-    drill_batch: int = 32  # sequences of drill_lines_per_seq lines each
+    solve_batch: int = 32
+    seed_batch: int = 12
+    drill_batch: int = 24  # sequences of drill_lines_per_seq lines each
     drill_lines_per_seq: int = 6
-    drill_phase: float = 0.3  # share of steps in phase 1 (drill + solve only)
-    phase1_mix: tuple[float, float] = (0.6, 0.4)  # drill, solve
-    phase2_mix: tuple[float, float, float, float] = (0.15, 0.35, 0.25, 0.25)  # drill, solve, direct, contrastive
+    drill_only_steps: int = 250  # phase 0: compare drill alone (a diluted drill never leaves the "ok" plateau)
+    drill_phase: float = 0.15  # share of main steps in phase 1 (drill + solve only)
+    phase1_mix: tuple[float, float] = (0.3, 0.7)  # drill, solve
+    phase2_mix: tuple[float, float, float, float] = (0.2, 0.3, 0.25, 0.25)  # drill, solve, direct, contrastive
     verdict_weight: float = 2.0
     warmup: int = 100
     min_lr_ratio: float = 0.1
@@ -102,7 +105,8 @@ class BuildConfig:
     jobs: int = 2  # models trained concurrently (separate processes)
 
     def steps_for(self, spec: SizeSpec) -> int:
-        n = max(1, int(round(spec.steps * self.steps_scale)))
+        """Total optimizer steps: drill-only phase + the size's main phase."""
+        n = self.drill_only_steps + max(1, int(round(spec.steps * self.steps_scale)))
         return min(n, self.max_steps) if self.max_steps else n
 
 
@@ -198,7 +202,9 @@ def collate(batch: list[tuple[list[int], list[float]]], pad_id: int):
 
 
 def batch_kind(cfg: BuildConfig, step: int, total: int, rng: random.Random) -> str:
-    if step < int(cfg.drill_phase * total):
+    if step < cfg.drill_only_steps:
+        return "drill"
+    if step - cfg.drill_only_steps < int(cfg.drill_phase * (total - cfg.drill_only_steps)):
         kinds, probs = ("drill", "solve"), cfg.phase1_mix
     else:
         kinds, probs = ("drill", "solve", "direct", "contrastive"), cfg.phase2_mix

@@ -12,6 +12,7 @@ from scrit_utils.worlds import arith
 
 def _tiny_cfg(out, **kw):
     return bm.BuildConfig(out_dir=str(out), sizes=("toy-0.1m",), max_steps=3, n_seed_per_mode=6, log_every=1,
+                          drill_only_steps=1, drill_phase=0.0, phase2_mix=(0.0, 0.5, 0.0, 0.5),
                           jobs=1, solve_batch=4, seed_batch=2, drill_batch=2, warmup=2, **kw)
 
 
