@@ -170,6 +170,14 @@ def _markdown(df, floatfmt: str) -> str:
     return "\n".join(lines)
 
 
+def close_figure(fig) -> None:
+    """Free a saved figure outside notebooks; inside one, leave it to be shown inline."""
+    if not _in_notebook():
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
 def plot_style() -> None:
     import matplotlib
 

@@ -322,9 +322,7 @@ def save_outputs(cfg, problems, solutions, kept_p, kept_s):
     common.save_table(cfg, per_diff, "01_per_difficulty")
     fig = figure(per_gen, per_diff)
     common.save_figure(cfg, fig, "01_solutions")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    common.close_figure(fig)
     return per_gen, per_diff
 
 

@@ -310,7 +310,7 @@ def save_outputs(cfg, results, distinct):
     common.save_table(cfg, per_gen, "03_pass_rates_by_generator")
     fig = figure(per_diff, per_gen, enabled_checks(cfg))
     common.save_figure(cfg, fig, "03_self_validation")
-    plt.close(fig)
+    common.close_figure(fig)
     return overall, per_diff, per_gen
 
 
