@@ -13,6 +13,7 @@ Usage::
 
     .venv/bin/python scripts/bench_generation.py                       # models/toy-0.6m, else a random-init d128x3
     .venv/bin/python scripts/bench_generation.py --model models/toy-0.1m --n 1024 --threads 2
+    .venv/bin/python scripts/bench_generation.py --random-hidden 64 --random-layers 2   # toy-0.1m-sized
 
 A random-init model rarely emits end-of-sequence, so every critique runs to
 ``--max-new-tokens``: a worst case for both sides.
@@ -20,6 +21,7 @@ A random-init model rarely emits end-of-sequence, so every critique runs to
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -29,16 +31,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build_random_model(out: Path) -> Path:
-    """A random-init Qwen2 the size of the calibration model (d128 x 3) with the toy tokenizer."""
+def build_random_model(out: Path, hidden: int = 128, layers: int = 3) -> Path:
+    """A random-init Qwen2 (default: the calibration model's size, d128 x 3) with the toy tokenizer."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     from scrit_utils.toy_tokenizer import build_tokenizer
 
     tok = build_tokenizer(out, seed=0)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=3,
-                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
                       tie_word_embeddings=True, bos_token_id=None, eos_token_id=tok.eos_token_id,
                       pad_token_id=tok.pad_token_id)
     torch.manual_seed(0)
@@ -88,9 +90,13 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--max-new-tokens", type=int, default=192)
     ap.add_argument("--temperature", type=float, default=0.7, help="for the extra sampled batched run")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for the batched backend (the study uses 2 cores)")
+    ap.add_argument("--naive-threads", type=int, default=1,
+                    help="torch threads for the naive loop (1 is its fastest: single-prompt steps are too small to split)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-hf-batched", action="store_true")
+    ap.add_argument("--random-hidden", type=int, default=128, help="size of the random-init model (no --model)")
+    ap.add_argument("--random-layers", type=int, default=3)
     a = ap.parse_args(argv)
 
     import torch
@@ -107,8 +113,8 @@ def main(argv=None) -> int:
             model = str(default)
         else:
             tmp = tempfile.TemporaryDirectory(prefix="bench_gen_")
-            model = str(build_random_model(Path(tmp.name)))
-            print(f"[no trained model given: using a random-init d128x3 Qwen2 at {model}]")
+            model = str(build_random_model(Path(tmp.name), a.random_hidden, a.random_layers))
+            print(f"[no trained model given: using a random-init d{a.random_hidden}x{a.random_layers} Qwen2]")
     backend = TransformersBackend(model, device="cpu", batch_size=a.batch_size)
     naive = NaiveTransformersBackend(model, _loaded=(backend.model, backend.tokenizer))
     n_params = sum(p.numel() for p in backend.model.parameters())
@@ -117,37 +123,43 @@ def main(argv=None) -> int:
     greedy = SamplingParams(max_new_tokens=a.max_new_tokens)
     sampled = SamplingParams(max_new_tokens=a.max_new_tokens, temperature=a.temperature)
     prompt_lens = [len(x) for x in backend.encode(reqs)]
-    print(f"model {model} ({n_params / 1e6:.2f}M params), torch threads {a.threads}, "
+    print(f"model {model} ({n_params / 1e6:.2f}M params), torch threads batched {a.threads} / naive {a.naive_threads}, "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, "
           f"prompts {len(reqs)} (mean {sum(prompt_lens) / len(prompt_lens):.0f} tokens), "
           f"max_new_tokens {a.max_new_tokens}, batch {a.batch_size}")
+    print(f"(a {os.cpu_count()}-core machine; other processes share it, so absolute rates vary from run to run)")
 
     def count_tokens(texts):
         return sum(len(x) for x in backend.tokenizer(texts, add_special_tokens=False)["input_ids"])
 
-    t0 = time.perf_counter()
-    naive_texts = naive.generate(reqs[:n_naive], greedy, progress=False)
-    t_naive = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    batched_texts = backend.generate(reqs, greedy, progress=False)
-    t_batched = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sampled_texts = backend.generate(reqs, sampled, progress=False)
-    t_sampled = time.perf_counter() - t0
+    def timed(fn):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        return out, time.perf_counter() - w, time.process_time() - c
+
+    torch.set_num_threads(a.naive_threads)
+    naive_texts, t_naive, c_naive = timed(lambda: naive.generate(reqs[:n_naive], greedy, progress=False))
+    torch.set_num_threads(a.threads)
+    batched_texts, t_batched, c_batched = timed(lambda: backend.generate(reqs, greedy, progress=False))
+    sampled_texts, t_sampled, c_sampled = timed(lambda: backend.generate(reqs, sampled, progress=False))
 
     same = sum(x == y for x, y in zip(naive_texts, batched_texts[:n_naive]))
-    r_naive, r_batched, r_sampled = n_naive / t_naive, len(reqs) / t_batched, len(reqs) / t_sampled
-    print(f"naive   generate, 1 prompt at a time, greedy : {n_naive:5d} critiques in {t_naive:7.2f} s = "
-          f"{r_naive:8.2f} critiques/s ({count_tokens(naive_texts) / t_naive:7.0f} new tok/s)")
-    print(f"batched backend, greedy                      : {len(reqs):5d} critiques in {t_batched:7.2f} s = "
-          f"{r_batched:8.2f} critiques/s ({count_tokens(batched_texts) / t_batched:7.0f} new tok/s)")
-    print(f"batched backend, sampled T={a.temperature}               : {len(reqs):5d} critiques in {t_sampled:7.2f} s = "
-          f"{r_sampled:8.2f} critiques/s ({count_tokens(sampled_texts) / t_sampled:7.0f} new tok/s)")
+
+    def line(label, n, texts, wall, cpu):
+        print(f"{label:<46}: {n:5d} critiques in {wall:7.2f} s wall = {n / wall:8.2f} critiques/s "
+              f"({count_tokens(texts) / wall:6.0f} new tok/s); per CPU-second {n / cpu:8.2f} critiques")
+
+    line("naive generate, one prompt at a time, greedy", n_naive, naive_texts, t_naive, c_naive)
+    line("batched backend, greedy", len(reqs), batched_texts, t_batched, c_batched)
+    line(f"batched backend, sampled T={a.temperature}", len(reqs), sampled_texts, t_sampled, c_sampled)
     if not a.skip_hf_batched:
-        t_hf = hf_generate_batched(backend, reqs, greedy)
-        print(f"(reference) model.generate on the same batches: {len(reqs):5d} critiques in {t_hf:7.2f} s = "
-              f"{len(reqs) / t_hf:8.2f} critiques/s")
+        _, t_hf, c_hf = timed(lambda: hf_generate_batched(backend, reqs, greedy))
+        print(f"{'(reference) model.generate, same batches':<46}: {len(reqs):5d} critiques in {t_hf:7.2f} s wall = "
+              f"{len(reqs) / t_hf:8.2f} critiques/s; per CPU-second {len(reqs) / c_hf:8.2f} critiques")
+    r_naive, r_batched = n_naive / t_naive, len(reqs) / t_batched
     print(f"greedy texts identical on the shared prompts: {same}/{n_naive}")
-    print(f"speed-up batched/naive (greedy): {r_batched / r_naive:.1f}x   (target >= 20x)")
+    print(f"speed-up batched/naive (greedy): {r_batched / r_naive:.1f}x wall-clock, "
+          f"{(len(reqs) / c_batched) / (n_naive / c_naive):.1f}x per CPU-second   (target >= 20x)")
     if tmp is not None:
         tmp.cleanup()
     return 0 if same == n_naive else 1
