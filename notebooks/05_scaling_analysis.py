@@ -69,12 +69,13 @@ sizes = sweeps.data_sizes(cfg)
 n_pos = len([s for s in sizes if s > 0])
 n_train = (n_pos * len(sw.critic_modes) + len(sw.model_sizes) + max(sw.rounds - 1, 0)) * len(sw.seeds)
 evals_per_point = (len(cfg.evaluation.scenarios) + 1) * (sw.eval_items or cfg.evaluation.n_items or 600)
-est = n_train * (0.26 * sw.sft_max_steps + 6.0 * evals_per_point / 600)
+batch = sw.sft_batch_size or cfg.training.per_device_train_batch_size
+est = n_train * (0.26 * batch / 32 * sw.sft_max_steps + 6.0 * evals_per_point / 600)
 design = pd.DataFrame([
     {"item": "data sizes", "value": str(sizes)},
     {"item": "critic modes", "value": ", ".join(sw.critic_modes)},
     {"item": "SFT seeds per point", "value": str(list(sw.seeds))},
-    {"item": "SFT step budget (fixed)", "value": f"{sw.sft_max_steps} steps x batch {cfg.training.per_device_train_batch_size}"},
+    {"item": "SFT step budget (fixed)", "value": f"{sw.sft_max_steps} steps x batch {batch} = {sw.sft_max_steps * batch} example passes"},
     {"item": "eval items per scenario / ProcessBench", "value": str(sw.eval_items or cfg.evaluation.n_items)},
     {"item": "model sizes", "value": ", ".join(sw.model_sizes) or "-"},
     {"item": "examples for model-size / round points", "value": str(sweeps.fixed_size(cfg))},

@@ -103,7 +103,8 @@ design = "\n".join([
     f"- Model sizes: {', '.join(sw.model_sizes) or '-'} with {sweeps.fixed_size(cfg)} examples each; rounds: {sw.rounds} "
     f"(round r's data from round r-1's first-seed critic, same solution pool).",
     f"- Ablations at {sweeps.ablation_size(cfg)} examples: {', '.join(sorted(set(r['arm'] for r in rows)))}.",
-    f"- SFT seeds {list(sw.seeds)}; fixed budget {sw.sft_max_steps} steps x batch {cfg.training.per_device_train_batch_size}, "
+    f"- SFT seeds {list(sw.seeds)}; fixed budget {sw.sft_max_steps} steps x batch "
+    f"{sw.sft_batch_size or cfg.training.per_device_train_batch_size} for every point, "
     f"lr {cfg.training.learning_rate}; evaluation on {sw.eval_items or cfg.evaluation.n_items} items per scenario "
     "and for ProcessBench-format EI-F1, greedy.",
     "- 95% CI per point: seed mean +- sqrt((t_{k-1} * sd_seeds / sqrt(k))^2 + (1.96 * se_items)^2), se_items from the "

@@ -202,6 +202,7 @@ class SweepsConfig:
     critic_modes: tuple[Literal["contrastive", "direct", "bug_injection"], ...] = ("contrastive",)
     seeds: tuple[int, ...] = (0,)  # SFT seeds per point (training.seed)
     sft_max_steps: int = 30  # fixed SFT step budget for every sweep point
+    sft_batch_size: int | None = None  # training.per_device_train_batch_size for sweep points (None = profile's)
     eval_items: int | None = None  # evaluation.n_items for sweep points (None = profile's)
     model_sizes: tuple[str, ...] = ()  # base critics (paths / hub ids) for the model-size sweep
     model_size_data: int | None = None  # SFT examples for model sizes and rounds (None = largest data size)

@@ -110,6 +110,8 @@ def point_cfg(cfg: StudyConfig, seed: int) -> StudyConfig:
     ov: dict = {"training.seed": seed, "training.max_steps": cfg.sweeps.sft_max_steps}
     if cfg.sweeps.eval_items is not None:
         ov["evaluation.n_items"] = cfg.sweeps.eval_items
+    if cfg.sweeps.sft_batch_size is not None:
+        ov["training.per_device_train_batch_size"] = cfg.sweeps.sft_batch_size
     return with_overrides(cfg, ov)
 
 
