@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -202,6 +203,26 @@ def _problem_of(question: str, reference: str | None, gt: str) -> Problem:
                    reference_solution=reference, source=arith.WORLD)
 
 
+_CMP_RE = re.compile(r"=\s*(-?[0-9?]+)\s*\|\s*(-?[0-9?]+)")
+
+
+def rule_reading(c) -> int | None:
+    """Diagnostic reading of a parsed critique: the first step whose two compared values differ.
+
+    Returns a 1-based step, -1 when every compared pair matches, None when no step body
+    carries a ``critic|student`` pair. Reported beside (never instead of) the model's own verdict.
+    """
+    seen = False
+    for k, body in enumerate(c.step_critiques, start=1):
+        m = _CMP_RE.search(body)
+        if not m:
+            continue
+        seen = True
+        if m.group(1) != m.group(2):
+            return k
+    return -1 if seen else None
+
+
 def critique_items(bench_dir: str | Path) -> dict[str, list[dict]]:
     """Benchmark rows as uniform items: problem, solution text, label, gt."""
     b = Path(bench_dir)
@@ -247,6 +268,11 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
                 res[f"pb_acc_ok_{tag}"] = m["correct_acc"]
                 res[f"pb_f1_{tag}"] = m["f1"] / 100.0
                 res[f"parse_ok_{tag}"] = 100 * sum(c.verdict is not None for c in parsed) / len(parsed)
+                # diagnostic only (never used for training or validation): the error step a
+                # deterministic reading of the critic's own compared values would give
+                rm = processbench_f1([r["label"] for r in rows], [rule_reading(c) for c in parsed],
+                                     pred_offset=1, label_offset=0)
+                res[f"pb_f1_{tag}_rule"] = rm["f1"] / 100.0
             else:
                 short = "mix" if set_name == "mix_data" else "wrong"
                 res[f"cc_{short}_{tag}"] = 100 * sum(_answers_equal(c.final_answer, r["problem"].answer)
