@@ -370,6 +370,9 @@ def sweep_figure(summ, study: str, metrics: Sequence[str] = tuple(), xlabel: str
             ax.fill_between(ga["x"], ga["ci_low"], ga["ci_high"], alpha=0.2)
         if logx:
             ax.set_xscale("symlog", linthresh=max(1.0, float(d["x"][d["x"] > 0].min()) if (d["x"] > 0).any() else 1.0))
+        xs = sorted(float(v) for v in d["x"].unique())
+        if 1 < len(xs) <= 8:
+            ax.set_xticks(xs, [f"{v:g}" if v < 1e4 else f"{v / 1e6:.2f}M" for v in xs], fontsize=8)
         ax.set_title(METRICS.get(m, m), fontsize=10)
         ax.set_xlabel(xlabel or "x")
         ax.set_ylabel("score (%)")
