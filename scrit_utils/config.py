@@ -124,6 +124,10 @@ class DataConfig:
     cap_correct_per_generator: int | None = None
     cap_incorrect_per_generator: int | None = None
     require_mixed: bool = True  # keep problems with >=1 correct and >=1 incorrect solution
+    # toy world only: also add the world's own reference solution and one rule-injected wrong solution per
+    # problem (generators "world:reference" / "world:injected"), so both labels exist even when the base
+    # models rarely solve a problem (used by the smoke profile; off in the study)
+    world_solutions: bool = False
 
 
 @dataclass(frozen=True)

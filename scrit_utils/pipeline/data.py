@@ -119,7 +119,7 @@ def _grade(pred: str | None, ref: str) -> bool:
 
 def generate_solutions(cfg: StudyConfig, st: artifacts.Stage, problems: Sequence[Problem]) -> list[Solution]:
     """Sample solutions from every generator (resumable), each graded on the fly."""
-    if not cfg.models.generators:
+    if not cfg.models.generators and not cfg.data.world_solutions:
         raise ValueError(f"{cfg.source}: models.generators is empty")
     out = st.jsonl("all_solutions.jsonl", Solution)
     params = common.sampling(cfg.generation.solve)
@@ -156,8 +156,31 @@ def generate_solutions(cfg: StudyConfig, st: artifacts.Stage, problems: Sequence
         )
         del backend
         common.release_backends()
+    if cfg.data.world_solutions:
+        out.append(world_solutions(cfg, problems))
     out.finalize()
     return out.records()
+
+
+def world_solutions(cfg: StudyConfig, problems: Sequence[Problem]) -> list[Solution]:
+    """Toy world: the reference solution and one rule-injected wrong solution per problem."""
+    import random
+
+    from ..worlds import arith
+
+    if cfg.world.kind != "arith":
+        raise ValueError(f"{cfg.source}: data.world_solutions needs world.kind=arith")
+    out = []
+    for p in problems:
+        ref = arith.reference_solution(p)
+        bad = arith.inject_error(p, random.Random(f"{cfg.run.seed}/{STAGE}/world/{p.id}"))
+        for gen, s in (("world:reference", ref), ("world:injected", bad)):
+            out.append(Solution(
+                id=solution_id(p.id, gen, 0), problem_id=p.id, generator=gen, steps=s.steps,
+                final_answer=s.final_answer, is_correct=_grade(s.final_answer, p.answer), text=s.text,
+                meta={"sample": 0, **s.meta},
+            ))
+    return out
 
 
 # --- 3. filter ------------------------------------------------------------------------------
