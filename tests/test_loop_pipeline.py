@@ -71,7 +71,8 @@ def _gt_critique(problem, sol, cid, label):
 
 
 def test_validation_checks_and_sft_targets_have_no_reference():
-    cfg = config.load("configs/smoke.yaml", ["validation.direct_critic_approves=false"])
+    cfg = config.load("configs/smoke.yaml", ["validation.direct_critic_approves=false", "validation.answer_matches_reference=true",
+                                              "validation.verdict_matches_label=true"])
     probs = arith.generate_problems(0, 6, "train")
     P = {p.id: p for p in probs}
     S, crits = {}, []
