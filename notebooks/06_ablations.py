@@ -61,6 +61,7 @@ print(f"stage {summary_st.name}/{summary_st.hash}; ablation data size {sweeps.ab
 jobs = sweeps.ablation_jobs(cfg)
 sizes = pd.DataFrame([{"variant": j.arm, "examples": len(j.examples), "correct": sum(e.label_correct for e in j.examples),
                        "note": j.note} for j in jobs if j.seed == cfg.sweeps.seeds[0]])
+common.save_table(cfg, sizes, "06_ablation_sizes")
 display(Markdown("**Training-set size per variant** (fewer than asked = not enough validated critiques)"), sizes)
 rows = sweeps.run_jobs(jobs, "06 ablation points")
 

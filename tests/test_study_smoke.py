@@ -53,24 +53,38 @@ def test_study_notebooks_05_06_smoke(tmp_path):
     for name in ("05_data_scaling", "05_model_size", "05_rounds", "06_ablations"):
         for ext in ("png", "pdf"):
             assert (figs / f"{name}.{ext}").stat().st_size > 1000, name
-    for name in ("05_data_scaling", "05_model_size", "05_rounds", "05_trends", "06_ablations", "06_paper_comparison"):
+    for name in ("05_data_scaling", "05_model_size", "05_rounds", "05_trends", "06_ablations", "06_ablation_sizes",
+                 "06_paper_comparison"):
         assert (tabs / f"{name}.csv").exists() and (tabs / f"{name}.md").exists(), name
 
     scal = _csv(tabs / "05_data_scaling.csv")
+    points = json.loads(next((tmp_path / "artifacts" / "05_scaling").glob("*/points.json")).read_text())
+    measured = {(p["arm"], p["x"]) for p in points if p["study"] == "data_size" and p["metrics"]}
     for mode in SMOKE.sweeps.critic_modes:
+        assert (mode, 0) in measured
         for x in SMOKE.sweeps.data_sizes:
+            if (mode, x) not in measured:
+                continue
             cell = [r for r in scal if r["arm"] == mode and float(r["x"]) == x]
             assert {r["metric"] for r in cell} >= {"cc_mean", "cc_acc_wrong", "cc_acc_mix", "cc_acc_own",
                                                     "ei_f1_strict", "ei_f1_original"}, (mode, x)
     base = [r for r in scal if float(r["x"]) == 0 and r["metric"] == "cc_mean"]
     assert all(float(r["ci_low"]) <= float(r["mean"]) <= float(r["ci_high"]) for r in base)
-    trained = [r for r in scal if r["arm"] == "contrastive" and float(r["x"]) > 0 and r["metric"] == "cc_mean"]
-    assert trained and int(trained[0]["n_seeds"]) == len(SMOKE.sweeps.seeds)
+    abl_points = json.loads(next((tmp_path / "artifacts" / "06_ablations").glob("*/points.json")).read_text())
+    # a point is trained exactly when validated examples were available (tiny smoke data: not always)
+    for p in points + abl_points:
+        assert bool(p["train_stage"]) == (p["n_examples"] > 0) or p["x"] == 0 or p["arm"].startswith("base:")
+        if p["train_stage"]:
+            assert p["metrics"] and p["sft_steps"] == SMOKE.sweeps.sft_max_steps  # fixed step budget
+    assert any(p["train_stage"] for p in abl_points)  # no_validation keeps every parsed critique
     ms = _csv(tabs / "05_model_size.csv")
-    assert len({r["arm"] for r in ms}) == 2 * len(SMOKE.sweeps.model_sizes)
-    rounds = _csv(tabs / "05_rounds.csv")
-    assert {float(r["x"]) for r in rounds} == set(float(r) for r in range(SMOKE.sweeps.rounds + 1))
-    abl = {r["arm"] for r in _csv(tabs / "06_ablations.csv")}
+    assert {r["arm"] for r in ms} >= {f"base:{m}" for m in SMOKE.sweeps.model_sizes}
+    rounds = {float(r["x"]) for r in _csv(tabs / "05_rounds.csv")}
+    assert 0.0 in rounds
+    r1 = [p for p in points if p["study"] == "rounds" and p["x"] == 1]
+    if all(p["n_examples"] > 0 for p in r1):
+        assert rounds == set(float(r) for r in range(SMOKE.sweeps.rounds + 1))
+    abl = {r["variant"] for r in _csv(tabs / "06_ablation_sizes.csv")}
     assert {"baseline", "no_validation", "only_direct_critic", "only_answer", "only_verdict", "easier_first",
             "harder_first", "ratio_0.75", "ratio_0.25"} <= abl
     assert any(a.startswith("easiest_family") for a in abl) and any(a.startswith("single_generator") for a in abl)
@@ -81,11 +95,8 @@ def test_study_notebooks_05_06_smoke(tmp_path):
     readme = (res / SMOKE.sweeps.readme).read_text()
     assert "## Our findings vs the paper" in readme and "| SCRIT beats the base critic | cc_mean |" in readme
     timing = (res / SMOKE.sweeps.timing).read_text()
-    assert "| sweep_train |" in timing
+    assert "| sweep_train |" in timing  # at least the ablation points were trained
     assert "| sweep_eval |" in timing and "06_ablations" in timing
-    points = json.loads(next((tmp_path / "artifacts" / "05_scaling").glob("*/points.json")).read_text())
-    steps = {p.get("sft_steps") for p in points if p.get("train_stage")}
-    assert steps == {SMOKE.sweeps.sft_max_steps}  # fixed step budget whatever the data size
 
     t1 = time.time()
     again = _run(tmp_path)
