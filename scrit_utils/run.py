@@ -3,7 +3,9 @@
 Notebooks live in ``notebooks/NN_name.py`` (jupytext percent format, no outputs). The driver
 converts each to ipynb in memory (jupytext API), injects the parameters ``profile`` (path)
 and ``overrides`` (list of ``"a.b=c"`` strings), executes it with papermill from the repo
-root and saves the executed copy as ``results/runs/<profile name>/NN_name.ipynb``.
+root and saves the executed copy as ``results/runs/<profile name>/NN_name.ipynb``. The profile
+is copied once to ``results/runs/<profile name>/profile.yaml`` and every notebook of the run
+reads that copy (editing the YAML mid-run cannot change later stage hashes).
 
 - A notebook whose stages (see :data:`STAGES`) all have a manifest is *skipped* (cached).
 - Progress: one line per notebook with its wall time; the ETA comes from the wall times in
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import artifacts, config
+from .records import atomic_write_text
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 
@@ -155,9 +158,12 @@ def run_study(
         raise RunError("no notebook selected")
     run_dir = config.resolve_path(cfg.run.results_dir) / "runs" / cfg.run.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    prof = config.resolve_profile(profile)
+    # Every notebook of this run reads one frozen copy of the profile, so editing the YAML while a
+    # run is in progress cannot give later notebooks different stage hashes than earlier ones.
+    snap = run_dir / "profile.yaml"
+    atomic_write_text(snap, config.resolve_profile(profile).read_text(encoding="utf-8"))
     # repo-relative when possible, so executed notebooks do not record this machine's paths
-    profile_arg = str(prof.relative_to(config.REPO_ROOT)) if prof.is_relative_to(config.REPO_ROOT) else str(prof)
+    profile_arg = str(snap.relative_to(config.REPO_ROOT)) if snap.is_relative_to(config.REPO_ROOT) else str(snap)
 
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
