@@ -283,9 +283,13 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
 def write_base_model_table(rows: list[dict], out_stem: str | Path) -> None:
     """``<stem>.csv`` + ``<stem>.md`` with one row per model."""
     cols = list(rows[0])
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) and abs(v) <= 1.0 and v != 0 else (f"{v:.1f}" if isinstance(v, float) else str(v))
+    def fmt(c: str, v) -> str:  # F1 columns are fractions (3 decimals); accuracies are percentages
+        if isinstance(v, float):
+            return f"{v:.3f}" if c.startswith("pb_f1") else f"{v:.1f}"
+        return str(v)
+
     csv = [",".join(cols)] + [",".join(str(round(r[c], 4)) if isinstance(r[c], float) else str(r[c]) for c in cols) for r in rows]
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    md += ["| " + " | ".join(fmt(c, r[c]) for c in cols) + " |" for r in rows]
     atomic_write_text(str(out_stem) + ".csv", "\n".join(csv) + "\n")
     atomic_write_text(str(out_stem) + ".md", "\n".join(md) + "\n")
