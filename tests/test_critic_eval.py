@@ -214,6 +214,24 @@ def test_strict_skipped_without_gt_and_input_errors():
         ce.items_from([{"id": "a", "question": "q", "solution": "s"}] * 2)
 
 
+def test_score_critiques_matches_run_critiques_for_texts_written_elsewhere():
+    items = ce.items_from(toy_benchmarks(n=6)["mix"])
+    texts = {it.id: critique(k % 2 == 0, 2, it.gt if k % 3 else "nope") for k, it in enumerate(items)}
+    texts[items[1].id] = "no verdict here"
+    be = ScriptedCritic(texts)
+    cfg = fast_cfg()
+    ran = ce.run_critiques(be, items, cfg, "mix")
+    scored = ce.score_critiques(items, [texts[it.id] for it in items], cfg, "mix",
+                                modes=[r["mode"] for r in ran], seeds=[r.seed for r in be.seen])
+    assert scored == ran
+    plain = ce.score_critiques(items, [texts[it.id] for it in items], cfg, "mix")
+    assert [r["seed"] for r in plain] == [None] * len(items) and {r["mode"] for r in plain} == {"direct"}
+    assert [r["corrected_correct"] for r in plain] == [bool(k % 3) and k != 1 for k in range(len(items))]
+    assert [r["parsed"] for r in plain] == [k != 1 for k in range(len(items))]
+    with pytest.raises(ValueError, match="3 critique texts for 6 items"):
+        ce.score_critiques(items, ["x"] * 3, cfg)
+
+
 def test_sampled_requests_carry_per_item_seeds():
     items = ce.items_from(toy_benchmarks(n=4)["mix"])
     be = ScriptedCritic({it.id: critique(True, 1, it.gt) for it in items})

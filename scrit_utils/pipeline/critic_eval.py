@@ -16,6 +16,9 @@ One function per question a notebook asks:
   (greedy by default, solve prompt), the solutions are graded against ``gt``, and the resulting
   items go to :func:`evaluate_cc` like any other scenario.
 - :func:`evaluate`: all of the above for a dict of benchmarks.
+- :func:`score_critiques`: parse and grade critiques generated elsewhere (stage 04 of the loop,
+  the toy world's base-model table) into the same rows, for :func:`cc_metrics` /
+  :func:`processbench_metrics`.
 
 Prompt ``mode``: ``"direct"`` (no reference: the evaluation format) or ``"contrastive"`` (the
 reference solution is shown; items without one fall back to direct, and each row records the mode
@@ -55,6 +58,7 @@ __all__ = [
     "as_item",
     "critique_messages",
     "critique_requests",
+    "score_critiques",
     "run_critiques",
     "cc_metrics",
     "processbench_metrics",
@@ -194,28 +198,47 @@ def _grade(preds: Sequence[str | None], gts: Sequence[str | None], cfg: CriticEv
     return out
 
 
-def run_critiques(backend: Backend, items: Sequence[Any], cfg: CriticEvalConfig, scenario: str = "") -> list[dict]:
-    """Generate, parse and grade one critique per item; returns one JSON-ready row per item."""
+def score_critiques(items: Sequence[Any], texts: Sequence[str], cfg: CriticEvalConfig, scenario: str = "",
+                    modes: Sequence[str] | None = None, seeds: Sequence[int | None] | None = None) -> list[dict]:
+    """Parse and grade critiques that were already written; one JSON-ready row per item.
+
+    ``texts[i]`` is the critique of ``items[i]``. ``modes`` / ``seeds``: the prompt mode actually
+    used and the request seed per item, when known (default: ``cfg.mode`` and None). The rows are
+    what :func:`cc_metrics` and :func:`processbench_metrics` read, so callers that generate their
+    own critiques (resumably, with their own prompts) score them exactly as :func:`run_critiques` does.
+    """
     from ..parsing import parse_critique
 
+    items = [as_item(x) for x in items]
+    if len(texts) != len(items):
+        raise ValueError(f"score_critiques: {len(texts)} critique texts for {len(items)} items")
+    modes = [cfg.mode] * len(items) if modes is None else list(modes)
+    seeds = [None] * len(items) if seeds is None else list(seeds)
+    if not (len(modes) == len(seeds) == len(items)):
+        raise ValueError(f"score_critiques: {len(modes)} modes / {len(seeds)} seeds for {len(items)} items")
+    parsed = [parse_critique(t) for t in texts]
+    fixed = _grade([c.final_answer for c in parsed], [it.gt for it in items], cfg)
+    rows = []
+    for it, seed, used, text, c, ok in zip(items, seeds, modes, texts, parsed, fixed):
+        rows.append({
+            "id": it.id, "task": it.task, "scenario": scenario, "mode": used, "variant": cfg.variant,
+            "seed": seed, "text": text, "verdict": c.verdict, "first_error_step": c.first_error_step,
+            "predicted_step": c.predicted_error_step(), "final_answer": c.final_answer, "gt": it.gt,
+            "corrected_correct": ok, "original_correct": it.original_correct, "label": it.label,
+            "parsed": c.verdict is not None,
+        })
+    return rows
+
+
+def run_critiques(backend: Backend, items: Sequence[Any], cfg: CriticEvalConfig, scenario: str = "") -> list[dict]:
+    """Generate, parse and grade one critique per item; returns one JSON-ready row per item."""
     items = items_from(items)
     reqs, modes = critique_requests(items, cfg, stage=f"critic_eval/{scenario}" if scenario else "critic_eval")
     texts = backend.generate(reqs, cfg.params, progress=cfg.progress)
     if len(texts) != len(items):
         raise RuntimeError(f"backend {getattr(backend, 'name', backend)!r} returned {len(texts)} texts "
                            f"for {len(items)} requests")
-    parsed = [parse_critique(t) for t in texts]
-    fixed = _grade([c.final_answer for c in parsed], [it.gt for it in items], cfg)
-    rows = []
-    for it, req, used, text, c, ok in zip(items, reqs, modes, texts, parsed, fixed):
-        rows.append({
-            "id": it.id, "task": it.task, "scenario": scenario, "mode": used, "variant": cfg.variant,
-            "seed": req.seed, "text": text, "verdict": c.verdict, "first_error_step": c.first_error_step,
-            "predicted_step": c.predicted_error_step(), "final_answer": c.final_answer, "gt": it.gt,
-            "corrected_correct": ok, "original_correct": it.original_correct, "label": it.label,
-            "parsed": c.verdict is not None,
-        })
-    return rows
+    return score_critiques(items, texts, cfg, scenario=scenario, modes=modes, seeds=[r.seed for r in reqs])
 
 
 # --- metrics -------------------------------------------------------------------------------------------

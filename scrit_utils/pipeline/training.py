@@ -312,12 +312,12 @@ def critique_set(cfg: StudyConfig, st: artifacts.Stage, model: str, name: str, i
     """Greedy direct-prompt critiques of ``items`` by ``model`` (resumable, parsed)."""
     from ..generation import GenerationRequest
     from ..records import CritiqueRecord
-    from . import self_critic
+    from . import critic_eval, self_critic
 
     out = st.jsonl(f"critiques_{name}.jsonl", CritiqueRecord)
     backend = common.make_backend(cfg, model)
     variant = cfg.generation.prompt_variant
-    msgs = lambda it: prompts.direct_critic_messages(it["question"], it["solution"], variant)  # noqa: E731
+    msgs = lambda it: critic_eval.critique_messages(critic_eval.as_item(it), "direct", variant)[0]  # noqa: E731
     common.generate_resumable(
         backend, out, items, item_id=lambda it: it["id"],
         request=lambda it: GenerationRequest(id=it["id"], messages=msgs(it), seed=0),
@@ -337,30 +337,31 @@ def _row(bench: str, metric: str, value: float, ci, n: int) -> dict:
 
 
 def score(cfg: StudyConfig, name: str, items: list[dict], crits: list) -> list[dict]:
-    """Metric rows (per task and the unweighted mean) for one scenario or ProcessBench."""
-    from .. import evaluation as ev
-    from ..grading import is_equivalent
+    """Metric rows (per task and the unweighted mean) for one scenario or ProcessBench.
+
+    Critiques are parsed and graded by :func:`critic_eval.score_critiques` and scored by
+    :func:`critic_eval.cc_metrics` / :func:`critic_eval.processbench_metrics` (strict EI-F1 only
+    when every ProcessBench item has a reference answer).
+    """
+    from . import critic_eval
 
     b = cfg.evaluation.bootstrap
-    tasks = [it["task"] for it in items]
-    fixed = [c.final_answer is not None and it.get("gt") not in (None, "") and bool(is_equivalent(c.final_answer, it["gt"]))
-             for c, it in zip(crits, items)]
+    ecfg = critic_eval.CriticEvalConfig(mode="direct", variant=cfg.generation.prompt_variant,
+                                        n_boot=b.n_resamples, boot_seed=b.seed, progress=False)
+    scored = critic_eval.score_critiques(items, [c.text for c in crits], ecfg, scenario=name)
     rows = []
     if name != "processbench":
-        summ = ev.summarize_cc(tasks, fixed, [it["original_correct"] for it in items], n_boot=b.n_resamples, seed=b.seed)
+        summ = critic_eval.cc_metrics(scored, ecfg.n_boot, ecfg.boot_seed)
         for task, r in summ["per_task"].items():
             rows.append(_row(task, f"cc_acc_{name}", r["acc"], r["ci"], r["n"]))
         if len(summ["per_task"]) > 1:
             rows.append(_row("mean", f"cc_acc_{name}", summ["mean"]["acc"], summ["mean"]["ci"], summ["n"]))
         return rows
-    from ..parsing import parse_critique
-
-    preds = [parse_critique(c.text).predicted_error_step() for c in crits]
-    labels = [it["label"] for it in items]
-    for strict in (False, True):
-        summ = ev.summarize_ei(tasks, labels, preds, fixed, strict=strict, pred_offset=1, label_offset=0,
-                               n_boot=b.n_resamples, seed=b.seed)
-        metric = "ei_f1_strict" if strict else "ei_f1_original"
+    pm = critic_eval.processbench_metrics(scored, ecfg.n_boot, ecfg.boot_seed)
+    for key, metric in (("original", "ei_f1_original"), ("strict", "ei_f1_strict")):
+        summ = pm[key]
+        if summ is None:  # no reference answers: strict EI-F1 is not defined
+            continue
         for task, r in summ["per_task"].items():
             rows.append(_row(task, metric, r["f1"], r["ci"], r["n"]))
         if len(summ["per_task"]) > 1:

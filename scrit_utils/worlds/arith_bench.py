@@ -238,9 +238,30 @@ def critique_items(bench_dir: str | Path) -> dict[str, list[dict]]:
     return items
 
 
+def _eval_items(set_name: str, rows: Sequence[dict]) -> list:
+    """``critique_items`` rows as :class:`~scrit_utils.pipeline.critic_eval.EvalItem` (the reference
+    for the contrastive prompt is the problem's own, else the computed one, as in ``arith.contrastive_messages``)."""
+    from scrit_utils.pipeline.critic_eval import EvalItem
+
+    out = []
+    for i, r in enumerate(rows):
+        p = r["problem"]
+        ref = p.reference_solution or prompts.format_solution(arith.reference_steps(arith.parse_problem(p)))
+        out.append(EvalItem(id=f"{set_name}/{i}", task=arith.WORLD, question=p.question, solution=r["solution"],
+                            gt=str(p.answer), label=r["label"], reference=ref))
+    return out
+
+
 def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, n_solve: int = 300,
                         backend=None) -> dict:
-    """Greedy solve accuracy + critique metrics without / with reference for one model."""
+    """Greedy solve accuracy + critique metrics without / with reference for one model.
+
+    Critiques are written, parsed and graded by :func:`scrit_utils.pipeline.critic_eval.run_critiques`
+    (compact prompts, greedy); this table reports point values only (no bootstrap).
+    """
+    from scrit_utils.evaluation import processbench_f1
+    from scrit_utils.pipeline import critic_eval
+
     be = backend or _backend(model_dir)
     name = Path(model_dir).name
     res: dict = {"model": name}
@@ -249,34 +270,29 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
                         SamplingParams(max_new_tokens=SOLVE_MAX_NEW), progress=False)
     res["solve_acc"] = 100 * sum(_answers_equal(extract_last_boxed(t), p.answer)
                                  for t, p in zip(texts, solve_probs)) / len(solve_probs)
-    items = critique_items(bench_dir)
+    items = {k: _eval_items(k, v) for k, v in critique_items(bench_dir).items()}
     params = SamplingParams(max_new_tokens=CRITIQUE_MAX_NEW)
     for mode in ("direct", "contrastive"):
         tag = "noref" if mode == "direct" else "ref"
-        for set_name, rows in items.items():
-            msgs = [arith.direct_messages(r["problem"], r["solution"]) if mode == "direct"
-                    else arith.contrastive_messages(r["problem"], r["solution"]) for r in rows]
-            outs = be.generate([GenerationRequest(id=f"{set_name}/{i}", messages=m) for i, m in enumerate(msgs)],
-                               params, progress=False)
-            parsed = [parse_critique(o) for o in outs]
+        cfg = critic_eval.CriticEvalConfig(mode=mode, variant="compact", params=params, seed=seed, progress=False)
+        for set_name, its in items.items():
+            rows = critic_eval.run_critiques(be, its, cfg, scenario=set_name)
             if set_name == "processbench":
-                from scrit_utils.evaluation import processbench_f1
-
-                m = processbench_f1([r["label"] for r in rows], [c.predicted_error_step() for c in parsed],
+                labels = [r["label"] for r in rows]
+                m = processbench_f1(labels, [r["predicted_step"] for r in rows],
                                     pred_offset=1, label_offset=0)  # original ProcessBench F1
                 res[f"pb_acc_err_{tag}"] = m["error_acc"]
                 res[f"pb_acc_ok_{tag}"] = m["correct_acc"]
                 res[f"pb_f1_{tag}"] = m["f1"] / 100.0
-                res[f"parse_ok_{tag}"] = 100 * sum(c.verdict is not None for c in parsed) / len(parsed)
+                res[f"parse_ok_{tag}"] = 100 * sum(r["parsed"] for r in rows) / len(rows)
                 # diagnostic only (never used for training or validation): the error step a
                 # deterministic reading of the critic's own compared values would give
-                rm = processbench_f1([r["label"] for r in rows], [rule_reading(c) for c in parsed],
+                rm = processbench_f1(labels, [rule_reading(parse_critique(r["text"])) for r in rows],
                                      pred_offset=1, label_offset=0)
                 res[f"pb_f1_{tag}_rule"] = rm["f1"] / 100.0
             else:
                 short = "mix" if set_name == "mix_data" else "wrong"
-                res[f"cc_{short}_{tag}"] = 100 * sum(_answers_equal(c.final_answer, r["problem"].answer)
-                                                     for c, r in zip(parsed, rows)) / len(rows)
+                res[f"cc_{short}_{tag}"] = 100 * sum(r["corrected_correct"] for r in rows) / len(rows)
     return res
 
 
