@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from scrit_utils import prompts
+from scrit_utils.grading import is_equivalent
 from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed, get_backend
 from scrit_utils.parsing import extract_last_boxed, parse_critique
 from scrit_utils.records import Problem, Solution, atomic_write_text, stable_id, write_json
@@ -42,12 +43,6 @@ def _backend(model_dir: str | Path, batch_size: int = 128):
     return get_backend("transformers", model=str(model_dir), device="cpu", batch_size=batch_size)
 
 
-def _answers_equal(pred: str | None, gt: str) -> bool:
-    from scrit_utils.grading import is_equivalent
-
-    return is_equivalent(pred, gt)
-
-
 def solution_from_text(problem: Problem, text: str, generator: str, sample_idx: int = 0) -> Solution:
     """A :class:`Solution` from raw model text; correctness graded on the last ``\\boxed{}``."""
     steps = tuple(arith.split_steps(text))
@@ -58,7 +53,7 @@ def solution_from_text(problem: Problem, text: str, generator: str, sample_idx: 
         generator=generator,
         steps=steps,
         final_answer=final,
-        is_correct=_answers_equal(final, problem.answer),
+        is_correct=is_equivalent(final, problem.answer),
         text=text,
         meta={"sample_idx": sample_idx},
     )
@@ -268,7 +263,7 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
     solve_probs = arith.generate_problems(seed, n_solve, "benchmark", stream="toy-eval-solve")
     texts = be.generate([GenerationRequest(id=p.id, messages=arith.solve_messages(p)) for p in solve_probs],
                         SamplingParams(max_new_tokens=SOLVE_MAX_NEW), progress=False)
-    res["solve_acc"] = 100 * sum(_answers_equal(extract_last_boxed(t), p.answer)
+    res["solve_acc"] = 100 * sum(is_equivalent(extract_last_boxed(t), p.answer)
                                  for t, p in zip(texts, solve_probs)) / len(solve_probs)
     items = {k: _eval_items(k, v) for k, v in critique_items(bench_dir).items()}
     params = SamplingParams(max_new_tokens=CRITIQUE_MAX_NEW)
