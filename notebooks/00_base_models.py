@@ -27,7 +27,7 @@ models_dir = "models"
 sizes = None  # None = every size in scrit_utils.base_models.SIZES
 bench_dir = "data/toy_benchmarks"
 bench_per_class = 100
-bench_generators = ["toy-0.3m", "toy-0.6m"]  # models whose sampled solutions supply natural errors
+bench_generators = ["toy-0.1m", "toy-0.2m"]  # models whose sampled solutions supply natural errors
 n_solve = 300
 evaluate = True
 table_stem = "results/tables/base_models"
@@ -93,7 +93,7 @@ if evaluate:
     rows = []
     for p in paths:
         t = time.time()
-        rows.append({**arith_bench.evaluate_base_model(p, bench, seed=cfg.seed, n_solve=n_solve),
+        rows.append({**arith_bench.evaluate_base_model(p, bench, seed=cfg.seed, n_solve=n_solve, config=cfg.world),
                      "n_params": json.loads((p / "build_info.json").read_text())["n_params"],
                      "eval_seconds": round(time.time() - t, 1)})
     Path(table_stem).parent.mkdir(parents=True, exist_ok=True)

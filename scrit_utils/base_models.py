@@ -8,16 +8,21 @@ Training recipe (plain torch loop, loss on target tokens only, AdamW + warm-up +
 
 - **solve** batches: fresh ``train``-split problems -> reference solution (infinite stream);
 - **seed** batches: the seed of ground-truth critiques, :func:`scrit_utils.worlds.arith.seed_critiques`
-  (default 1000 direct + 1000 contrastive on disjoint ``seed``-split problems, 50% injected-wrong
+  (default 3000 direct + 3000 contrastive on disjoint ``seed``-split problems, 50% injected-wrong
   students) -- the ONLY place ground-truth step labels are used;
 - **drill** batches: the compare drill (:func:`scrit_utils.worlds.arith.drill_lines`): step-critique
   lines whose loss is only on the verdict word, so the critic learns to write ``wrong`` itself.
 
-Schedule: phase 0 = ``drill_only_steps`` (250) steps of the drill alone (the calibration, and a
-first attempt of this build, showed that a drill diluted among other batches stays on the
-"always ok" plateau for hundreds of steps); phase 1 (first 15% of the main steps) mixes drill and
-solve 30/70; phase 2 mixes drill / solve / direct seed / contrastive seed 20/30/25/25. One
-warm-up + cosine schedule spans all phases. Verdict tokens get ``verdict_weight`` x loss.
+Schedule: phase 1 (first ``drill_phase`` = 35% of the main steps) is solving only, so the model
+learns to copy operands and to compute before anything else; phase 2 mixes drill / solve / direct
+seed / contrastive seed 15/35/20/30; one warm-up + cosine schedule spans phases 1-2. Phase 3 (the
+critique phase, ``verdict_mix_steps`` = 600, fresh AdamW at 1e-3 with cosine decay) mixes
+5/15/40/40. Verdict tokens get ``verdict_weight`` x loss, and the two compared values on a
+critique's ``wrong`` line get ``copy_weight`` (10) x loss: without it a model that can solve writes
+its own value in the student's slot and never sees a mismatch (measured: 0 of 80 wrong lines
+copied, PB F1 0.02-0.06 at every size; with it toy-0.2m copied 71/80 and reached F1 0.88).
+A phase 0 (``drill_only_steps``, drill alone from scratch) exists but is off: the skill it taught
+was undone as soon as solving started.
 
 Restartable per model: a model dir with ``build_info.json`` marked complete is skipped; a run
 that dies resumes from ``<dir>.ckpt/`` (saved every ``ckpt_every`` steps; data batches are a pure
@@ -37,6 +42,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +56,8 @@ from scrit_utils.records import atomic_write_text, write_json
 from scrit_utils.worlds import arith
 
 TOKENIZER_DIR = "tokenizer"
+# "=<student value>|<checked value> wrong" in a ground-truth critique line (group 1: both values)
+_WRONG_STUDENT_VALUE = re.compile(r"=(-?[0-9?]+\|-?[0-9?]+) " + arith.VERDICT_WRONG)
 
 
 @dataclass(frozen=True)
@@ -67,10 +75,10 @@ class SizeSpec:
 SIZES: dict[str, SizeSpec] = {
     s.name: s
     for s in (
-        SizeSpec("toy-0.1m", hidden=64, layers=2, heads=4, intermediate=128, steps=350),
-        SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=400),
-        SizeSpec("toy-0.6m", hidden=128, layers=3, heads=4, intermediate=256, steps=500),
-        SizeSpec("toy-1.1m", hidden=160, layers=4, heads=5, intermediate=320, steps=500, lr=1.5e-3),
+        SizeSpec("toy-0.1m", hidden=64, layers=2, heads=4, intermediate=128, steps=1500),
+        SizeSpec("toy-0.2m", hidden=80, layers=3, heads=4, intermediate=160, steps=1500),
+        SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=1500),
+        SizeSpec("toy-0.6m", hidden=128, layers=3, heads=4, intermediate=256, steps=1500, lr=1.5e-3),
     )
 }
 
@@ -82,27 +90,27 @@ class BuildConfig:
     seed: int = 0
     world: arith.ArithConfig = field(default_factory=arith.ArithConfig)
     vocab_size: int = 384
-    n_seed_per_mode: int = 1000  # ground-truth critiques per format (direct, contrastive)
+    n_seed_per_mode: int = 3000  # ground-truth critiques per format (direct, contrastive)
     seed_wrong_fraction: float = 0.5
     steps_scale: float = 1.0  # multiply every size's step count (tests use tiny values)
     max_steps: int | None = None  # hard cap on steps (tests)
     solve_batch: int = 32
-    seed_batch: int = 12
+    seed_batch: int = 16
     drill_batch: int = 24  # sequences of drill_lines_per_seq lines each
     drill_lines_per_seq: int = 6
-    drill_only_steps: int = 250  # phase 0: compare drill alone (a diluted drill never leaves the "ok" plateau)
-    drill_phase: float = 0.15  # share of main steps in phase 1 (drill + solve only)
-    phase1_mix: tuple[float, float] = (0.3, 0.7)  # drill, solve
-    phase2_mix: tuple[float, float, float, float] = (0.2, 0.3, 0.25, 0.25)  # drill, solve, direct, contrastive
+    drill_only_steps: int = 0  # phase 0: compare drill alone (off: on a fresh model it is undone once solving starts)
+    drill_phase: float = 0.35  # share of main steps in phase 1 (solve only by default: arithmetic first)
+    phase1_mix: tuple[float, float] = (0.0, 1.0)  # drill, solve
+    phase2_mix: tuple[float, float, float, float] = (0.15, 0.35, 0.2, 0.3)  # drill, solve, direct, contrastive
     verdict_weight: float = 2.0
-    # phase 3 (verdict phase) is OFF in the shipped recipe: tried with 300 + 150 steps, the drill
-    # stayed at chance (loss 0.69) and toy-0.1m's solve loss rose from ~1.5 to 2.2; kept switchable
+    copy_weight: float = 10.0  # loss weight of the two compared values on a critique's "wrong" line
+    # phase 3 (critique phase) on the phase-1/2 weights: optional drill alone, then a critique-heavy mix
     verdict_drill_steps: int = 0  # phase 3: drill alone on the trained model
-    verdict_mix_steps: int = 0  # phase 3: then this mixture
+    verdict_mix_steps: int = 400  # phase 3: then this critique-heavy mixture (copy_weight applies)
     verdict_drill_batch: int = 40
     verdict_drill_lr: float = 2e-3
-    verdict_mix_lr: float = 5e-4
-    verdict_mix: tuple[float, float, float, float] = (0.4, 0.2, 0.2, 0.2)  # drill, solve, direct, contrastive
+    verdict_mix_lr: float = 1e-3
+    verdict_mix: tuple[float, float, float, float] = (0.05, 0.15, 0.4, 0.4)  # drill, solve, direct, contrastive
     warmup: int = 100
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.05
@@ -163,7 +171,7 @@ def n_params(model) -> int:
 class Encoder:
     """Turns (messages, target) pairs and drill lines into ids + loss weights."""
 
-    def __init__(self, tok, verdict_weight: float):
+    def __init__(self, tok, verdict_weight: float, copy_weight: float = 1.0):
         self.tok = tok
         self.eos = tok.eos_token_id
         self.pad = tok.pad_token_id
@@ -174,14 +182,25 @@ class Encoder:
                 ids.add(enc[0])
         self.verdict_ids = ids
         self.verdict_weight = verdict_weight
+        self.copy_weight = copy_weight
 
     def ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
     def pair(self, messages: list, target: str) -> tuple[list[int], list[float]]:
         p = self.ids(prompts.render_chat(self.tok, messages))
-        t = self.ids(target) + [self.eos]
+        enc = self.tok(target, add_special_tokens=False, return_offsets_mapping=True)
+        t = list(enc["input_ids"]) + [self.eos]
         w = [self.verdict_weight if i in self.verdict_ids else 1.0 for i in t]
+        if self.copy_weight != 1.0:
+            # the two values on a "wrong" line: the student's must be copied from the solution and the
+            # checked one must differ from it. Everywhere else they are equal, so a solver-trained
+            # model writes one value twice and never sees a mismatch (first build: 0/80 copied).
+            # Those few tokens get copy_weight x loss.
+            spans = [m.span(1) for m in _WRONG_STUDENT_VALUE.finditer(target)]
+            for j, (a, b) in enumerate(enc["offset_mapping"]):
+                if any(a >= lo and b <= hi for lo, hi in spans):
+                    w[j] = self.copy_weight
         return p + t, [0.0] * len(p) + w
 
     def drill(self, lines: Sequence[tuple[str, str]]) -> tuple[list[int], list[float]]:
@@ -299,7 +318,7 @@ def train_one(cfg: BuildConfig, size: str, progress: bool = True, stop_after: in
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     tok = ensure_tokenizer(cfg)
-    enc = Encoder(tok, cfg.verdict_weight)
+    enc = Encoder(tok, cfg.verdict_weight, cfg.copy_weight)
     seeds = encode_seed(cfg, enc)
     model = make_model(spec, tok, cfg.seed)
     total = cfg.steps_for(spec)
@@ -379,12 +398,11 @@ def train_one(cfg: BuildConfig, size: str, progress: bool = True, stop_after: in
 
 
 def verdict_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
-    """Phase 3 (verdict phase): drill alone, then a drill-heavy mixture at a lower lr.
+    """Phase 3 (critique phase): optional drill alone, then a critique-heavy mixture.
 
-    Starts from the saved phase-0..2 weights with a fresh AdamW. The first build attempt showed
-    the compare drill was still at chance (loss ~0.69) after the mixture; the calibration found
-    that the drill alone breaks the plateau quickly on a *pre-trained* model (its recipe C).
-    Batches are a pure function of (seed, model, phase-3 step).
+    Starts from the saved phase-1..2 weights with a fresh AdamW (``verdict_mix_lr``, cosine).
+    Uses the same loss weights as phases 1-2 (verdict and copy weights). Batches are a pure
+    function of (seed, model, phase-3 step).
     """
     import torch
     from tqdm.auto import tqdm
@@ -395,7 +413,7 @@ def verdict_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     tok = ensure_tokenizer(cfg)
-    enc = Encoder(tok, cfg.verdict_weight)
+    enc = Encoder(tok, cfg.verdict_weight, cfg.copy_weight)
     seeds = encode_seed(cfg, enc)
     model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32)
     model.train()

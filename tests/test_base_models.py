@@ -35,7 +35,9 @@ def test_tiny_build_is_a_loadable_hf_dir(tiny_model):
     info = json.loads((tiny_model / "build_info.json").read_text())
     assert info["steps"] == 3 and info["n_params"] == bm.n_params(m) and info["complete"]
     log = json.loads((tiny_model / "train_log.json").read_text())
-    assert [r["step"] for r in log] == [1, 2, 3]
+    # 3 main steps, then 3 critique-phase (phase 3) steps: max_steps caps both
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert info["verdict_tune"]["mix_steps"] == 3
     assert (tiny_model / "train_log.csv").read_text().startswith("step,")
 
 

@@ -81,9 +81,12 @@ def test_study_notebooks_05_06_smoke(tmp_path):
     assert {r["arm"] for r in ms} >= {f"base:{m}" for m in SMOKE.sweeps.model_sizes}
     rounds = {float(r["x"]) for r in _csv(tabs / "05_rounds.csv")}
     assert 0.0 in rounds
-    r1 = [p for p in points if p["study"] == "rounds" and p["x"] == 1]
-    if all(p["n_examples"] > 0 for p in r1):
-        assert rounds == set(float(r) for r in range(SMOKE.sweeps.rounds + 1))
+    # every round that had validated data (and so was trained) is in the table; a round whose
+    # regenerated critiques all failed validation has nothing to train on and is left out
+    for r in range(1, SMOKE.sweeps.rounds + 1):
+        pr = [p for p in points if p["study"] == "rounds" and p["x"] == r]
+        if pr and all(p["n_examples"] > 0 for p in pr):
+            assert float(r) in rounds, r
     abl = {r["variant"] for r in _csv(tabs / "06_ablation_sizes.csv")}
     assert {"baseline", "no_validation", "only_direct_critic", "only_answer", "only_verdict", "easier_first",
             "harder_first", "ratio_0.75", "ratio_0.25"} <= abl

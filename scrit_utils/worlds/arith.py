@@ -13,12 +13,18 @@ final ``\\boxed{}``), so the real parser and grader serve both worlds::
 Held-out splits (``train`` / ``seed`` / ``benchmark``) are assigned by a hash of the
 question text, so they never overlap whatever seed or difficulty produced a problem.
 
-Ground-truth critiques use a *recompute* step body: the critic writes the step as it
-computes it, then ``|`` and the student's value, both zero-padded to the width of
-``max_value`` so compared digits sit at fixed offsets, then its own verdict word::
+Ground-truth critiques use a *check* step body: the critic writes the student's step with the
+value it checks against (its own recomputation, or the reference's value in the contrastive
+form), then ``|`` and the student's value, both written as in a solution (no zero-padding: a
+padded value is a transformation, not a copy, and tiny models failed to learn it), then its own
+verdict word::
 
     ### Critique of Step 2
-    042*3=126|129 wrong
+    42*3=126|129 wrong
+
+The checked value comes first on purpose: after ``42*3=`` a line of the reference (and of the
+student) goes on with its value, so with a reference the critic can copy the reference's value,
+while without one it must compute it or copy the student's (the sycophantic shortcut).
 
 The with-reference (contrastive) form starts with a ``## Reference Analysis`` listing
 the reference's intermediate values (never a ``\\boxed``). The critic always writes the
@@ -58,9 +64,9 @@ class ArithConfig:
     """Difficulty knobs: number of steps and operand sizes."""
 
     min_steps: int = 2
-    max_steps: int = 6
-    max_start: int = 99
-    max_addend: int = 99  # b in +b / -b is 1..max_addend
+    max_steps: int = 5
+    max_start: int = 50
+    max_addend: int = 50  # b in +b / -b is 1..max_addend
     max_factor: int = 9  # k in *k is 2..max_factor
     max_value: int = 999  # every intermediate value stays in 0..max_value
     ops: tuple[str, ...] = ("+", "-", "*")
@@ -269,14 +275,18 @@ def inject_error(problem: Problem, rng: random.Random, kind: str | None = None) 
     """A wrong solution with one injected error; later steps follow correctly from it.
 
     ``kind``: ``"result"`` (the step's result is off by a small shift) or ``"operand"``
-    (the step uses a wrong operand); random when None. The final answer always differs.
+    (the step uses a wrong operand); random when None. The final answer always differs. Some
+    problems admit no operand error (e.g. ``Start with 1. Subtract 1. Multiply by 2.``); after
+    500 failed draws a requested kind falls back to a random one (``meta["error_kind"]`` says which).
     """
     p = parse_problem(problem)
     n = len(p.ops)
     vals = p.values()
-    for _ in range(1000):
+    for attempt in range(1000):
         k = rng.randint(1, n)
-        kd = kind or rng.choice(("result", "result", "operand"))
+        kd = (kind if attempt < 500 else None) or rng.choice(("result", "result", "operand"))
+        if kd not in ("result", "operand"):
+            raise ValueError(f"unknown error kind {kind!r}; expected result | operand")
         o, b = p.ops[k - 1]
         if kd == "result":
             wrong = vals[k] + rng.choice((-1, 1)) * rng.choice(_SHIFTS)
@@ -320,16 +330,22 @@ def _pad(v: int | None, width: int) -> str:
     return f"-{abs(v):0{width}d}" if v < 0 else f"{v:0{width}d}"
 
 
-def step_body(prev: int, op: str, b: int, correct: int, student: int | None, width: int) -> str:
-    """Recompute body: ``042*3=126|129 wrong`` (critic's value | student's value, verdict)."""
+def _num(v: int | None) -> str:
+    """A compared value as the student wrote it (no padding: the critic copies it verbatim)."""
+    return "???" if v is None else str(v)
+
+
+def step_body(prev: int, op: str, b: int, correct: int, student: int | None, width: int = 0) -> str:
+    """Check body: ``42*3=126|129 wrong`` (checked value | student's value, verdict)."""
     verdict = VERDICT_OK if student == correct else VERDICT_WRONG
-    return f"{_pad(prev, width)}{op}{b}={_pad(correct, width)}|{_pad(student, width)} {verdict}"
+    return f"{prev}{op}{b}={_num(correct)}|{_num(student)} {verdict}"
 
 
-def reference_analysis(problem: Problem, width: int = 3) -> str:
+def reference_analysis(problem: Problem, width: int = 0) -> str:
     """Short contrastive preamble: the reference's running values (never a \\boxed)."""
     vals = parse_problem(problem).values()
-    return "Values: " + " ".join(_pad(v, width) for v in vals[1:])
+    # indexed by step ("2:90") so the critic finds step k's value by content, not by counting
+    return "Values: " + " ".join(f"{k}:{v}" for k, v in enumerate(vals[1:], start=1))
 
 
 def critique_parts(
@@ -429,7 +445,7 @@ def seed_critiques(
 def drill_lines(rng: random.Random, n_lines: int, config: ArithConfig | None = None) -> list[tuple[str, str]]:
     """Compare drill: ``(step header + body without verdict, " ok"/" wrong")`` pairs.
 
-    Half the lines have a student value that differs from the critic's, often by a single
+    Half the lines have a student value that differs from the checked one, often by a single
     digit, so the verdict can only be learned by comparing the padded digits.
     """
     cfg = config or ArithConfig()

@@ -248,7 +248,7 @@ def _eval_items(set_name: str, rows: Sequence[dict]) -> list:
 
 
 def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, n_solve: int = 300,
-                        backend=None) -> dict:
+                        backend=None, config: arith.ArithConfig | None = None) -> dict:
     """Greedy solve accuracy + critique metrics without / with reference for one model.
 
     Critiques are written, parsed and graded by :func:`scrit_utils.pipeline.critic_eval.run_critiques`
@@ -260,7 +260,7 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
     be = backend or _backend(model_dir)
     name = Path(model_dir).name
     res: dict = {"model": name}
-    solve_probs = arith.generate_problems(seed, n_solve, "benchmark", stream="toy-eval-solve")
+    solve_probs = arith.generate_problems(seed, n_solve, "benchmark", config, stream="toy-eval-solve")
     texts = be.generate([GenerationRequest(id=p.id, messages=arith.solve_messages(p)) for p in solve_probs],
                         SamplingParams(max_new_tokens=SOLVE_MAX_NEW), progress=False)
     res["solve_acc"] = 100 * sum(is_equivalent(extract_last_boxed(t), p.answer)
