@@ -16,11 +16,12 @@ Training recipe (plain torch loop, loss on target tokens only, AdamW + warm-up +
 Schedule: phase 1 (first ``drill_phase`` = 35% of the main steps) is solving only, so the model
 learns to copy operands and to compute before anything else; phase 2 mixes drill / solve / direct
 seed / contrastive seed 15/35/20/30; one warm-up + cosine schedule spans phases 1-2. Phase 3 (the
-critique phase, ``verdict_mix_steps`` = 600, fresh AdamW at 1e-3 with cosine decay) mixes
+critique phase, ``verdict_mix_steps`` = 400, fresh AdamW at 1e-3 with cosine decay) mixes
 5/15/40/40. Verdict tokens get ``verdict_weight`` x loss, and the two compared values on a
 critique's ``wrong`` line get ``copy_weight`` (10) x loss: without it a model that can solve writes
 its own value in the student's slot and never sees a mismatch (measured: 0 of 80 wrong lines
-copied, PB F1 0.02-0.06 at every size; with it toy-0.2m copied 71/80 and reached F1 0.88).
+copied, PB F1 0.02-0.06 at every size; with it toy-0.2m copied 71/80 and reached F1 0.88, in a
+world with values <= 99).
 A phase 0 (``drill_only_steps``, drill alone from scratch) exists but is off: the skill it taught
 was undone as soon as solving started.
 
@@ -56,8 +57,8 @@ from scrit_utils.records import atomic_write_text, write_json
 from scrit_utils.worlds import arith
 
 TOKENIZER_DIR = "tokenizer"
-# "=<student value>|<checked value> wrong" in a ground-truth critique line (group 1: both values)
-_WRONG_STUDENT_VALUE = re.compile(r"=(-?[0-9?]+\|-?[0-9?]+) " + arith.VERDICT_WRONG)
+# the two compared values of a ground-truth critique line whose verdict is "wrong"
+_WRONG_LINE_VALUES = re.compile(arith.COMPARED_VALUES_RE.pattern + " " + arith.VERDICT_WRONG)
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ class Encoder:
             # checked one must differ from it. Everywhere else they are equal, so a solver-trained
             # model writes one value twice and never sees a mismatch (first build: 0/80 copied).
             # Those few tokens get copy_weight x loss.
-            spans = [m.span(1) for m in _WRONG_STUDENT_VALUE.finditer(target)]
+            spans = [(m.start(1), m.end(2)) for m in _WRONG_LINE_VALUES.finditer(target)]
             for j, (a, b) in enumerate(enc["offset_mapping"]):
                 if any(a >= lo and b <= hi for lo, hi in spans):
                     w[j] = self.copy_weight

@@ -86,15 +86,15 @@ def test_ground_truth_critiques_round_trip_through_the_parser():
 
 
 def test_check_body_writes_checked_value_then_student_value_and_its_own_verdict():
-    assert arith.step_body(42, "*", 3, 126, 129, 3) == "42*3=126|129 wrong"
-    assert arith.step_body(5, "+", 2, 7, 7, 3) == "5+2=7|7 ok"  # unpadded: values as the student wrote them
-    assert arith.step_body(5, "+", 2, 7, None, 3) == "5+2=7|??? wrong"
+    assert arith.step_body(42, "*", 3, 126, 129) == "42*3=126|129 wrong"
+    assert arith.step_body(5, "+", 2, 7, 7) == "5+2=7|7 ok"  # unpadded: values as the student wrote them
+    assert arith.step_body(5, "+", 2, 7, None) == "5+2=7|??? wrong"
 
 
 def test_reference_analysis_indexes_values_by_step():
     p = arith.generate_problems(0, 1, "benchmark", arith.ArithConfig(min_steps=3, max_steps=3))[0]
     vals = arith.parse_problem(p).values()
-    assert arith.reference_analysis(p, 2) == f"Values: 1:{vals[1]} 2:{vals[2]} 3:{vals[3]}"
+    assert arith.reference_analysis(p) == f"Values: 1:{vals[1]} 2:{vals[2]} 3:{vals[3]}"
 
 
 def test_sampled_solution_labels_handle_malformed_text():

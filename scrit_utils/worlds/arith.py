@@ -81,7 +81,7 @@ class ArithConfig:
 
     @property
     def width(self) -> int:
-        """Zero-padding width of compared values in critiques."""
+        """Digits of ``max_value``: the compare drill edits one digit of a value this wide."""
         return len(str(self.max_value))
 
 
@@ -279,25 +279,23 @@ def inject_error(problem: Problem, rng: random.Random, kind: str | None = None) 
     problems admit no operand error (e.g. ``Start with 1. Subtract 1. Multiply by 2.``); after
     500 failed draws a requested kind falls back to a random one (``meta["error_kind"]`` says which).
     """
+    if kind and kind not in ("result", "operand"):
+        raise ValueError(f"unknown error kind {kind!r}; expected result | operand")
     p = parse_problem(problem)
     n = len(p.ops)
     vals = p.values()
     for attempt in range(1000):
         k = rng.randint(1, n)
         kd = (kind if attempt < 500 else None) or rng.choice(("result", "result", "operand"))
-        if kd not in ("result", "operand"):
-            raise ValueError(f"unknown error kind {kind!r}; expected result | operand")
         o, b = p.ops[k - 1]
         if kd == "result":
             wrong = vals[k] + rng.choice((-1, 1)) * rng.choice(_SHIFTS)
             shown_b = b
-        elif kd == "operand":
+        else:  # operand
             shown_b = b + rng.choice((-1, 1)) * rng.randint(1, 3)
             if shown_b < (2 if o == "*" else 1) or shown_b == b:
                 continue
             wrong = _apply(vals[k - 1], o, shown_b)
-        else:
-            raise ValueError(f"unknown error kind {kind!r}; expected result | operand")
         if wrong < 0 or wrong == vals[k]:
             continue
         steps = [f"{vals[i]}{oo}{bb}={vals[i + 1]}" for i, (oo, bb) in enumerate(p.ops[: k - 1])]
@@ -330,18 +328,22 @@ def _pad(v: int | None, width: int) -> str:
     return f"-{abs(v):0{width}d}" if v < 0 else f"{v:0{width}d}"
 
 
+#: the two compared values of a step body, ``=<checked>|<student's>`` (whitespace tolerated for model text)
+COMPARED_VALUES_RE = re.compile(r"=\s*(-?[0-9?]+)\s*\|\s*(-?[0-9?]+)")
+
+
 def _num(v: int | None) -> str:
     """A compared value as the student wrote it (no padding: the critic copies it verbatim)."""
     return "???" if v is None else str(v)
 
 
-def step_body(prev: int, op: str, b: int, correct: int, student: int | None, width: int = 0) -> str:
+def step_body(prev: int, op: str, b: int, correct: int, student: int | None) -> str:
     """Check body: ``42*3=126|129 wrong`` (checked value | student's value, verdict)."""
     verdict = VERDICT_OK if student == correct else VERDICT_WRONG
     return f"{prev}{op}{b}={_num(correct)}|{_num(student)} {verdict}"
 
 
-def reference_analysis(problem: Problem, width: int = 0) -> str:
+def reference_analysis(problem: Problem) -> str:
     """Short contrastive preamble: the reference's running values (never a \\boxed)."""
     vals = parse_problem(problem).values()
     # indexed by step ("2:90") so the critic finds step k's value by content, not by counting
@@ -349,11 +351,10 @@ def reference_analysis(problem: Problem, width: int = 0) -> str:
 
 
 def critique_parts(
-    problem: Problem, steps: Sequence[str], with_reference: bool = False, width: int | None = None
+    problem: Problem, steps: Sequence[str], with_reference: bool = False
 ) -> prompts.CritiqueParts:
     """Ground-truth critique of a student solution (stops at the first wrong step)."""
     p = parse_problem(problem)
-    width = width or len(str(problem.meta.get("max_value", ArithConfig().max_value)))
     vals = p.values()
     lab = label_solution(problem, steps)
     last = lab.first_error_step if not lab.is_correct else len(p.ops)
@@ -361,7 +362,7 @@ def critique_parts(
     for k in range(1, min(last, len(p.ops)) + 1):
         o, b = p.ops[k - 1]
         student = step_value(steps[k - 1]) if k <= len(steps) else None
-        body = step_body(vals[k - 1], o, b, vals[k], student, width)
+        body = step_body(vals[k - 1], o, b, vals[k], student)
         if k == last and not lab.is_correct and VERDICT_WRONG not in body:
             body = body.rsplit(" ", 1)[0] + " " + VERDICT_WRONG  # e.g. box mismatch on a right value
         bodies.append(body)
@@ -374,7 +375,7 @@ def critique_parts(
         is_correct=lab.is_correct,
         first_error_step=-1 if lab.is_correct else lab.first_error_step,
         correction=correction,
-        reference_analysis=reference_analysis(problem, width) if with_reference else None,
+        reference_analysis=reference_analysis(problem) if with_reference else None,
     )
 
 
@@ -446,7 +447,7 @@ def drill_lines(rng: random.Random, n_lines: int, config: ArithConfig | None = N
     """Compare drill: ``(step header + body without verdict, " ok"/" wrong")`` pairs.
 
     Half the lines have a student value that differs from the checked one, often by a single
-    digit, so the verdict can only be learned by comparing the padded digits.
+    digit, so the verdict can only be learned by comparing the digits.
     """
     cfg = config or ArithConfig()
     w = cfg.width
@@ -468,7 +469,7 @@ def drill_lines(rng: random.Random, n_lines: int, config: ArithConfig | None = N
                 student = max(0, correct + rng.choice((-1, 1)) * rng.choice(_SHIFTS))
                 if student == correct:
                     student = correct + 1
-        body = step_body(vals[k - 1], o, b, correct, student, w)
+        body = step_body(vals[k - 1], o, b, correct, student)
         line, verdict = body.rsplit(" ", 1)
         out.append((f"{prompts.STEP_HEADER.format(n=k)}\n{line}", " " + verdict))
     return out

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -198,7 +197,6 @@ def _problem_of(question: str, reference: str | None, gt: str) -> Problem:
                    reference_solution=reference, source=arith.WORLD)
 
 
-_CMP_RE = re.compile(r"=\s*(-?[0-9?]+)\s*\|\s*(-?[0-9?]+)")
 
 
 def rule_reading(c) -> int | None:
@@ -209,7 +207,7 @@ def rule_reading(c) -> int | None:
     """
     seen = False
     for k, body in enumerate(c.step_critiques, start=1):
-        m = _CMP_RE.search(body)
+        m = arith.COMPARED_VALUES_RE.search(body)
         if not m:
             continue
         seen = True
