@@ -92,10 +92,7 @@ json.loads((bench / "summary.json").read_text())
 if evaluate:
     rows = []
     for p in paths:
-        t = time.time()
-        rows.append({**arith_bench.evaluate_base_model(p, bench, seed=cfg.seed, n_solve=n_solve, config=cfg.world),
-                     "n_params": json.loads((p / "build_info.json").read_text())["n_params"],
-                     "eval_seconds": round(time.time() - t, 1)})
+        rows.append(arith_bench.base_model_row(p, bench, seed=cfg.seed, n_solve=n_solve, config=cfg.world))
     Path(table_stem).parent.mkdir(parents=True, exist_ok=True)
     arith_bench.write_base_model_table(rows, table_stem)
     display(pd.DataFrame(rows))

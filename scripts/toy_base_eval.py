@@ -55,11 +55,7 @@ def main(argv=None) -> int:
     for size in a.sizes:
         p = Path(a.models) / size
         wait_for([size])
-        t = time.time()
-        r = arith_bench.evaluate_base_model(p, bench, seed=a.seed, n_solve=a.n_solve)
-        info = json.loads((p / "build_info.json").read_text())
-        r.update(n_params=info["n_params"], train_steps=info["steps"], train_seconds=info["train_seconds"],
-                 eval_seconds=round(time.time() - t, 1))
+        r = arith_bench.base_model_row(p, bench, seed=a.seed, n_solve=a.n_solve)
         print(json.dumps(r), flush=True)
         rows.append(r)
         rows.sort(key=lambda x: x["n_params"])

@@ -26,6 +26,7 @@ config hash; ``config_slice.json`` (the exact keys hashed) is saved beside it.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -182,6 +183,53 @@ class Stage:
         return manifest
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def weights_digest(model_dir: str | Path) -> str | None:
+    """sha256 (first 16 hex) of a local model dir's safetensors files; None for hub ids / no weights."""
+    d = Path(model_dir)
+    files = sorted(d.glob("*.safetensors")) if d.is_dir() else []
+    if not files:
+        return None
+    key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        for f in files:
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        _DIGESTS[key] = h.hexdigest()[:16]
+    return _DIGESTS[key]
+
+
+def model_fingerprints(slice_: dict) -> dict[str, str]:
+    """``{model path: weights digest}`` for the local model dirs named under ``models.*`` keys."""
+    refs: list[str] = []
+
+    def walk(v):
+        if isinstance(v, str):
+            refs.append(v)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                if k in ("path", "critic") or isinstance(x, (dict, list)):
+                    walk(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+
+    for k, v in slice_.items():
+        if k == "models" or k.startswith("models."):
+            walk(v)
+    out = {}
+    for r in refs:
+        if _config.looks_local(r):
+            dig = weights_digest(_config.resolve_path(r))
+            if dig:
+                out[r] = dig
+    return out
+
+
 def stage_hash(name: str, version: str, slice_: dict, upstream: dict) -> str:
     return _config.stable_hash({"stage": name, "version": version, "config": slice_, "upstream": upstream})
 
@@ -195,8 +243,15 @@ def stage(
     extra_key: dict | None = None,
     root: Path | None = None,
 ) -> Stage:
-    """Describe (not run) a stage; ``extra_key`` adds non-config values to the hash."""
+    """Describe (not run) a stage; ``extra_key`` adds non-config values to the hash.
+
+    The weights of every local model the slice names (``models.*`` keys) are part of the key:
+    a rebuilt base model under the same path is a different stage input.
+    """
     slice_ = _config.config_slice(cfg, keys)
+    weights = model_fingerprints(slice_)
+    if weights:
+        slice_ = {**slice_, "_weights": weights}
     if extra_key:
         slice_ = {**slice_, "_extra": extra_key}
     ups = {u.name: u.hash for u in upstream}

@@ -112,6 +112,9 @@ class GenerationConfig:
     device: str = "auto"
     base_url: str | None = None  # openai backend only
     tensor_parallel_size: int = 1  # vllm backend only
+    # toy world, transformers backend only: a decode-time rule that sets the step-verdict word from the
+    # compared pair the critic just wrote ("compared_values"); null = the model's own verdicts
+    verdict_rule: str | None = None
     solve: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
     critique: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
     validation: StageSampling = field(default_factory=StageSampling)

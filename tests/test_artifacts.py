@@ -109,3 +109,17 @@ def test_upstream_must_be_finished(cfg):
         down.up("01_data")
     up.finish()
     assert down.up("01_data").done
+
+
+def test_rebuilt_weights_under_the_same_path_change_the_hash(tmp_path):
+    model = tmp_path / "critic"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights v1")
+    cfg = config.load(config.REPO_ROOT / "configs" / "smoke.yaml",
+                      overrides={"models.critic": str(model), "run.artifacts_dir": str(tmp_path / "a")})
+    a = artifacts.stage("s", cfg, ["models.critic"], "1")
+    assert a.config_slice["_weights"] == {str(model): artifacts.weights_digest(model)}
+    assert artifacts.stage("s", cfg, ["models.critic"], "1").hash == a.hash
+    (model / "model.safetensors").write_bytes(b"weights v2")
+    assert artifacts.stage("s", cfg, ["models.critic"], "1").hash != a.hash
+    assert artifacts.stage("s", cfg, ["run.seed"], "1").config_slice.get("_weights") is None

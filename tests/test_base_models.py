@@ -35,9 +35,10 @@ def test_tiny_build_is_a_loadable_hf_dir(tiny_model):
     info = json.loads((tiny_model / "build_info.json").read_text())
     assert info["steps"] == 3 and info["n_params"] == bm.n_params(m) and info["complete"]
     log = json.loads((tiny_model / "train_log.json").read_text())
-    # 3 main steps, then 3 critique-phase (phase 3) steps: max_steps caps both
-    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
-    assert info["verdict_tune"]["mix_steps"] == 3
+    # 3 main steps, 3 critique-phase (phase 3) steps, 3 phase-4 steps: max_steps caps all three
+    assert [r["step"] for r in log] == list(range(1, 10))
+    assert info["verdict_tune"]["mix_steps"] == 3 and info["critique_tune"]["mix_steps"] == 3
+    assert info["critique_tune"]["mix"] == list(bm.BuildConfig().critique_mix)
     assert (tiny_model / "train_log.csv").read_text().startswith("step,")
 
 
@@ -93,3 +94,20 @@ def test_sampled_solutions_record_their_generator_and_are_reproducible(tiny_mode
     assert [s.text for s in a] == [s.text for s in b]
     assert [s.generator for s in a] == ["tiny", "tiny"] and [s.problem_id for s in a] == [p.id for p in probs]
     assert all(s.is_correct in (True, False) for s in a)
+
+
+def test_a_model_built_before_phase_4_gets_only_phase_4(tiny_model, tmp_path):
+    import shutil
+
+    out = tmp_path / "old"
+    shutil.copytree(tiny_model.parent, out)
+    info_path = out / "toy-0.1m" / "build_info.json"
+    info = json.loads(info_path.read_text())
+    del info["critique_tune"]
+    info_path.write_text(json.dumps(info))
+    assert not bm.is_complete(out / "toy-0.1m") and bm.main_done(out / "toy-0.1m")
+    n_log = len(json.loads((out / "toy-0.1m" / "train_log.json").read_text()))
+    bm.build_base_models(_tiny_cfg(out))
+    info = json.loads(info_path.read_text())
+    assert bm.is_complete(out / "toy-0.1m") and info["verdict_tune"] and info["critique_tune"]["mix_steps"] == 3
+    assert len(json.loads((out / "toy-0.1m" / "train_log.json").read_text())) == n_log + 3

@@ -20,7 +20,10 @@ How a call runs:
    then one ``forward`` per new token;
 4. a row stops at an end-of-sequence id or when its text contains a stop string; finished
    rows are dropped from the batch (and the cache) once they are a quarter of it;
-5. texts are decoded without special tokens, cut at the first stop string, and returned
+5. optional, off by default (``verdict_rule``, toy world only): when a row's next token is a step
+   verdict word right after a compared pair, :func:`make_verdict_rule`'s rule picks the word
+   from the pair (see :class:`scrit_utils.worlds.arith.ComparedValuesVerdictRule`);
+6. texts are decoded without special tokens, cut at the first stop string, and returned
    in request order.
 
 The KV cache is transformers' ``DynamicCache`` with its layers swapped for buffers
@@ -207,6 +210,21 @@ def _sample(logits: torch.Tensor, seeds: torch.Tensor, step: int, params: Sampli
     return tok.squeeze(-1)
 
 
+def make_verdict_rule(name: str | None, tokenizer):
+    """The decode-time verdict rule named by ``generation.verdict_rule`` (None = off).
+
+    Rules are world-specific (the toy world's :class:`~scrit_utils.worlds.arith.ComparedValuesVerdictRule`);
+    an unknown name is an error that lists the known ones.
+    """
+    if not name:
+        return None
+    from ..worlds.arith import VERDICT_RULES
+
+    if name not in VERDICT_RULES:
+        raise ValueError(f"generation.verdict_rule: unknown rule {name!r}; known: {sorted(VERDICT_RULES)} or null")
+    return VERDICT_RULES[name](tokenizer)
+
+
 def _validate(requests: Sequence[GenerationRequest], params: SamplingParams) -> None:
     if params.max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {params.max_new_tokens}")
@@ -310,6 +328,7 @@ class TransformersBackend:
         revision: str | None = None,
         attn_implementation: str | None = None,
         prune_fraction: float = 0.25,
+        verdict_rule: str | None = None,
         _loaded: tuple | None = None,
     ):
         if batch_size < 1:
@@ -333,6 +352,9 @@ class TransformersBackend:
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._pieces: dict[int, str] = {}
+        self.verdict_rule = make_verdict_rule(verdict_rule, self.tokenizer)
+        # how often the rule was consulted / changed the model's own verdict word (reported by callers)
+        self.rule_stats = {"verdicts": 0, "overridden": 0}
 
     @classmethod
     def from_objects(cls, model, tokenizer, name: str = "in-memory", **kw) -> "TransformersBackend":
@@ -413,7 +435,8 @@ class TransformersBackend:
         logits = self._forward(input_ids, mask, position_ids, cache)
 
         stops = tuple(s for s in params.stop if s)
-        tail_len = 2 * max((len(s) for s in stops), default=0) + 8
+        rule = self.verdict_rule
+        tail_len = max(2 * max((len(s) for s in stops), default=0) + 8, rule.tail_chars if rule else 0)
         gen: list[list[int]] = [[] for _ in range(n)]
         tails = [""] * n
         rows = list(range(n))  # batch position -> original row
@@ -422,6 +445,18 @@ class TransformersBackend:
         for step in range(params.max_new_tokens):
             tok = _sample(logits, seed_t[rows], step, params)
             tok_list = tok.tolist()
+            if rule is not None:
+                forced = False
+                for j, (r, t) in enumerate(zip(rows, tok_list)):
+                    if alive[j] and t in rule.candidates:
+                        v = rule(tails[r])
+                        if v is not None:
+                            self.rule_stats["verdicts"] += 1
+                            if v != t:
+                                self.rule_stats["overridden"] += 1
+                                tok_list[j], forced = v, True
+                if forced:
+                    tok = torch.tensor(tok_list, dtype=tok.dtype, device=tok.device)
             for j, (r, t) in enumerate(zip(rows, tok_list)):
                 if not alive[j]:
                     continue
@@ -429,7 +464,7 @@ class TransformersBackend:
                     alive[j] = False
                     continue
                 gen[r].append(t)
-                if stops:
+                if stops or rule is not None:
                     tails[r] = (tails[r] + self._piece(t))[-tail_len:]
                     if any(s in tails[r] for s in stops) and any(
                         s in self.tokenizer.decode(gen[r], skip_special_tokens=True) for s in stops

@@ -51,7 +51,7 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
     """
     g = cfg.generation
     ref = _config.model_ref(model)
-    key = (g.backend, ref, g.batch_size, g.dtype, g.device)
+    key = (g.backend, ref, g.batch_size, g.dtype, g.device, g.verdict_rule)
     if cache and key in _BACKENDS:
         return _BACKENDS[key]
     if g.backend == "transformers":
@@ -68,7 +68,11 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
         "base_url": g.base_url,
         "tensor_parallel_size": g.tensor_parallel_size,
         "seed": cfg.run.seed,
+        "verdict_rule": g.verdict_rule,
     }
+    if g.verdict_rule and "verdict_rule" not in inspect.signature(cls).parameters:
+        raise ValueError(f"generation.verdict_rule={g.verdict_rule!r} is implemented only by the transformers "
+                         f"backend (generation.backend is {g.backend!r}); set it to null")
     params = inspect.signature(cls).parameters
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
     kw = {k: v for k, v in wanted.items() if (k in params or (takes_kwargs and k == "model")) and v is not None}

@@ -47,6 +47,7 @@ KEYS = (
     "generation.backend",
     "generation.prompt_variant",
     "generation.critique",
+    "generation.verdict_rule",
     "self_critique.mode",
     "self_critique.injector",
     "self_critique.max_pairs",

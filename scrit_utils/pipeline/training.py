@@ -46,6 +46,7 @@ EVAL_KEYS = (
     "generation.backend",
     "generation.prompt_variant",
     "generation.evaluation",
+    "generation.verdict_rule",
     "evaluation",
 )
 MODEL_DIR = "model"

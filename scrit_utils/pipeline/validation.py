@@ -50,6 +50,7 @@ KEYS = (
     "generation.backend",
     "generation.prompt_variant",
     "generation.validation",
+    "generation.verdict_rule",
     "validation",
 )
 CHECKS = ("direct_critic_approves", "answer_matches_reference", "verdict_matches_label")

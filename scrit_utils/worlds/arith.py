@@ -332,6 +332,44 @@ def _pad(v: int | None, width: int) -> str:
 COMPARED_VALUES_RE = re.compile(r"=\s*(-?[0-9?]+)\s*\|\s*(-?[0-9?]+)")
 
 
+class ComparedValuesVerdictRule:
+    """The switchable decode-time verdict rule (``generation.verdict_rule: compared_values``).
+
+    Small toy critics compute the checked value and copy the student's value well, but learn
+    the equality test behind the verdict word slowly (the calibration prototype never wrote
+    "incorrect" either). With this rule on, whenever the critic *chooses to write* a step verdict
+    (its next token is `` ok`` or `` wrong``) right after a compared pair ``=<checked>|<student>``,
+    the word is set by whether the two values it wrote are equal. Everything else -- both values,
+    when to write a verdict, the conclusion, first-error step and correction that follow -- is
+    the model's own output. Off by default; results are reported with it on and off.
+    """
+
+    name = "compared_values"
+    _TAIL_RE = re.compile(r"=\s*(-?\d+)\s*\|\s*(-?\d+)\s*$")
+    tail_chars = 24  # characters of generated text the rule looks at
+
+    def __init__(self, tokenizer):
+        ids = {}
+        for word in (VERDICT_OK, VERDICT_WRONG):
+            enc = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+            if len(enc) != 1:
+                raise ValueError(f"verdict_rule {self.name!r} needs ' {word}' to be one token in this tokenizer "
+                                 f"(got {len(enc)}); it is meant for the toy tokenizer")
+            ids[word] = enc[0]
+        self.ok_id, self.wrong_id = ids[VERDICT_OK], ids[VERDICT_WRONG]
+        self.candidates = frozenset(ids.values())
+
+    def __call__(self, tail: str) -> int | None:
+        """The verdict token to write after generated text ``tail`` (None: no compared pair just ended)."""
+        m = self._TAIL_RE.search(tail)
+        if m is None:
+            return None
+        return self.ok_id if m.group(1) == m.group(2) else self.wrong_id
+
+
+VERDICT_RULES = {ComparedValuesVerdictRule.name: ComparedValuesVerdictRule}
+
+
 def _num(v: int | None) -> str:
     """A compared value as the student wrote it (no padding: the critic copies it verbatim)."""
     return "???" if v is None else str(v)

@@ -30,7 +30,7 @@ from typing import Mapping, Sequence
 from scrit_utils import prompts
 from scrit_utils.grading import is_equivalent
 from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed, get_backend
-from scrit_utils.parsing import extract_last_boxed, parse_critique
+from scrit_utils.parsing import extract_last_boxed
 from scrit_utils.records import Problem, Solution, atomic_write_text, stable_id, write_json
 from scrit_utils.worlds import arith
 
@@ -199,23 +199,6 @@ def _problem_of(question: str, reference: str | None, gt: str) -> Problem:
 
 
 
-def rule_reading(c) -> int | None:
-    """Diagnostic reading of a parsed critique: the first step whose two compared values differ.
-
-    Returns a 1-based step, -1 when every compared pair matches, None when no step body
-    carries a ``critic|student`` pair. Reported beside (never instead of) the model's own verdict.
-    """
-    seen = False
-    for k, body in enumerate(c.step_critiques, start=1):
-        m = arith.COMPARED_VALUES_RE.search(body)
-        if not m:
-            continue
-        seen = True
-        if m.group(1) != m.group(2):
-            return k
-    return -1 if seen else None
-
-
 def critique_items(bench_dir: str | Path) -> dict[str, list[dict]]:
     """Benchmark rows as uniform items: problem, solution text, label, gt."""
     b = Path(bench_dir)
@@ -246,13 +229,20 @@ def _eval_items(set_name: str, rows: Sequence[dict]) -> list:
 
 
 def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, n_solve: int = 300,
-                        backend=None, config: arith.ArithConfig | None = None) -> dict:
+                        backend=None, config: arith.ArithConfig | None = None,
+                        verdict_rules: Sequence[str | None] = (None, "compared_values"),
+                        n_items: int | None = None) -> dict:
     """Greedy solve accuracy + critique metrics without / with reference for one model.
 
     Critiques are written, parsed and graded by :func:`scrit_utils.pipeline.critic_eval.run_critiques`
-    (compact prompts, greedy); this table reports point values only (no bootstrap).
+    (compact prompts, greedy); this table reports point values only (no bootstrap). Each entry of
+    ``verdict_rules`` is one pass over the critique sets: ``None`` = the model's own verdict words
+    (plain column names), a rule name = that decode-time rule on (columns suffixed ``_vr``, plus
+    ``vr_overridden``: % of the verdict words it wrote that the rule changed). ``n_items`` caps
+    each critique set (tests).
     """
     from scrit_utils.evaluation import processbench_f1
+    from scrit_utils.generation.transformers_backend import make_verdict_rule
     from scrit_utils.pipeline import critic_eval
 
     be = backend or _backend(model_dir)
@@ -263,30 +253,54 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
                         SamplingParams(max_new_tokens=SOLVE_MAX_NEW), progress=False)
     res["solve_acc"] = 100 * sum(is_equivalent(extract_last_boxed(t), p.answer)
                                  for t, p in zip(texts, solve_probs)) / len(solve_probs)
-    items = {k: _eval_items(k, v) for k, v in critique_items(bench_dir).items()}
+    items = {k: _eval_items(k, v)[:n_items] for k, v in critique_items(bench_dir).items()}
     params = SamplingParams(max_new_tokens=CRITIQUE_MAX_NEW)
-    for mode in ("direct", "contrastive"):
-        tag = "noref" if mode == "direct" else "ref"
-        cfg = critic_eval.CriticEvalConfig(mode=mode, variant="compact", params=params, seed=seed, progress=False)
-        for set_name, its in items.items():
-            rows = critic_eval.run_critiques(be, its, cfg, scenario=set_name)
-            if set_name == "processbench":
-                labels = [r["label"] for r in rows]
-                m = processbench_f1(labels, [r["predicted_step"] for r in rows],
-                                    pred_offset=1, label_offset=0)  # original ProcessBench F1
-                res[f"pb_acc_err_{tag}"] = m["error_acc"]
-                res[f"pb_acc_ok_{tag}"] = m["correct_acc"]
-                res[f"pb_f1_{tag}"] = m["f1"] / 100.0
-                res[f"parse_ok_{tag}"] = 100 * sum(r["parsed"] for r in rows) / len(rows)
-                # diagnostic only (never used for training or validation): the error step a
-                # deterministic reading of the critic's own compared values would give
-                rm = processbench_f1(labels, [rule_reading(parse_critique(r["text"])) for r in rows],
-                                     pred_offset=1, label_offset=0)
-                res[f"pb_f1_{tag}_rule"] = rm["f1"] / 100.0
-            else:
-                short = "mix" if set_name == "mix_data" else "wrong"
-                res[f"cc_{short}_{tag}"] = 100 * sum(r["corrected_correct"] for r in rows) / len(rows)
+    saved_rule = getattr(be, "verdict_rule", None)
+    try:
+        for rule in verdict_rules:
+            sfx = "_vr" if rule else ""
+            if rule or saved_rule is not None:
+                be.verdict_rule = make_verdict_rule(rule, be.tokenizer)
+                be.rule_stats = {"verdicts": 0, "overridden": 0}
+            for mode in ("direct", "contrastive"):
+                tag = "noref" if mode == "direct" else "ref"
+                cfg = critic_eval.CriticEvalConfig(mode=mode, variant="compact", params=params, seed=seed, progress=False)
+                for set_name, its in items.items():
+                    rows = critic_eval.run_critiques(be, its, cfg, scenario=set_name)
+                    if set_name == "processbench":
+                        m = processbench_f1([r["label"] for r in rows], [r["predicted_step"] for r in rows],
+                                            pred_offset=1, label_offset=0)  # original ProcessBench F1
+                        res[f"pb_acc_err_{tag}{sfx}"] = m["error_acc"]
+                        res[f"pb_acc_ok_{tag}{sfx}"] = m["correct_acc"]
+                        res[f"pb_f1_{tag}{sfx}"] = m["f1"] / 100.0
+                        if not rule:
+                            res[f"parse_ok_{tag}"] = 100 * sum(r["parsed"] for r in rows) / len(rows)
+                    else:
+                        short = "mix" if set_name == "mix_data" else "wrong"
+                        res[f"cc_{short}_{tag}{sfx}"] = 100 * sum(r["corrected_correct"] for r in rows) / len(rows)
+            if rule:
+                st = be.rule_stats
+                res["vr_overridden"] = 100 * st["overridden"] / max(1, st["verdicts"])
+    finally:
+        if hasattr(be, "verdict_rule"):
+            be.verdict_rule = saved_rule
     return res
+
+
+def base_model_row(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, n_solve: int = 300,
+                   config: arith.ArithConfig | None = None) -> dict:
+    """One row of the base-model table: :func:`evaluate_base_model` plus size, training and eval time."""
+    import time
+
+    t = time.time()
+    r = evaluate_base_model(model_dir, bench_dir, seed=seed, n_solve=n_solve, config=config)
+    info = json.loads((Path(model_dir) / "build_info.json").read_text())
+    steps = int(info["steps"]) + sum(int(info[k]["drill_steps"]) + int(info[k]["mix_steps"])
+                                     for k in ("verdict_tune", "critique_tune") if k in info)
+    r.update(n_params=info["n_params"], train_steps=steps,
+             train_seconds=info.get("train_seconds_total", info["train_seconds"]),
+             eval_seconds=round(time.time() - t, 1))
+    return r
 
 
 def write_base_model_table(rows: list[dict], out_stem: str | Path) -> None:

@@ -1,0 +1,85 @@
+"""The switchable decode-time verdict rule (generation.verdict_rule) on the committed toy models."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from scrit_utils import config as study_config
+from scrit_utils.generation import SamplingParams
+from scrit_utils.generation.transformers_backend import TransformersBackend, load_tokenizer, make_verdict_rule
+from scrit_utils.pipeline import common, critic_eval
+from scrit_utils.worlds import arith, arith_bench
+
+from .tiny_lm import build_tiny_lm
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "toy-0.2m"
+BENCH = ROOT / "data" / "toy_benchmarks"
+PAIR_VERDICT = re.compile(r"=(-?\d+)\|(-?\d+) (ok|wrong)")
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer(ROOT / "models" / "tokenizer")
+
+
+def test_rule_reads_the_pair_just_written(tok):
+    rule = make_verdict_rule("compared_values", tok)
+    assert rule("### Critique of Step 4\n376+5=381|386") == rule.wrong_id
+    assert rule("### Critique of Step 1\n48-17=31|31") == rule.ok_id
+    assert rule("2-5=-3|-3") == rule.ok_id and rule("2-5=-3|3") == rule.wrong_id
+    assert rule("=31|31 ok\n### Critique of Step 2\n") is None  # no pair has just ended
+    assert rule("Values: 1:4 2:2") is None
+    assert make_verdict_rule(None, tok) is None
+
+
+def test_rule_errors_are_clear(tok, tmp_path):
+    with pytest.raises(ValueError, match="unknown rule 'nope'"):
+        make_verdict_rule("nope", tok)
+    tiny = load_tokenizer(build_tiny_lm(tmp_path / "tiny"))  # a tokenizer where " wrong" is not one token
+    with pytest.raises(ValueError, match="compared_values"):
+        make_verdict_rule("compared_values", tiny)
+
+
+def test_profile_rejects_rule_on_other_backends():
+    cfg = study_config.load(ROOT / "configs" / "smoke.yaml",
+                      overrides=["generation.backend=openai", "generation.verdict_rule=compared_values",
+                                 "generation.base_url=http://localhost:1"])
+    with pytest.raises(ValueError, match="verdict_rule"):
+        common.make_backend(cfg, cfg.models.critic, cache=False)
+
+
+def test_rule_on_makes_every_written_verdict_match_its_pair():
+    """Greedy critiques of 24 toy ProcessBench items: with the rule on, each verdict word agrees with
+    the pair before it; with it off, the text is the model's own (the same as a backend without it)."""
+    items = arith_bench._eval_items("processbench", arith_bench.critique_items(BENCH)["processbench"])[:24]
+    cfg = critic_eval.CriticEvalConfig(mode="contrastive", variant="compact",
+                                       params=SamplingParams(max_new_tokens=arith_bench.CRITIQUE_MAX_NEW))
+    plain = TransformersBackend(MODEL, batch_size=8)
+    ruled = TransformersBackend(MODEL, batch_size=8, verdict_rule="compared_values")
+    own = [r["text"] for r in critic_eval.run_critiques(plain, items, cfg)]
+    forced = [r["text"] for r in critic_eval.run_critiques(ruled, items, cfg)]
+    pairs = [m.groups() for t in forced for m in PAIR_VERDICT.finditer(t)]
+    assert pairs and ruled.rule_stats["verdicts"] >= len(pairs)
+    assert all((a == b) == (v == arith.VERDICT_OK) for a, b, v in pairs)
+    # texts differ exactly when the rule changed a verdict word
+    assert (own != forced) == (ruled.rule_stats["overridden"] > 0)
+    assert plain.rule_stats == {"verdicts": 0, "overridden": 0}
+
+
+def test_base_model_table_reports_both_ways(tmp_path):
+    be = TransformersBackend(MODEL, batch_size=16)
+    r = arith_bench.evaluate_base_model(MODEL, BENCH, n_solve=8, backend=be, n_items=12)
+    for tag in ("noref", "ref"):
+        for col in (f"pb_f1_{tag}", f"cc_mix_{tag}", f"cc_wrong_{tag}"):
+            assert 0 <= r[col] <= 100 and 0 <= r[col + "_vr"] <= 100
+    assert 0 <= r["vr_overridden"] <= 100
+    assert be.verdict_rule is None  # the caller's backend is left as it was
+    arith_bench.write_base_model_table([{**r, "n_params": 1}], tmp_path / "t")
+    header = (tmp_path / "t.md").read_text().splitlines()[0]
+    assert "pb_f1_ref_vr" in header and "vr_overridden" in header
