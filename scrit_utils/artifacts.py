@@ -47,7 +47,11 @@ _PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "
 
 
 def git_sha(repo: Path | None = None) -> str:
-    """HEAD commit of the repo (``+dirty`` when tracked files changed), or "unknown"."""
+    """HEAD commit of the repo (``+dirty`` when tracked code changed), or "unknown".
+
+    ``results/`` is left out of the check: the study itself rewrites the committed reference results,
+    so a clean checkout would otherwise report itself dirty halfway through its own run.
+    """
     repo = repo or _config.REPO_ROOT
     try:
         sha = subprocess.run(
@@ -56,7 +60,7 @@ def git_sha(repo: Path | None = None) -> str:
         if not sha:
             return "unknown"
         dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
             capture_output=True, text=True, timeout=10,
         ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
