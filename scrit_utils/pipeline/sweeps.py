@@ -52,7 +52,7 @@ from ..config import StudyConfig
 from ..records import SFTExample, ValidationResult, read_jsonl, write_json, write_jsonl
 from . import common, data, self_critic, training, validation
 
-VERSION = "1"
+VERSION = "2"  # 2: capped data sizes are one point at their real size
 TRAIN_STAGE = "sweep_train"
 EVAL_STAGE = "sweep_eval"
 SCALING_STAGE = "05_scaling"
@@ -349,14 +349,23 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
         acfg = arm_cfg(cfg, mode)
         pool = load_pool(prepare(acfg))
         cands = candidates(acfg, pool)
+        seen: set[int] = set()
         for n in sizes:
+            ex = tuple(nested_subset(cands, n, acfg.validation.correct_ratio)) if n else ()
+            if len(ex) in seen:
+                # capped to the same subset as a smaller size: the same model again, not a new point
+                # (a duplicate would also inflate the trend statistic)
+                progress(f"  {mode}: size {n} skipped, only {len(ex)} examples available")
+                continue
+            seen.add(len(ex))
+            note = f"{n} requested, {len(ex)} available" if len(ex) < n else ""
             for seed in sw.seeds:
                 if n == 0:
                     jobs.append(Job("data_size", mode, 0, seed, None, base_eval))
                     continue
-                ex = tuple(nested_subset(cands, n, acfg.validation.correct_ratio))
-                note = f"capped at {len(ex)} available" if len(ex) < n else ""
-                jobs.append(Job("data_size", mode, n, seed, point_cfg(acfg, seed), point_cfg(acfg, seed), pool.stage, ex, note))
+                # x is the number of examples actually trained on
+                jobs.append(Job("data_size", mode, len(ex), seed, point_cfg(acfg, seed), point_cfg(acfg, seed),
+                                pool.stage, ex, note))
     n_fixed = fixed_size(cfg)
     # model size
     for i, critic in enumerate(sw.model_sizes):
