@@ -122,3 +122,34 @@ def test_extract_injected():
     t = f"bla {prompts.INJECTED_SOLUTION_START}\nStep 1: 1+1=3 \\boxed{{3}}\n{prompts.INJECTED_SOLUTION_END} tail"
     assert self_critic.extract_injected(t) == "Step 1: 1+1=3 \\boxed{3}"
     assert self_critic.extract_injected("nothing here") is None
+
+
+def test_world_injector_corrupts_each_correct_solution_once(tmp_path):
+    """self_critique.injector=world (the toy profile's bug-injection baseline): one rule-injected wrong
+    solution per correct student solution, labelled and graded wrong, reproducible from the seed."""
+    from scrit_utils import artifacts
+    from scrit_utils.grading import is_equivalent
+    from scrit_utils.records import Pair
+
+    cfg = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "self_critique.mode=bug_injection",
+                                             "self_critique.injector=world"])
+    probs = {p.id: p for p in arith.generate_problems(0, 4, "train")}
+    sols = {p.id + "/ref": arith.reference_solution(p) for p in probs.values()}
+    pairs = [Pair(id=f"pair{i}", problem_id=pid, solution_id=pid + "/ref", reference_solution_id=None,
+                  label_correct=(i != 3)) for i, pid in enumerate(probs)]
+
+    def run(name):
+        st = artifacts.stage(name, cfg, ["run.seed"], "1")
+        return self_critic.inject_bugs(cfg, st, None, pairs, probs, sols)
+
+    inj = run("inject_a")
+    assert len(inj) == 3  # the pair labelled incorrect gets no injection
+    for s, p in zip(inj, pairs[:3]):
+        assert s.problem_id == p.problem_id and s.generator == "injected:world" and s.is_correct is False
+        assert not is_equivalent(s.final_answer, probs[p.problem_id].answer)
+        assert s.meta["source_solution_id"] == p.solution_id
+    assert [s.text for s in run("inject_b")] == [s.text for s in inj]
+    real = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "self_critique.injector=world",
+                                              "world.kind=real"])
+    with pytest.raises(ValueError, match="injector=world needs world.kind=arith"):
+        self_critic.inject_bugs(real, artifacts.stage("inject_c", real, ["run.seed"], "1"), None, pairs, probs, sols)
