@@ -29,6 +29,7 @@ bench_dir = "data/toy_benchmarks"
 bench_per_class = 100
 bench_generators = ["toy-0.1m", "toy-0.2m"]  # models whose sampled solutions supply natural errors
 n_solve = 300
+n_items = None  # cap per critique set (None = all 200; tests use a few)
 evaluate = True
 table_stem = "results/tables/base_models"
 torch_threads = 2
@@ -92,7 +93,8 @@ json.loads((bench / "summary.json").read_text())
 if evaluate:
     rows = []
     for p in paths:
-        rows.append(arith_bench.base_model_row(p, bench, seed=cfg.seed, n_solve=n_solve, config=cfg.world))
+        rows.append(arith_bench.base_model_row(p, bench, seed=cfg.seed, n_solve=n_solve, config=cfg.world,
+                                               n_items=n_items))
     Path(table_stem).parent.mkdir(parents=True, exist_ok=True)
     arith_bench.write_base_model_table(rows, table_stem)
     display(pd.DataFrame(rows))

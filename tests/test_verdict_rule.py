@@ -83,3 +83,26 @@ def test_base_model_table_reports_both_ways(tmp_path):
     arith_bench.write_base_model_table([{**r, "n_params": 1}], tmp_path / "t")
     header = (tmp_path / "t.md").read_text().splitlines()[0]
     assert "pb_f1_ref_vr" in header and "vr_overridden" in header
+
+
+def test_notebook_00_reuses_complete_models_and_writes_the_table(tmp_path):
+    """Notebook 00 under papermill: complete model dirs are not retrained; the table has both ways."""
+    import shutil
+
+    import papermill as pm
+
+    from scrit_utils.run import NOTEBOOK_DIR, to_notebook
+
+    models = tmp_path / "models"
+    for d in ("tokenizer", "toy-0.1m"):
+        shutil.copytree(ROOT / "models" / d, models / d)
+    before = (models / "toy-0.1m" / "model.safetensors").read_bytes()
+    pm.execute_notebook(to_notebook(NOTEBOOK_DIR / "00_base_models.py"), str(tmp_path / "00.ipynb"),
+                        parameters={"profile": "configs/toy.yaml", "models_dir": str(models), "sizes": ["toy-0.1m"],
+                                    "bench_dir": str(BENCH), "n_solve": 4, "n_items": 4,
+                                    "table_stem": str(tmp_path / "table"), "torch_threads": 1},
+                        kernel_name="python3", cwd=str(ROOT), progress_bar=False)
+    assert (models / "toy-0.1m" / "model.safetensors").read_bytes() == before
+    lines = (tmp_path / "table.csv").read_text().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("toy-0.1m,")
+    assert "pb_f1_ref_vr" in lines[0] and "train_steps" in lines[0]

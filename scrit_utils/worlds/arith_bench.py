@@ -288,12 +288,12 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
 
 
 def base_model_row(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, n_solve: int = 300,
-                   config: arith.ArithConfig | None = None) -> dict:
+                   config: arith.ArithConfig | None = None, n_items: int | None = None) -> dict:
     """One row of the base-model table: :func:`evaluate_base_model` plus size, training and eval time."""
     import time
 
     t = time.time()
-    r = evaluate_base_model(model_dir, bench_dir, seed=seed, n_solve=n_solve, config=config)
+    r = evaluate_base_model(model_dir, bench_dir, seed=seed, n_solve=n_solve, config=config, n_items=n_items)
     info = json.loads((Path(model_dir) / "build_info.json").read_text())
     steps = int(info["steps"]) + sum(int(info[k]["drill_steps"]) + int(info[k]["mix_steps"])
                                      for k in ("verdict_tune", "critique_tune") if k in info)
