@@ -302,7 +302,18 @@ def main_done(model_dir: Path) -> bool:
 def is_complete(model_dir: Path) -> bool:
     """Every phase, including the verdict phase 3, finished and saved."""
     i = _info(model_dir)
-    return bool(i.get("complete")) and "verdict_tune" in i and "critique_tune" in i
+    return bool(i.get("complete")) and all(k in i for k in TUNE_PHASES)
+
+
+#: the fine-tuning phases after the main run, in order (their ``build_info`` keys)
+TUNE_PHASES = ("verdict_tune", "critique_tune")
+
+
+def steps_done(info: dict, upto: str | None = None) -> int:
+    """Optimizer steps recorded in ``build_info``: the main run plus the tune phases before ``upto`` (all if None)."""
+    phases = TUNE_PHASES[:TUNE_PHASES.index(upto)] if upto else TUNE_PHASES
+    return int(info.get("steps", 0)) + sum(int(info[k]["drill_steps"]) + int(info[k]["mix_steps"])
+                                           for k in phases if k in info)
 
 
 def _git_sha() -> str:
@@ -456,9 +467,7 @@ def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.verdict_drill_lr, betas=(0.9, 0.98),
                             weight_decay=cfg.weight_decay)
     log = json.loads((out / "train_log.json").read_text()) if (out / "train_log.json").exists() else []
-    # log steps continue after every earlier phase
-    base_step = int(info.get("steps", 0)) + sum(
-        int(info[k]["drill_steps"]) + int(info[k]["mix_steps"]) for k in ("verdict_tune",) if k in info and k != phase)
+    base_step = steps_done(info, upto=phase)  # log steps continue after every earlier phase
     secs0 = float(info.get("train_seconds_total", info.get("train_seconds", 0)))
     vcfg = dataclasses.replace(cfg, drill_batch=cfg.verdict_drill_batch)
     t0 = time.time()
@@ -514,7 +523,7 @@ def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix
                 "drill_batch": cfg.verdict_drill_batch, "git_sha": _git_sha()},
         "train_seconds_total": round(secs0 + secs, 1),
         "main_complete": True,
-        "complete": phase == "critique_tune",
+        "complete": phase == TUNE_PHASES[-1],
     })
     write_json(out / "build_info.json", info)
     return out

@@ -70,10 +70,10 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
         "seed": cfg.run.seed,
         "verdict_rule": g.verdict_rule,
     }
-    if g.verdict_rule and "verdict_rule" not in inspect.signature(cls).parameters:
+    params = inspect.signature(cls).parameters
+    if g.verdict_rule and "verdict_rule" not in params:
         raise ValueError(f"generation.verdict_rule={g.verdict_rule!r} is implemented only by the transformers "
                          f"backend (generation.backend is {g.backend!r}); set it to null")
-    params = inspect.signature(cls).parameters
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
     kw = {k: v for k, v in wanted.items() if (k in params or (takes_kwargs and k == "model")) and v is not None}
     backend = get_backend(g.backend, **kw)

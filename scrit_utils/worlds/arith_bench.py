@@ -255,11 +255,14 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
                                  for t, p in zip(texts, solve_probs)) / len(solve_probs)
     items = {k: _eval_items(k, v)[:n_items] for k, v in critique_items(bench_dir).items()}
     params = SamplingParams(max_new_tokens=CRITIQUE_MAX_NEW)
-    saved_rule = getattr(be, "verdict_rule", None)
+    has_rule = hasattr(be, "verdict_rule")  # only the transformers backend implements the rule
+    saved_rule = be.verdict_rule if has_rule else None
     try:
         for rule in verdict_rules:
             sfx = "_vr" if rule else ""
-            if rule or saved_rule is not None:
+            if rule and not has_rule:
+                raise ValueError(f"verdict rule {rule!r}: backend {getattr(be, 'name', be)!r} does not implement it")
+            if has_rule:
                 be.verdict_rule = make_verdict_rule(rule, be.tokenizer)
                 be.rule_stats = {"verdicts": 0, "overridden": 0}
             for mode in ("direct", "contrastive"):
@@ -282,7 +285,7 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
                 st = be.rule_stats
                 res["vr_overridden"] = 100 * st["overridden"] / max(1, st["verdicts"])
     finally:
-        if hasattr(be, "verdict_rule"):
+        if has_rule:
             be.verdict_rule = saved_rule
     return res
 
@@ -294,10 +297,10 @@ def base_model_row(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, 
 
     t = time.time()
     r = evaluate_base_model(model_dir, bench_dir, seed=seed, n_solve=n_solve, config=config, n_items=n_items)
+    from scrit_utils.base_models import steps_done
+
     info = json.loads((Path(model_dir) / "build_info.json").read_text())
-    steps = int(info["steps"]) + sum(int(info[k]["drill_steps"]) + int(info[k]["mix_steps"])
-                                     for k in ("verdict_tune", "critique_tune") if k in info)
-    r.update(n_params=info["n_params"], train_steps=steps,
+    r.update(n_params=info["n_params"], train_steps=steps_done(info),
              train_seconds=info.get("train_seconds_total", info["train_seconds"]),
              eval_seconds=round(time.time() - t, 1))
     return r
