@@ -24,13 +24,21 @@ critique's ``wrong`` line get ``copy_weight`` (10) x loss: without it a model th
 its own value in the student's slot and never sees a mismatch (measured: 0 of 80 wrong lines
 copied, PB F1 0.02-0.06 at every size; with it toy-0.2m copied 71/80 and reached F1 0.88, in a
 world with values <= 99).
+Phase 5 (``reference_steps``, 0 by default: only recorded; toy-0.6m 800, fresh AdamW at 1e-3,
+cosine, mix 10/10/25/55) is for a size that solves well enough to *compute* its checked values and
+corrections rather than copy them from the reference (toy-0.6m after phase 4: CC mix 42.5 both
+ways). Its contrastive pool gains ``copy_seed_n`` = 3000 contrastive seed critiques from
+``copy_world`` (values up to 9999, which the model never learned to compute, so copying is the only
+way to get them right); in contrastive targets the reference-determined tokens (checked values, the
+correction's numbers) get ``ref_weight`` (10) x loss, and verdict tokens ``reference_verdict_weight``
+(10) x, because a critic that copies both values must still compare them.
 A phase 0 (``drill_only_steps``, drill alone from scratch) exists but is off: the skill it taught
 was undone as soon as solving started.
 
 Restartable per model: a model dir with ``build_info.json`` marked complete is skipped; a run
 that dies resumes from ``<dir>.ckpt/`` (saved every ``ckpt_every`` steps; data batches are a pure
-function of (seed, model, step), so a resumed run sees the same batches). A dir whose phases 1-3 are
-done (e.g. built before phase 4 existed) gets only the phases it lacks.
+function of (seed, model, step), so a resumed run sees the same batches). A dir whose main phases
+are done (e.g. built before phase 4 or 5 existed) gets only the tune phases it lacks.
 
 Usage::
 
@@ -74,6 +82,7 @@ class SizeSpec:
     steps: int  # main-phase steps (after the drill-only phase)
     lr: float = 2e-3
     critique_steps: int | None = None  # phase-4 steps (None = BuildConfig.critique_steps)
+    reference_steps: int | None = None  # phase-5 steps (None = BuildConfig.reference_steps)
 
 
 #: the shipped sizes (parameter counts are printed in models/README.md)
@@ -85,8 +94,10 @@ SIZES: dict[str, SizeSpec] = {
         SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=1500),
         # copying the reference is learned later at this size (phase-4 contrastive loss 0.068 after 600 steps,
         # where toy-0.3m had 0.025; with-reference no better than without), so phase 4 is twice as long
+        # it also solves well enough (37%) to compute its checked values and corrections instead of copying them
+        # from the reference, so with a reference it was no better than without: phase 5 teaches the copy
         SizeSpec("toy-0.6m", hidden=128, layers=3, heads=4, intermediate=256, steps=1500, lr=1.5e-3,
-                 critique_steps=1200),
+                 critique_steps=1200, reference_steps=800),
     )
 }
 
@@ -124,6 +135,18 @@ class BuildConfig:
     critique_steps: int = 600  # per size: SizeSpec.critique_steps overrides
     critique_mix: tuple[float, float, float, float] = (0.0, 0.1, 0.3, 0.6)  # drill, solve, direct, contrastive
     critique_lr: float = 1e-3
+    # phase 5 (reference phase): contrastive-heavy again, with the tokens the reference determines
+    # (checked values, the correction's numbers) weighted ref_weight x in contrastive targets; 0 steps = skipped
+    reference_steps: int = 0  # per size: SizeSpec.reference_steps overrides
+    reference_mix: tuple[float, float, float, float] = (0.1, 0.1, 0.25, 0.55)  # drill, solve, direct, contrastive
+    reference_lr: float = 1e-3
+    ref_weight: float = 10.0
+    reference_verdict_weight: float = 10.0  # verdict tokens in phase 5 (2 elsewhere): copied values must still be compared
+    # phase 5 adds contrastive seed critiques from a harder world (4-digit values) that this model cannot
+    # compute, so the only way to lower their loss is to copy the reference (0 = none)
+    copy_seed_n: int = 3000
+    copy_world: arith.ArithConfig = field(default_factory=lambda: arith.ArithConfig(
+        max_start=999, max_addend=999, max_factor=19, max_value=9999))
     warmup: int = 100
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.05
@@ -184,7 +207,7 @@ def n_params(model) -> int:
 class Encoder:
     """Turns (messages, target) pairs and drill lines into ids + loss weights."""
 
-    def __init__(self, tok, verdict_weight: float, copy_weight: float = 1.0):
+    def __init__(self, tok, verdict_weight: float, copy_weight: float = 1.0, ref_weight: float = 1.0):
         self.tok = tok
         self.eos = tok.eos_token_id
         self.pad = tok.pad_token_id
@@ -196,24 +219,31 @@ class Encoder:
         self.verdict_ids = ids
         self.verdict_weight = verdict_weight
         self.copy_weight = copy_weight
+        self.ref_weight = ref_weight
 
     def ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
-    def pair(self, messages: list, target: str) -> tuple[list[int], list[float]]:
+    def pair(self, messages: list, target: str, mode: str | None = None) -> tuple[list[int], list[float]]:
+        """Prompt + target ids and loss weights; ``mode`` = the seed critique's format (None: not a critique)."""
         p = self.ids(prompts.render_chat(self.tok, messages))
         enc = self.tok(target, add_special_tokens=False, return_offsets_mapping=True)
         t = list(enc["input_ids"]) + [self.eos]
         w = [self.verdict_weight if i in self.verdict_ids else 1.0 for i in t]
+        offsets = enc["offset_mapping"]
+        if self.ref_weight != 1.0 and mode == "contrastive":
+            # the tokens the reference determines: every checked value and every number of the correction.
+            # A model that solves well enough computes them and gets most right; copying them from the
+            # reference gets all right, and the extra weight makes the few misses count (toy-0.6m).
+            for j in _in_spans(offsets, reference_value_spans(target)):
+                w[j] = self.ref_weight
         if self.copy_weight != 1.0:
             # the two values on a "wrong" line: the student's must be copied from the solution and the
             # checked one must differ from it. Everywhere else they are equal, so a solver-trained
             # model writes one value twice and never sees a mismatch (first build: 0/80 copied).
             # Those few tokens get copy_weight x loss.
-            spans = [(m.start(1), m.end(2)) for m in _WRONG_LINE_VALUES.finditer(target)]
-            for j, (a, b) in enumerate(enc["offset_mapping"]):
-                if any(a >= lo and b <= hi for lo, hi in spans):
-                    w[j] = self.copy_weight
+            for j in _in_spans(offsets, [(m.start(1), m.end(2)) for m in _WRONG_LINE_VALUES.finditer(target)]):
+                w[j] = self.copy_weight
         return p + t, [0.0] * len(p) + w
 
     def drill(self, lines: Sequence[tuple[str, str]]) -> tuple[list[int], list[float]]:
@@ -225,6 +255,22 @@ class Encoder:
             ids += c + v
             wts += [0.0] * len(c) + [1.0] * len(v)
         return ids, wts
+
+
+def _in_spans(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
+    """Indices of the tokens (by character offsets) that lie wholly inside one of ``spans``."""
+    return [j for j, (a, b) in enumerate(offsets) if any(a >= lo and b <= hi for lo, hi in spans)]
+
+
+def reference_value_spans(target: str) -> list[tuple[int, int]]:
+    """Character spans of a contrastive critique's reference-determined values: each step's checked value
+    (``=<checked>|``) and every number after the correction header."""
+    spans = [m.span(1) for m in arith.COMPARED_VALUES_RE.finditer(target)]
+    cut = target.find(prompts.CORRECTION_HEADER)
+    if cut >= 0:
+        cut += len(prompts.CORRECTION_HEADER)
+        spans += [(m.start() + cut, m.end() + cut) for m in re.finditer(r"\d+", target[cut:])]
+    return spans
 
 
 def collate(batch: list[tuple[list[int], list[float]]], pad_id: int):
@@ -267,11 +313,16 @@ def make_batch(cfg: BuildConfig, enc: Encoder, seeds: dict, name: str, step: int
     return kind, items
 
 
-def encode_seed(cfg: BuildConfig, enc: Encoder) -> dict:
+def encode_seed(cfg: BuildConfig, enc: Encoder, copy_critiques: bool = False) -> dict:
+    """The seed critiques as encoded pools per format; ``copy_critiques`` (phase 5) adds ``copy_seed_n``
+    contrastive ones from ``copy_world`` (their own draw of ``seed``-split problems) to the contrastive pool."""
     ex = arith.seed_critiques(cfg.seed, cfg.n_seed_per_mode, cfg.world, cfg.seed_wrong_fraction)
+    if copy_critiques and cfg.copy_seed_n:
+        ex += [e for e in arith.seed_critiques(cfg.seed, cfg.copy_seed_n, cfg.copy_world, cfg.seed_wrong_fraction,
+                                               stream="copy-critiques") if e.mode == "contrastive"]
     out: dict[str, list] = {"direct": [], "contrastive": []}
     for e in ex:
-        out[e.mode].append(enc.pair(e.messages, e.target))
+        out[e.mode].append(enc.pair(e.messages, e.target, mode=e.mode))
     return out
 
 
@@ -306,7 +357,7 @@ def is_complete(model_dir: Path) -> bool:
 
 
 #: the fine-tuning phases after the main run, in order (their ``build_info`` keys)
-TUNE_PHASES = ("verdict_tune", "critique_tune")
+TUNE_PHASES = ("verdict_tune", "critique_tune", "reference_tune")
 
 
 def steps_done(info: dict, upto: str | None = None) -> int:
@@ -338,9 +389,7 @@ def train_one(cfg: BuildConfig, size: str, progress: bool = True, stop_after: in
     if is_complete(out):
         return out
     if main_done(out):
-        if "verdict_tune" not in _info(out):
-            verdict_tune(cfg, size, progress=progress)
-        return critique_tune(cfg, size, progress=progress)
+        return _finish_tunes(cfg, size, progress)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     tok = ensure_tokenizer(cfg)
@@ -420,8 +469,16 @@ def train_one(cfg: BuildConfig, size: str, progress: bool = True, stop_after: in
     shutil.rmtree(ckpt, ignore_errors=True)
     if stop_after is not None:
         return out
-    verdict_tune(cfg, size, progress=progress)
-    return critique_tune(cfg, size, progress=progress)
+    return _finish_tunes(cfg, size, progress)
+
+
+def _finish_tunes(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
+    """Run the tune phases not yet recorded in ``build_info`` (an older model dir gets only the new ones)."""
+    out = Path(cfg.out_dir) / size
+    for phase, fn in zip(TUNE_PHASES, (verdict_tune, critique_tune, reference_tune)):
+        if phase not in _info(out):
+            fn(cfg, size, progress=progress)
+    return out
 
 
 def verdict_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
@@ -445,9 +502,26 @@ def critique_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
     return _tune(cfg, size, "critique_tune", 0, n, cfg.critique_mix, cfg.critique_lr, progress)
 
 
+def reference_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
+    """Phase 5: ``reference_steps`` more steps (0 by default: only recorded) with ``ref_weight`` on the
+    reference-determined tokens of contrastive targets (:func:`reference_value_spans`).
+
+    For a size that solves well enough to compute its checked values and corrections instead of copying
+    them from the reference (toy-0.6m), so that with a reference it is no better than without.
+    """
+    spec_n = SIZES[size].reference_steps
+    n = spec_n if spec_n is not None else cfg.reference_steps
+    return _tune(cfg, size, "reference_tune", 0, n, cfg.reference_mix, cfg.reference_lr, progress,
+                 ref_weight=cfg.ref_weight, rng_key="reference-step", verdict_weight=cfg.reference_verdict_weight)
+
+
 def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix: Sequence[float],
-          mix_lr: float, progress: bool = True) -> Path:
-    """One fine-tuning phase on the saved weights of ``out_dir/<size>``; recorded as ``build_info[phase]``."""
+          mix_lr: float, progress: bool = True, ref_weight: float = 1.0, rng_key: str = "verdict-step",
+          verdict_weight: float | None = None) -> Path:
+    """One fine-tuning phase on the saved weights of ``out_dir/<size>``; recorded as ``build_info[phase]``.
+
+    Phases 3 and 4 share the per-step batch keys (``rng_key``), as when the recipe was measured; a phase
+    of 0 steps leaves the weights alone and is only recorded."""
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM
@@ -457,12 +531,18 @@ def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     tok = ensure_tokenizer(cfg)
-    enc = Encoder(tok, cfg.verdict_weight, cfg.copy_weight)
-    seeds = encode_seed(cfg, enc)
-    model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32)
-    model.train()
+    verdict_weight = cfg.verdict_weight if verdict_weight is None else verdict_weight
+    enc = Encoder(tok, verdict_weight, cfg.copy_weight, ref_weight)
     if cfg.max_steps:
         n_drill, n_mix = min(n_drill, cfg.max_steps), min(n_mix, cfg.max_steps)
+    if n_drill + n_mix == 0:
+        info[phase] = {"drill_steps": 0, "mix_steps": 0, "seconds": 0.0, "git_sha": _git_sha()}
+        info["complete"] = all(k in info for k in TUNE_PHASES)
+        write_json(out / "build_info.json", info)
+        return out
+    seeds = encode_seed(cfg, enc, copy_critiques=phase == "reference_tune")
+    model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32)
+    model.train()
     total = n_drill + n_mix
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.verdict_drill_lr, betas=(0.9, 0.98),
                             weight_decay=cfg.weight_decay)
@@ -473,7 +553,7 @@ def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix
     t0 = time.time()
     acc: dict[str, list[float]] = {}
     for j in tqdm(range(total), desc=f"{size} {phase}", disable=not progress, mininterval=5):
-        rng = random.Random(f"{cfg.seed}/{size}/verdict-step{j}")
+        rng = random.Random(f"{cfg.seed}/{size}/{rng_key}{j}")
         if j < n_drill:
             kind = "drill"
             lr = cfg.verdict_drill_lr * min(1.0, (j + 1) / 20)
@@ -520,11 +600,12 @@ def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix
     info.update({
         phase: {"drill_steps": n_drill, "mix_steps": n_mix, "seconds": round(secs, 1),
                 "drill_lr": cfg.verdict_drill_lr, "mix_lr": mix_lr, "mix": list(mix),
-                "drill_batch": cfg.verdict_drill_batch, "git_sha": _git_sha()},
+                "drill_batch": cfg.verdict_drill_batch, "ref_weight": ref_weight, "verdict_weight": verdict_weight,
+                "git_sha": _git_sha()},
         "train_seconds_total": round(secs0 + secs, 1),
         "main_complete": True,
-        "complete": phase == TUNE_PHASES[-1],
     })
+    info["complete"] = all(k in info for k in TUNE_PHASES)
     write_json(out / "build_info.json", info)
     return out
 
@@ -532,6 +613,7 @@ def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix
 def _cfg_dict(cfg: BuildConfig) -> dict:
     d = dataclasses.asdict(cfg)
     d["world"] = dataclasses.asdict(cfg.world)
+    d["copy_world"] = dataclasses.asdict(cfg.copy_world)
     return d
 
 
@@ -550,12 +632,13 @@ def _worker(args: tuple[dict, str]) -> str:
 
 def config_from_dict(d: dict) -> BuildConfig:
     d = dict(d)
-    if isinstance(d.get("world"), dict):
-        w = dict(d["world"])
-        if "ops" in w:
-            w["ops"] = tuple(w["ops"])
-        d["world"] = arith.ArithConfig(**w)
-    for k in ("sizes", "phase1_mix", "phase2_mix", "verdict_mix", "critique_mix"):
+    for key in ("world", "copy_world"):
+        if isinstance(d.get(key), dict):
+            w = dict(d[key])
+            if "ops" in w:
+                w["ops"] = tuple(w["ops"])
+            d[key] = arith.ArithConfig(**w)
+    for k in ("sizes", "phase1_mix", "phase2_mix", "verdict_mix", "critique_mix", "reference_mix"):
         if k in d and d[k] is not None:
             d[k] = tuple(d[k])
     known = {f.name for f in dataclasses.fields(BuildConfig)}

@@ -11,7 +11,7 @@ from scrit_utils.worlds import arith
 
 
 def _tiny_cfg(out, **kw):
-    return bm.BuildConfig(out_dir=str(out), sizes=("toy-0.1m",), max_steps=3, n_seed_per_mode=6, log_every=1,
+    return bm.BuildConfig(out_dir=str(out), sizes=("toy-0.1m",), max_steps=3, n_seed_per_mode=6, copy_seed_n=4, log_every=1,
                           drill_only_steps=1, drill_phase=0.0, phase2_mix=(0.0, 0.5, 0.0, 0.5),
                           jobs=1, solve_batch=4, seed_batch=2, drill_batch=2, warmup=2, **kw)
 
@@ -111,3 +111,66 @@ def test_a_model_built_before_phase_4_gets_only_phase_4(tiny_model, tmp_path):
     info = json.loads(info_path.read_text())
     assert bm.is_complete(out / "toy-0.1m") and info["verdict_tune"] and info["critique_tune"]["mix_steps"] == 3
     assert len(json.loads((out / "toy-0.1m" / "train_log.json").read_text())) == n_log + 3
+
+
+def test_reference_weight_marks_only_what_the_reference_determines():
+    from transformers import AutoTokenizer
+
+    probs = arith.generate_problems(0, 1, "seed")
+    p = probs[0]
+    wrong = arith.inject_error(p, __import__("random").Random(0))
+    target = arith.ground_truth_critique(p, wrong.steps, with_reference=True)
+    spans = bm.reference_value_spans(target)
+    marked = [target[a:b] for a, b in spans]
+    vals = arith.parse_problem(p).values()
+    # one checked value per critique line, then every number of the correction (the reference's solution)
+    n_lines = target.count("### Critique of Step")
+    assert marked[:n_lines] == [str(v) for v in vals[1:n_lines + 1]]
+    assert marked[-1] == str(vals[-1]) and all(m.isdigit() for m in marked)
+    tok = AutoTokenizer.from_pretrained("models/tokenizer")
+    enc = bm.Encoder(tok, verdict_weight=2.0, copy_weight=1.0, ref_weight=7.0)
+    msgs = arith.contrastive_messages(p, wrong.text)
+    _, w_con = enc.pair(msgs, target, mode="contrastive")
+    _, w_dir = enc.pair(msgs, target, mode="direct")
+    _, w_off = bm.Encoder(tok, 2.0, 1.0, 1.0).pair(msgs, target, mode="contrastive")
+    n_digits = sum(len(m) for m in marked)  # digits are single tokens in the toy tokenizer
+    assert w_con.count(7.0) == n_digits and 7.0 not in w_dir and w_dir == w_off
+
+
+def test_phase_5_runs_only_where_it_has_steps_and_upgrades_an_older_dir(tiny_model, tmp_path):
+    import shutil
+
+    info = json.loads((tiny_model / "build_info.json").read_text())
+    assert info["reference_tune"]["mix_steps"] == 0  # default: recorded, weights untouched
+    out = tmp_path / "old"
+    shutil.copytree(tiny_model.parent, out)
+    info_path = out / "toy-0.1m" / "build_info.json"
+    del info["reference_tune"]
+    info_path.write_text(json.dumps(info))
+    assert not bm.is_complete(out / "toy-0.1m")
+    n_log = len(json.loads((out / "toy-0.1m" / "train_log.json").read_text()))
+    before = (out / "toy-0.1m" / "model.safetensors").read_bytes()
+    bm.build_base_models(_tiny_cfg(out, reference_steps=2))
+    info = json.loads(info_path.read_text())
+    assert bm.is_complete(out / "toy-0.1m") and info["reference_tune"]["mix_steps"] == 2
+    assert info["reference_tune"]["ref_weight"] == bm.BuildConfig().ref_weight
+    assert len(json.loads((out / "toy-0.1m" / "train_log.json").read_text())) == n_log + 2
+    assert (out / "toy-0.1m" / "model.safetensors").read_bytes() != before
+    assert bm.steps_done(info) == bm.steps_done(info, upto="reference_tune") + 2
+
+
+def test_phase_5_pool_adds_copy_world_critiques_only_to_the_contrastive_pool():
+    from transformers import AutoTokenizer
+
+    cfg = bm.BuildConfig(n_seed_per_mode=4, copy_seed_n=6)
+    enc = bm.Encoder(AutoTokenizer.from_pretrained("models/tokenizer"), 2.0, 1.0, 10.0)
+    plain, with_copy = bm.encode_seed(cfg, enc), bm.encode_seed(cfg, enc, copy_critiques=True)
+    assert len(plain["direct"]) == len(with_copy["direct"]) == 4
+    assert len(plain["contrastive"]) == 4 and len(with_copy["contrastive"]) == 10
+    assert with_copy["contrastive"][:4] == plain["contrastive"]
+    big = [e for e in arith.seed_critiques(0, 6, cfg.copy_world, stream="copy-critiques") if e.mode == "contrastive"]
+    assert max(max(arith.parse_problem(arith.generate_problems(0, 12, "seed", cfg.copy_world,
+                                                              stream="copy-critiques")[i]).values())
+               for i in range(12)) > cfg.world.max_value  # the copy world really is out of the base world's range
+    assert all(e.target.startswith("## Reference Analysis") for e in big)
+    assert bm.config_from_dict(bm._cfg_dict(cfg)) == cfg

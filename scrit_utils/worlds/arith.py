@@ -450,16 +450,17 @@ class SeedExample:
 
 
 def seed_critiques(
-    seed: int, n_per_mode: int, config: ArithConfig | None = None, wrong_fraction: float = 0.5
+    seed: int, n_per_mode: int, config: ArithConfig | None = None, wrong_fraction: float = 0.5,
+    stream: str = "seed-critiques",
 ) -> list[SeedExample]:
     """The seed of ground-truth critiques (the ONLY use of step labels in training).
 
     ``n_per_mode`` direct + ``n_per_mode`` contrastive critiques on disjoint problems of the
     ``seed`` split; exactly ``round(wrong_fraction * n)`` per mode critique an injected
-    wrong solution, the rest the reference solution.
+    wrong solution, the rest the reference solution. ``stream`` names an independent draw of problems.
     """
     cfg = config or ArithConfig()
-    probs = generate_problems(seed, 2 * n_per_mode, "seed", cfg, stream="seed-critiques")
+    probs = generate_problems(seed, 2 * n_per_mode, "seed", cfg, stream=stream)
     out: list[SeedExample] = []
     n_wrong = round(wrong_fraction * n_per_mode)
     for mi, mode in enumerate(("direct", "contrastive")):
