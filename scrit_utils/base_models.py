@@ -498,8 +498,8 @@ def critique_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
     Fresh AdamW at ``critique_lr`` with cosine decay. Its batches use the same per-step keys as
     phase 3 (the recipe exactly as it was measured), with phase 4's own mixture weights.
     """
-    n = SIZES[size].critique_steps if SIZES[size].critique_steps is not None else cfg.critique_steps
-    return _tune(cfg, size, "critique_tune", 0, n, cfg.critique_mix, cfg.critique_lr, progress)
+    return _tune(cfg, size, "critique_tune", 0, _size_steps(cfg, size, "critique_steps"), cfg.critique_mix,
+                 cfg.critique_lr, progress)
 
 
 def reference_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
@@ -509,15 +509,20 @@ def reference_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
     For a size that solves well enough to compute its checked values and corrections instead of copying
     them from the reference (toy-0.6m), so that with a reference it is no better than without.
     """
-    spec_n = SIZES[size].reference_steps
-    n = spec_n if spec_n is not None else cfg.reference_steps
-    return _tune(cfg, size, "reference_tune", 0, n, cfg.reference_mix, cfg.reference_lr, progress,
-                 ref_weight=cfg.ref_weight, rng_key="reference-step", verdict_weight=cfg.reference_verdict_weight)
+    return _tune(cfg, size, "reference_tune", 0, _size_steps(cfg, size, "reference_steps"), cfg.reference_mix,
+                 cfg.reference_lr, progress, ref_weight=cfg.ref_weight, rng_key="reference-step",
+                 verdict_weight=cfg.reference_verdict_weight, copy_critiques=True)
+
+
+def _size_steps(cfg: BuildConfig, size: str, name: str) -> int:
+    """A tune phase's step count: the size's own ``SizeSpec.<name>`` where set, else ``BuildConfig.<name>``."""
+    n = getattr(SIZES[size], name)
+    return getattr(cfg, name) if n is None else n
 
 
 def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix: Sequence[float],
           mix_lr: float, progress: bool = True, ref_weight: float = 1.0, rng_key: str = "verdict-step",
-          verdict_weight: float | None = None) -> Path:
+          verdict_weight: float | None = None, copy_critiques: bool = False) -> Path:
     """One fine-tuning phase on the saved weights of ``out_dir/<size>``; recorded as ``build_info[phase]``.
 
     Phases 3 and 4 share the per-step batch keys (``rng_key``), as when the recipe was measured; a phase
@@ -540,7 +545,7 @@ def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix
         info["complete"] = all(k in info for k in TUNE_PHASES)
         write_json(out / "build_info.json", info)
         return out
-    seeds = encode_seed(cfg, enc, copy_critiques=phase == "reference_tune")
+    seeds = encode_seed(cfg, enc, copy_critiques=copy_critiques)
     model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32)
     model.train()
     total = n_drill + n_mix

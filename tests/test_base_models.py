@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -118,7 +119,7 @@ def test_reference_weight_marks_only_what_the_reference_determines():
 
     probs = arith.generate_problems(0, 1, "seed")
     p = probs[0]
-    wrong = arith.inject_error(p, __import__("random").Random(0))
+    wrong = arith.inject_error(p, random.Random(0))
     target = arith.ground_truth_critique(p, wrong.steps, with_reference=True)
     spans = bm.reference_value_spans(target)
     marked = [target[a:b] for a, b in spans]
