@@ -206,3 +206,69 @@ def test_get_backend_and_validation(model_dir):
         b.generate(reqs()[:1], SamplingParams(max_new_tokens=0), progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         TransformersBackend(model_dir, batch_size=0)
+
+
+# --- the block-major KV cache (CPU default) ---------------------------------------------
+def test_block_major_cache_is_the_cpu_default_and_matches_the_contiguous_cache(backend):
+    assert backend.kv_block_size == 32
+    rs = reqs(seed_base=11)
+    def run(block, bs, params):
+        b = TransformersBackend("tiny", batch_size=bs, kv_block_size=block, _loaded=(backend.model, backend.tokenizer))
+        return b.generate(rs, params, progress=False)
+    for params in (GREEDY, SAMPLED):
+        ref = run(0, 8, params)
+        for block, bs in ((32, 8), (5, 3), (1, 8)):  # 1 and 5: prompts and steps straddle many block edges
+            assert run(block, bs, params) == ref, (block, bs, params)
+    assert backend.model.config._attn_implementation == "sdpa"  # switched only for the duration of a call
+
+
+def test_kv_block_attention_equals_sdpa_on_the_same_cache():
+    from transformers.integrations.sdpa_attention import repeat_kv
+
+    from scrit_utils.generation.transformers_backend import _BlockedLayer, _kv_block_attention
+
+    torch.manual_seed(0)
+    b, h, hkv, d, prompt, steps, block = 3, 4, 2, 8, 11, 9, 4
+
+    class Module:  # what the attention function reads from the calling layer
+        num_key_value_groups = h // hkv
+        is_causal = True
+
+    layer = _BlockedLayer(capacity=prompt + steps + 1, block_size=block)
+    k0, v0 = torch.randn(b, hkv, prompt, d), torch.randn(b, hkv, prompt, d)
+    first = layer.update(k0, v0)
+    assert first[0] is k0  # the prefill attends over its own states
+    keys, values = [k0], [v0]
+    pad = torch.tensor([0, 3, 6])  # left padding per row
+    for step in range(steps):
+        k1, v1 = torch.randn(b, hkv, 1, d), torch.randn(b, hkv, 1, d)
+        kb, vb = layer.update(k1, v1)
+        keys.append(k1), values.append(v1)
+        n = prompt + step + 1
+        assert kb.dim() == 5 and kb.shape[0] == -(-n // block)
+        mask = (torch.arange(n)[None, :] >= pad[:, None]).reshape(b, 1, 1, n)
+        q = torch.randn(b, h, 1, d)
+        got, _ = _kv_block_attention(Module(), q, kb, vb, mask, scaling=0.3)
+        k, v = torch.cat(keys, 2), torch.cat(values, 2)
+        want = torch.nn.functional.scaled_dot_product_attention(q, repeat_kv(k, 2), repeat_kv(v, 2), attn_mask=mask,
+                                                                scale=0.3).transpose(1, 2)
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    # dropping rows keeps the survivors' states
+    layer.batch_select_indices(torch.tensor([2, 0]))
+    kb, _ = layer.update(torch.zeros(2, hkv, 1, d), torch.zeros(2, hkv, 1, d))
+    flat = kb.permute(1, 2, 0, 3, 4).reshape(2, hkv, -1, d)[:, :, :prompt + steps]
+    torch.testing.assert_close(flat, torch.cat(keys, 2)[[2, 0]])
+
+
+def test_attention_implementation_restored_after_a_failed_call(backend, monkeypatch):
+    b = TransformersBackend("tiny", batch_size=4, _loaded=(backend.model, backend.tokenizer))
+
+    def boom(*a, **k):
+        assert backend.model.config._attn_implementation == "scrit_kv_blocks"
+        raise RuntimeError("boom")
+    monkeypatch.setattr(b, "_generate_batch", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        b.generate(reqs(), GREEDY, progress=False)
+    assert backend.model.config._attn_implementation == "sdpa"
+    with pytest.raises(ValueError, match="kv_block_size"):
+        TransformersBackend("tiny", kv_block_size=-1, _loaded=(backend.model, backend.tokenizer))
