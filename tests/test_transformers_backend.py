@@ -210,16 +210,48 @@ def test_get_backend_and_validation(model_dir):
 
 # --- the block-major KV cache (CPU default) ---------------------------------------------
 def test_block_major_cache_is_the_cpu_default_and_matches_the_contiguous_cache(backend):
-    assert backend.kv_block_size == 32
+    assert backend.kv_block_size == 32 and backend.lean_decode and backend.prefill_rows == 32
     rs = reqs(seed_base=11)
-    def run(block, bs, params):
-        b = TransformersBackend("tiny", batch_size=bs, kv_block_size=block, _loaded=(backend.model, backend.tokenizer))
+
+    def run(block, bs, params, prefill_rows=32, lean=True):
+        b = TransformersBackend("tiny", batch_size=bs, kv_block_size=block, prefill_rows=prefill_rows, lean_decode=lean,
+                                _loaded=(backend.model, backend.tokenizer))
         return b.generate(rs, params, progress=False)
     for params in (GREEDY, SAMPLED):
-        ref = run(0, 8, params)
-        for block, bs in ((32, 8), (5, 3), (1, 8)):  # 1 and 5: prompts and steps straddle many block edges
-            assert run(block, bs, params) == ref, (block, bs, params)
+        ref = run(0, 8, params)  # the contiguous cache, stock attention, one prefill, transformers' forward
+        # 1 and 5: prompts and steps straddle many block edges; prefill_rows 2/3: chunked prefill over
+        # several batches that share the storage pool; lean off: the registered attention function
+        for block, bs, prefill_rows, lean in ((32, 8, 32, True), (5, 3, 2, True), (1, 8, 3, False), (32, 8, 3, True)):
+            assert run(block, bs, params, prefill_rows, lean) == ref, (block, bs, prefill_rows, lean, params)
     assert backend.model.config._attn_implementation == "sdpa"  # switched only for the duration of a call
+
+
+def test_lean_decode_step_is_bitwise_the_models_forward(backend):
+    from scrit_utils.generation.transformers_backend import (
+        KV_BLOCK_ATTENTION,
+        _attention_implementation,
+        _lean_decode_step,
+        _make_cache,
+    )
+
+    ids = [backend.tokenizer(p)["input_ids"] for p in PROMPTS[:5]]
+    width = max(map(len, ids))
+    x = torch.full((5, width), backend.pad_id)
+    mask = torch.zeros_like(x)
+    for r, p in enumerate(ids):
+        x[r, width - len(p):], mask[r, width - len(p):] = torch.tensor(p), 1
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    caches = [_make_cache(backend.model, width + 12, 4) for _ in range(2)]
+    with torch.inference_mode(), _attention_implementation(backend.model, KV_BLOCK_ATTENTION):
+        logits = [backend._forward(x, mask, pos, c) for c in caches]
+        nxt = pos[:, -1:] + 1
+        for _ in range(10):
+            tok = logits[0].argmax(-1)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+            logits = [backend._forward(tok[:, None], mask, nxt, caches[0]),
+                      _lean_decode_step(backend.model, tok, nxt, caches[1], mask)]
+            assert torch.equal(logits[0], logits[1])
+            nxt = nxt + 1
 
 
 def test_kv_block_attention_equals_sdpa_on_the_same_cache():
@@ -253,11 +285,20 @@ def test_kv_block_attention_equals_sdpa_on_the_same_cache():
         want = torch.nn.functional.scaled_dot_product_attention(q, repeat_kv(k, 2), repeat_kv(v, 2), attn_mask=mask,
                                                                 scale=0.3).transpose(1, 2)
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
-    # dropping rows keeps the survivors' states
-    layer.batch_select_indices(torch.tensor([2, 0]))
-    kb, _ = layer.update(torch.zeros(2, hkv, 1, d), torch.zeros(2, hkv, 1, d))
-    flat = kb.permute(1, 2, 0, 3, 4).reshape(2, hkv, -1, d)[:, :, :prompt + steps]
-    torch.testing.assert_close(flat, torch.cat(keys, 2)[[2, 0]])
+    # dropping rows keeps the survivors' states (twice: the second selection reuses the first's storage)
+    for keep, rows in (([2, 0], [2, 0]), ([1], [0])):
+        layer.batch_select_indices(torch.tensor(keep))
+        kb, _ = layer.update(torch.zeros(len(keep), hkv, 0, d), torch.zeros(len(keep), hkv, 0, d))
+        flat = kb.permute(1, 2, 0, 3, 4).reshape(len(keep), hkv, -1, d)[:, :, :prompt + steps]
+        torch.testing.assert_close(flat, torch.cat(keys, 2)[rows])
+    # released storages go to the pool and the next layer takes them instead of new memory
+    pool = layer.pool
+    layer.release()
+    assert len(pool) == 4 and layer.kbuf is None
+    ptrs = {t.data_ptr() for t in pool}
+    again = _BlockedLayer(capacity=prompt + steps + 1, block_size=block, pool=pool)
+    again.update(k0, v0)
+    assert {again.kbuf.data_ptr(), again.vbuf.data_ptr()} <= ptrs and len(pool) == 2
 
 
 def test_attention_implementation_restored_after_a_failed_call(backend, monkeypatch):

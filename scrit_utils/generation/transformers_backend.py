@@ -243,7 +243,7 @@ def _validate(requests: Sequence[GenerationRequest], params: SamplingParams) -> 
 
 
 # --- a preallocated KV cache -------------------------------------------------------------
-def _make_cache(model, capacity: int, block_size: int = 0):
+def _make_cache(model, capacity: int, block_size: int = 0, pool: list | None = None):
     """A ``DynamicCache`` whose plain layers write into buffers preallocated for ``capacity`` tokens.
 
     ``DynamicCache`` grows by ``torch.cat`` every step: a fresh allocation of the whole
@@ -263,7 +263,7 @@ def _make_cache(model, capacity: int, block_size: int = 0):
     layers = getattr(cache, "layers", None)
     if layers and all(type(layer) is DynamicLayer for layer in layers):
         if block_size > 0:
-            cache.layers = [_BlockedLayer(capacity, block_size) for _ in layers]
+            cache.layers = [_BlockedLayer(capacity, block_size, pool) for _ in layers]
         else:
             cache.layers = [_PreallocatedLayer(capacity) for _ in layers]
     return cache
@@ -335,19 +335,39 @@ class _BlockedLayer(_PreallocatedLayer):
     finite (the attention masks it; masked garbage could still be NaN * 0).
     """
 
-    def __init__(self, capacity: int, block_size: int):
+    def __init__(self, capacity: int, block_size: int, pool: list | None = None):
         super().__init__(capacity)
         self.block_size = block_size
         self.n_blocks = -(-capacity // block_size)
         self.zeroed = 0  # blocks [0, zeroed) hold written or zeroed slots only
         self.prefill_rows: tuple[int, int, int, int] | None = None  # (row0, row1, first slot, batch rows)
+        # flat storages: the pool they come from and go back to, the live k/v ones, the spares for pruning
+        self.pool = [] if pool is None else pool
+        self._flats: dict[str, torch.Tensor | None] = {"k": None, "v": None, "k_spare": None, "v_spare": None}
+
+    def _take(self, numel: int, like: torch.Tensor) -> torch.Tensor:
+        """A flat storage of at least ``numel`` elements: from the pool (already mapped memory) or new."""
+        for i, flat in enumerate(self.pool):
+            if flat.numel() >= numel and flat.dtype == like.dtype and flat.device == like.device:
+                return self.pool.pop(i)
+        return like.new_empty(numel)
+
+    def release(self) -> None:
+        """Give the storages back to the pool (the next batch of the same call reuses them); the layer is spent."""
+        self.pool.extend(f for f in self._flats.values() if f is not None)
+        self._flats = dict.fromkeys(self._flats)
+        self.kbuf = self.vbuf = None
+        self.is_initialized = False
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor, rows: int | None = None) -> None:
         b, h, _, d = key_states.shape
         b = b if rows is None else rows
         self.device = key_states.device
-        self.kbuf = key_states.new_empty((self.n_blocks, b, h, self.block_size, d))
-        self.vbuf = value_states.new_empty((self.n_blocks, b, h, self.block_size, value_states.shape[-1]))
+        shape = (self.n_blocks, b, h, self.block_size, d)
+        numel = self.n_blocks * b * h * self.block_size * d
+        self._flats["k"], self._flats["v"] = self._take(numel, key_states), self._take(numel, value_states)
+        self.kbuf = self._flats["k"][:numel].view(shape)
+        self.vbuf = self._flats["v"][:numel].view(shape)
         self.length = self.zeroed = 0
         self.is_initialized = True
 
@@ -386,27 +406,31 @@ class _BlockedLayer(_PreallocatedLayer):
         return self.kbuf[:nb], self.vbuf[:nb]
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        """Keep the rows ``indices``: copy the written blocks into a spare buffer and swap the two.
+        """Keep the rows ``indices``: copy the written blocks into the spare storage and swap the two.
 
-        The spare is the storage the previous selection left behind (or one allocated once), so
-        dropping rows every few steps does not keep mapping fresh memory: on CPU, touching new
-        pages of a tens-of-MB buffer costs several times the copy itself.
+        Dropping rows every few steps thus reuses two storages instead of mapping fresh
+        memory each time: on CPU, first-touching the pages of a tens-of-MB buffer costs
+        several times the copy itself.
         """
         if not self.is_initialized:
             return
-        spares = getattr(self, "_spares", None) or (None, None)
-        kept = []
-        for old, spare in zip((self.kbuf, self.vbuf), spares):
+        for name in ("k", "v"):
+            old = self.kbuf if name == "k" else self.vbuf
             shape = (old.shape[0], len(indices)) + tuple(old.shape[2:])
             numel = shape[0] * shape[1] * old[0, 0].numel()
+            spare = self._flats[name + "_spare"]
             if spare is None or spare.numel() < numel:
-                spare = old.new_empty(numel)
+                if spare is not None:
+                    self.pool.append(spare)
+                spare = self._take(numel, old)
             new = spare[:numel].view(shape)
             for block in range(self.zeroed):  # written blocks only; the others are zeroed on first write
                 torch.index_select(old[block], 0, indices, out=new[block])
-            kept.append((new, old.reshape(-1)))
-        (self.kbuf, k_spare), (self.vbuf, v_spare) = kept
-        self._spares = (k_spare, v_spare)
+            self._flats[name + "_spare"], self._flats[name] = self._flats[name], spare
+            if name == "k":
+                self.kbuf = new
+            else:
+                self.vbuf = new
 
 
 KV_BLOCK_ATTENTION = "scrit_kv_blocks"
@@ -479,6 +503,76 @@ def _attention_implementation(model, name: str | None):
         model.config._attn_implementation = old
 
 
+# --- a lean decode step for Qwen2 on the block-major cache -------------------------------------
+def _supports_lean_decode(model) -> bool:
+    """Qwen2 causal LMs with full attention in every layer (the toy models and Qwen2.5)."""
+    cfg = model.config
+    return (type(model).__name__ == "Qwen2ForCausalLM"
+            and all(t == "full_attention" for t in (getattr(cfg, "layer_types", None) or ["full_attention"]))
+            and not getattr(cfg, "use_sliding_window", False))
+
+
+def _rms_norm(x: torch.Tensor, norm) -> torch.Tensor:
+    dtype = x.dtype
+    x = x.to(torch.float32)
+    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
+    return norm.weight * x.to(dtype)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def _lean_decode_step(model, tokens: torch.Tensor, positions: torch.Tensor, cache, mask: torch.Tensor) -> torch.Tensor:
+    """One decode step of a Qwen2 model over :class:`_BlockedLayer` caches; returns ``[batch, vocab]`` logits.
+
+    The same operations, in the same order and on the same weights, as the model's own
+    forward with :func:`_kv_block_attention` (a test checks the logits are bitwise equal),
+    without the per-module dispatch, output capturing and mask building that cost about
+    as much as the arithmetic for a one-token step on CPU. ``mask`` is the 2-d padding mask
+    including the new token.
+    """
+    import torch.nn.functional as F
+
+    inner = model.model
+    b = tokens.shape[0]
+    x = inner.embed_tokens(tokens[:, None])
+    cos, sin = inner.rotary_emb(x, positions)
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    kv_len = mask.shape[1]
+    bias = None
+    for i, layer in enumerate(inner.layers):
+        attn, mlp = layer.self_attn, layer.mlp
+        residual = x
+        h = _rms_norm(x, layer.input_layernorm)
+        q = F.linear(h, attn.q_proj.weight, attn.q_proj.bias).view(b, 1, -1, attn.head_dim).transpose(1, 2)
+        k = F.linear(h, attn.k_proj.weight, attn.k_proj.bias).view(b, 1, -1, attn.head_dim).transpose(1, 2)
+        v = F.linear(h, attn.v_proj.weight, attn.v_proj.bias).view(b, 1, -1, attn.head_dim).transpose(1, 2)
+        q = (q * cos) + (_rotate_half(q) * sin)
+        k = (k * cos) + (_rotate_half(k) * sin)
+        keys, values = cache.layers[i].update(k, v)
+        nb, _, hkv, blk, d = keys.shape
+        heads = q.shape[1]
+        g = heads // hkv
+        if bias is None:  # shared by the layers: padding and the unwritten tail of the last block
+            bias = q.new_zeros((b, 1, 1, nb * blk))
+            bias[..., kv_len:] = float("-inf")
+            bias[..., :kv_len].masked_fill_(~mask.bool().reshape(b, 1, 1, kv_len), float("-inf"))
+        scores = torch.matmul((q * attn.scaling).reshape(1, b, hkv, g, d), keys.transpose(-1, -2))
+        scores = scores.permute(1, 2, 3, 0, 4).reshape(b, hkv, g, nb * blk)
+        probs = torch.softmax(scores + bias, dim=-1).reshape(b, hkv, g, nb, blk).permute(3, 0, 1, 2, 4)
+        out = torch.matmul(probs, values).sum(0).reshape(b, 1, heads * d)
+        x = residual + F.linear(out, attn.o_proj.weight, attn.o_proj.bias)
+        residual = x
+        h = _rms_norm(x, layer.post_attention_layernorm)
+        x = residual + F.linear(mlp.act_fn(F.linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias))
+                                * F.linear(h, mlp.up_proj.weight, mlp.up_proj.bias),
+                                mlp.down_proj.weight, mlp.down_proj.bias)
+    x = _rms_norm(x, inner.norm)
+    return F.linear(x[:, -1, :], model.lm_head.weight, model.lm_head.bias)
+
+
 # --- the batched backend ---------------------------------------------------------------
 class TransformersBackend:
     """Batched, KV-cached generation with per-request seeds; see the module docstring."""
@@ -499,6 +593,7 @@ class TransformersBackend:
         verdict_rule: str | None = None,
         kv_block_size: int | None = None,
         prefill_rows: int = 32,
+        lean_decode: bool = True,
         _loaded: tuple | None = None,
     ):
         if batch_size < 1:
@@ -531,6 +626,8 @@ class TransformersBackend:
         if prefill_rows < 0:
             raise ValueError(f"prefill_rows must be >= 0, got {prefill_rows}")
         self.prefill_rows = prefill_rows
+        # decode steps skip transformers' module plumbing where the model is a plain Qwen2 (bitwise the same logits)
+        self.lean_decode = bool(kv_block_size) and lean_decode and _supports_lean_decode(self.model)
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._pieces: dict[int, str] = {}
@@ -575,11 +672,12 @@ class TransformersBackend:
         ids = self.encode(requests)
         out: list[str | None] = [None] * len(requests)
         batches = self.plan_batches([len(x) for x in ids], params.max_new_tokens)
+        pool: list = []  # KV storages handed from one batch to the next, freed with this call
         with tqdm(total=len(requests), disable=not progress, desc=f"generate ({Path(self.model_name).name})",
                   unit="req", dynamic_ncols=True) as bar:
             for b in batches:
                 with _attention_implementation(self.model, KV_BLOCK_ATTENTION if self.kv_block_size else None):
-                    texts = self._generate_batch([ids[i] for i in b], [requests[i].seed for i in b], params)
+                    texts = self._generate_batch([ids[i] for i in b], [requests[i].seed for i in b], params, pool)
                 for i, t in zip(b, texts):
                     out[i] = t
                 bar.update(len(b))
@@ -624,7 +722,8 @@ class TransformersBackend:
         return torch.cat(logits)
 
     @torch.inference_mode()
-    def _generate_batch(self, prompt_ids: list[list[int]], seeds: list[int], params: SamplingParams) -> list[str]:
+    def _generate_batch(self, prompt_ids: list[list[int]], seeds: list[int], params: SamplingParams,
+                        pool: list | None = None) -> list[str]:
         dev = self.device
         n = len(prompt_ids)
         width = max(len(p) for p in prompt_ids)
@@ -639,8 +738,9 @@ class TransformersBackend:
         next_pos = position_ids[:, -1:] + 1
         seed_t = torch.tensor(seeds, dtype=torch.int64)
 
-        cache = _make_cache(self.model, width + params.max_new_tokens, self.kv_block_size)
+        cache = _make_cache(self.model, width + params.max_new_tokens, self.kv_block_size, pool)
         logits = self._prefill(input_ids, mask, position_ids, cache)
+        lean = self.lean_decode and all(isinstance(layer, _BlockedLayer) for layer in getattr(cache, "layers", ()))
 
         stops = tuple(s for s in params.stop if s)
         rule = self.verdict_rule
@@ -691,9 +791,15 @@ class TransformersBackend:
             else:
                 tok = tok.to(dev)
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-            logits = self._forward(tok.unsqueeze(-1), mask, next_pos, cache)
+            if lean:
+                logits = _lean_decode_step(self.model, tok, next_pos, cache, mask)
+            else:
+                logits = self._forward(tok.unsqueeze(-1), mask, next_pos, cache)
             next_pos = next_pos + 1
 
+        for layer in getattr(cache, "layers", ()):
+            if isinstance(layer, _BlockedLayer):
+                layer.release()
         texts = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
         return [truncate_at_stop(t, stops) for t in texts]
 
