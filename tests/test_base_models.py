@@ -36,8 +36,8 @@ def test_tiny_build_is_a_loadable_hf_dir(tiny_model):
     info = json.loads((tiny_model / "build_info.json").read_text())
     assert info["steps"] == 3 and info["n_params"] == bm.n_params(m) and info["complete"]
     log = json.loads((tiny_model / "train_log.json").read_text())
-    # 3 main steps, 3 critique-phase (phase 3) steps, 3 phase-4 steps: max_steps caps all three
-    assert [r["step"] for r in log] == list(range(1, 10))
+    # 3 main steps, 3 critique-phase (phase 3) steps, 3 phase-4 and 3 phase-5 steps: max_steps caps all four
+    assert [r["step"] for r in log] == list(range(1, 13))
     assert info["verdict_tune"]["mix_steps"] == 3 and info["critique_tune"]["mix_steps"] == 3
     assert info["critique_tune"]["mix"] == list(bm.BuildConfig().critique_mix)
     assert (tiny_model / "train_log.csv").read_text().startswith("step,")
@@ -141,23 +141,39 @@ def test_reference_weight_marks_only_what_the_reference_determines():
 def test_phase_5_runs_only_where_it_has_steps_and_upgrades_an_older_dir(tiny_model, tmp_path):
     import shutil
 
+    # per-size settings: toy-0.1m and toy-0.6m have phase-5 steps, the others only record the phase
+    cfg = bm.BuildConfig()
+    assert [bm._size_setting(cfg, s, "reference_steps") for s in bm.SIZES] == [1000, 0, 0, 800]
+    assert bm._size_setting(cfg, "toy-0.1m", "reference_mix") == (0.3, 0.1, 0.2, 0.4)
+    assert bm._size_setting(cfg, "toy-0.6m", "reference_mix") == cfg.reference_mix
     info = json.loads((tiny_model / "build_info.json").read_text())
-    assert info["reference_tune"]["mix_steps"] == 0  # default: recorded, weights untouched
-    out = tmp_path / "old"
-    shutil.copytree(tiny_model.parent, out)
-    info_path = out / "toy-0.1m" / "build_info.json"
-    del info["reference_tune"]
-    info_path.write_text(json.dumps(info))
-    assert not bm.is_complete(out / "toy-0.1m")
-    n_log = len(json.loads((out / "toy-0.1m" / "train_log.json").read_text()))
-    before = (out / "toy-0.1m" / "model.safetensors").read_bytes()
-    bm.build_base_models(_tiny_cfg(out, reference_steps=2))
-    info = json.loads(info_path.read_text())
-    assert bm.is_complete(out / "toy-0.1m") and info["reference_tune"]["mix_steps"] == 2
-    assert info["reference_tune"]["ref_weight"] == bm.BuildConfig().ref_weight
-    assert len(json.loads((out / "toy-0.1m" / "train_log.json").read_text())) == n_log + 2
-    assert (out / "toy-0.1m" / "model.safetensors").read_bytes() != before
-    assert bm.steps_done(info) == bm.steps_done(info, upto="reference_tune") + 2
+    rec = info["reference_tune"]
+    assert rec["mix_steps"] == 3 and rec["mix"] == [0.3, 0.1, 0.2, 0.4]  # capped by max_steps
+    # an older dir: phase 5 missing, or recorded with 0 steps before the recipe gave this size steps
+    for case in ("missing", "zero-step record"):
+        out = tmp_path / case.replace(" ", "-")
+        shutil.copytree(tiny_model.parent, out)
+        info_path = out / "toy-0.1m" / "build_info.json"
+        old = dict(info)
+        if case == "missing":
+            del old["reference_tune"]
+        else:
+            old["reference_tune"] = {"drill_steps": 0, "mix_steps": 0, "seconds": 0.0}
+        info_path.write_text(json.dumps(old))
+        assert bm.is_complete(out / "toy-0.1m") == (case != "missing")
+        n_log = len(json.loads((out / "toy-0.1m" / "train_log.json").read_text()))
+        before = (out / "toy-0.1m" / "model.safetensors").read_bytes()
+        bm.build_base_models(_tiny_cfg(out))
+        new_info = json.loads(info_path.read_text())
+        assert bm.is_complete(out / "toy-0.1m") and new_info["reference_tune"]["mix_steps"] == 3
+        assert new_info["reference_tune"]["ref_weight"] == bm.BuildConfig().ref_weight
+        assert len(json.loads((out / "toy-0.1m" / "train_log.json").read_text())) == n_log + 3
+        assert (out / "toy-0.1m" / "model.safetensors").read_bytes() != before
+        assert bm.steps_done(new_info) == bm.steps_done(new_info, upto="reference_tune") + 3
+        # a recorded phase with steps is never rerun
+        after = (out / "toy-0.1m" / "model.safetensors").read_bytes()
+        bm.build_base_models(_tiny_cfg(out))
+        assert (out / "toy-0.1m" / "model.safetensors").read_bytes() == after
 
 
 def test_phase_5_pool_adds_copy_world_critiques_only_to_the_contrastive_pool():
