@@ -35,7 +35,11 @@ buffers are also *block-major* (``kv_block_size``, default 32 tokens; see
 over contiguous blocks reads it about twice as fast as SDPA over a strided view of one
 long buffer. The matching attention (:func:`_kv_block_attention`, registered with
 transformers' ``AttentionInterface``) is switched on only for the duration of a call;
-the prompt's prefill still runs through stock SDPA.
+the prompt's prefill still runs through stock SDPA, in chunks of ``prefill_rows`` rows each
+cut to its own longest prompt. For a plain Qwen2 model the decode steps then skip
+transformers' module plumbing (:func:`_lean_decode_step`: the same operations on the same
+weights, bitwise-equal logits), and the cache storages of one call are pooled across its
+batches. Together these took the benchmark on toy-0.6m from 13.9x to 21-22x the naive loop.
 
 :class:`NaiveTransformersBackend` is the slow reference: one prompt at a time through
 ``model.generate``. The benchmark (``scripts/bench_generation.py``) and the tests compare
