@@ -453,23 +453,32 @@ def _kv_block_attention(module, query, key, value, attention_mask, dropout: floa
     if key.dim() != 5:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
-    nb, b, hkv, blk, d = key.shape
+    nb, b, _, blk, d = key.shape
     h, q_len = query.shape[1], query.shape[2]
     if q_len != 1 or attention_mask is None or attention_mask.dtype != torch.bool:
         raise RuntimeError("block-major KV attention handles one boolean-masked query token per row")
-    g = h // hkv
     scale = d ** -0.5 if scaling is None else scaling
-    q = (query * scale).reshape(1, b, hkv, g, d)
-    scores = torch.matmul(q, key.transpose(-1, -2))  # [nb, b, hkv, g, blk]
-    scores = scores.permute(1, 2, 3, 0, 4).reshape(b, hkv, g, nb * blk)
-    kv_len = attention_mask.shape[-1]
-    bias = scores.new_zeros((b, 1, 1, nb * blk))
+    bias = _block_bias(attention_mask.reshape(b, -1), nb * blk, query)
+    return _attend_blocks(query * scale, key, value, bias).reshape(b, 1, h, d), None
+
+
+def _block_bias(mask: torch.Tensor, slots: int, like: torch.Tensor) -> torch.Tensor:
+    """Additive ``[batch, 1, 1, slots]`` bias: -inf at padding (``mask`` False) and past the cache length."""
+    b, kv_len = mask.shape
+    bias = like.new_zeros((b, 1, 1, slots))
     bias[..., kv_len:] = float("-inf")  # the unwritten tail of the last block
-    bias[..., :kv_len].masked_fill_(~attention_mask.reshape(b, 1, 1, kv_len), float("-inf"))
-    probs = torch.softmax(scores + bias, dim=-1)
-    probs = probs.reshape(b, hkv, g, nb, blk).permute(3, 0, 1, 2, 4)
-    out = torch.matmul(probs, value).sum(0)  # [b, hkv, g, d]
-    return out.reshape(b, 1, h, d), None
+    bias[..., :kv_len].masked_fill_(~mask.reshape(b, 1, 1, kv_len), float("-inf"))
+    return bias
+
+
+def _attend_blocks(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Softmax attention of one already-scaled query token per row over 5-d blocks; ``[batch, kv_heads, groups, dim]``."""
+    nb, b, hkv, blk, d = keys.shape
+    g = query.shape[1] // hkv
+    scores = torch.matmul(query.reshape(1, b, hkv, g, d), keys.transpose(-1, -2))  # [nb, b, hkv, g, blk]
+    scores = scores.permute(1, 2, 3, 0, 4).reshape(b, hkv, g, nb * blk)
+    probs = torch.softmax(scores + bias, dim=-1).reshape(b, hkv, g, nb, blk).permute(3, 0, 1, 2, 4)
+    return torch.matmul(probs, values).sum(0)
 
 
 def _kv_block_mask(*args, **kwargs):
@@ -516,18 +525,6 @@ def _supports_lean_decode(model) -> bool:
             and not getattr(cfg, "use_sliding_window", False))
 
 
-def _rms_norm(x: torch.Tensor, norm) -> torch.Tensor:
-    dtype = x.dtype
-    x = x.to(torch.float32)
-    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
-    return norm.weight * x.to(dtype)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
 def _lean_decode_step(model, tokens: torch.Tensor, positions: torch.Tensor, cache, mask: torch.Tensor) -> torch.Tensor:
     """One decode step of a Qwen2 model over :class:`_BlockedLayer` caches; returns ``[batch, vocab]`` logits.
 
@@ -537,44 +534,30 @@ def _lean_decode_step(model, tokens: torch.Tensor, positions: torch.Tensor, cach
     as much as the arithmetic for a one-token step on CPU. ``mask`` is the 2-d padding mask
     including the new token.
     """
-    import torch.nn.functional as F
+    from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
 
     inner = model.model
     b = tokens.shape[0]
     x = inner.embed_tokens(tokens[:, None])
     cos, sin = inner.rotary_emb(x, positions)
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-    kv_len = mask.shape[1]
     bias = None
     for i, layer in enumerate(inner.layers):
-        attn, mlp = layer.self_attn, layer.mlp
+        attn = layer.self_attn
         residual = x
-        h = _rms_norm(x, layer.input_layernorm)
-        q = F.linear(h, attn.q_proj.weight, attn.q_proj.bias).view(b, 1, -1, attn.head_dim).transpose(1, 2)
-        k = F.linear(h, attn.k_proj.weight, attn.k_proj.bias).view(b, 1, -1, attn.head_dim).transpose(1, 2)
-        v = F.linear(h, attn.v_proj.weight, attn.v_proj.bias).view(b, 1, -1, attn.head_dim).transpose(1, 2)
-        q = (q * cos) + (_rotate_half(q) * sin)
-        k = (k * cos) + (_rotate_half(k) * sin)
+        h = layer.input_layernorm(x)
+        shape = (b, 1, -1, attn.head_dim)
+        q = attn.q_proj(h).view(shape).transpose(1, 2)
+        k = attn.k_proj(h).view(shape).transpose(1, 2)
+        v = attn.v_proj(h).view(shape).transpose(1, 2)
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
         keys, values = cache.layers[i].update(k, v)
-        nb, _, hkv, blk, d = keys.shape
-        heads = q.shape[1]
-        g = heads // hkv
-        if bias is None:  # shared by the layers: padding and the unwritten tail of the last block
-            bias = q.new_zeros((b, 1, 1, nb * blk))
-            bias[..., kv_len:] = float("-inf")
-            bias[..., :kv_len].masked_fill_(~mask.bool().reshape(b, 1, 1, kv_len), float("-inf"))
-        scores = torch.matmul((q * attn.scaling).reshape(1, b, hkv, g, d), keys.transpose(-1, -2))
-        scores = scores.permute(1, 2, 3, 0, 4).reshape(b, hkv, g, nb * blk)
-        probs = torch.softmax(scores + bias, dim=-1).reshape(b, hkv, g, nb, blk).permute(3, 0, 1, 2, 4)
-        out = torch.matmul(probs, values).sum(0).reshape(b, 1, heads * d)
-        x = residual + F.linear(out, attn.o_proj.weight, attn.o_proj.bias)
-        residual = x
-        h = _rms_norm(x, layer.post_attention_layernorm)
-        x = residual + F.linear(mlp.act_fn(F.linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias))
-                                * F.linear(h, mlp.up_proj.weight, mlp.up_proj.bias),
-                                mlp.down_proj.weight, mlp.down_proj.bias)
-    x = _rms_norm(x, inner.norm)
-    return F.linear(x[:, -1, :], model.lm_head.weight, model.lm_head.bias)
+        if bias is None:  # the same for every layer
+            bias = _block_bias(mask.bool(), keys.shape[0] * keys.shape[3], q)
+        out = _attend_blocks(q * attn.scaling, keys, values, bias).reshape(b, 1, -1)
+        x = residual + attn.o_proj(out)
+        x = x + layer.mlp(layer.post_attention_layernorm(x))
+    x = inner.norm(x)
+    return model.lm_head(x[:, -1, :])
 
 
 # --- the batched backend ---------------------------------------------------------------
