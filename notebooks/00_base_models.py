@@ -27,9 +27,10 @@ models_dir = "models"
 sizes = None  # None = every size in scrit_utils.base_models.SIZES
 bench_dir = "data/toy_benchmarks"
 bench_per_class = 100
-bench_generators = ["toy-0.1m", "toy-0.2m"]  # models whose sampled solutions supply natural errors
+bench_generators = ["toy-66k", "toy-150k"]  # models whose sampled solutions supply natural errors
 n_solve = 300
 n_items = None  # cap per critique set (None = all 200; tests use a few)
+build = True  # False: only measure the complete model dirs named in `sizes` (e.g. the committed v1 bases)
 evaluate = True
 table_stem = "results/tables/base_models"
 torch_threads = 2
@@ -61,7 +62,7 @@ cfg
 
 # %%
 t0 = time.time()
-paths = bm.build_base_models(cfg)
+paths = bm.build_base_models(cfg) if build else [Path(models_dir) / s for s in cfg.sizes]
 print(f"build step took {time.time() - t0:.0f} s")
 info = pd.DataFrame([{**json.loads((p / "build_info.json").read_text())["size"],
                       "n_params": json.loads((p / "build_info.json").read_text())["n_params"],

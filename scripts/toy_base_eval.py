@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python scripts/toy_base_eval.py --models models --bench data/toy_benchmarks \
-        --generators toy-0.3m toy-0.6m --sizes toy-0.1m toy-0.3m toy-0.6m toy-1.1m
+        --generators toy-66k toy-150k --sizes toy-66k toy-150k toy-409k toy-709k
 
 The same steps run inside notebooks/00_base_models.py; this script is for running them in the
 background while other work shares the CPU.
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="models")
     ap.add_argument("--bench", default="data/toy_benchmarks")
-    ap.add_argument("--generators", nargs="*", default=["toy-0.3m", "toy-0.6m"])
+    ap.add_argument("--generators", nargs="*", default=["toy-66k", "toy-150k"])
     ap.add_argument("--sizes", nargs="+", required=True)
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--n-solve", type=int, default=300)

@@ -1,50 +1,40 @@
 """Build the toy world's base "instruct" models: tiny Qwen2 models trained from scratch.
 
-Each base is a ``Qwen2ForCausalLM`` (from a ``Qwen2Config``) with the project's toy
-tokenizer (:mod:`scrit_utils.toy_tokenizer`), saved with ``save_pretrained(safe_serialization=True)``
-plus tokenizer and generation config, so every HF tool (and the project's backends) loads it.
+Each base is a ``Qwen2ForCausalLM`` (from a ``Qwen2Config``) with the project's toy tokenizer
+(:mod:`scrit_utils.toy_tokenizer`), saved with ``save_pretrained(safe_serialization=True)`` plus
+tokenizer and generation config, so every HF tool (and the project's backends) loads it.
 
-Training recipe (plain torch loop, loss on target tokens only, AdamW + warm-up + cosine):
+**One recipe for every size** (v2). The recipe is data: :data:`RECIPE`, a list of :class:`Phase`
+(share of the size's steps, batch mixture, learning rate, warm-up, loss weights), run by one loop
+(:func:`train_one`). Sizes differ only in width/depth (:class:`SizeSpec`) and in their step count,
+which is scaled with the parameter count (:meth:`BuildConfig.steps_for`):
+``steps = steps_base * (n_params / steps_ref_params) ** steps_exponent``.
 
-- **solve** batches: fresh ``train``-split problems -> reference solution (infinite stream);
-- **seed** batches: the seed of ground-truth critiques, :func:`scrit_utils.worlds.arith.seed_critiques`
-  (default 3000 direct + 3000 contrastive on disjoint ``seed``-split problems, 50% injected-wrong
-  students) -- the ONLY place ground-truth step labels are used;
-- **drill** batches: the compare drill (:func:`scrit_utils.worlds.arith.drill_lines`): step-critique
-  lines whose loss is only on the verdict word, so the critic learns to write ``wrong`` itself.
+The bases play the part an instruction-tuned LLM plays in the paper:
 
-Schedule: phase 1 (first ``drill_phase`` = 35% of the main steps) is solving only, so the model
-learns to copy operands and to compute before anything else; phase 2 mixes drill / solve / direct
-seed / contrastive seed 15/35/20/30; one warm-up + cosine schedule spans phases 1-2. Phase 3 (the
-critique phase, ``verdict_mix_steps`` = 400, fresh AdamW at 1e-3 with cosine decay) mixes
-5/15/40/40. Phase 4 (``critique_steps`` = 600, fresh AdamW at 1e-3, cosine) mixes 0/10/30/60, so the
-critic learns to copy the reference: before it toy-0.3m copied so poorly that with-reference CC mix
-was 15.5% (PB F1 0.37); after it 75.5% (0.85), while without reference it is 23.5% (0.49). Verdict tokens get ``verdict_weight`` x loss, and the two compared values on a
-critique's ``wrong`` line get ``copy_weight`` (10) x loss: without it a model that can solve writes
-its own value in the student's slot and never sees a mismatch (measured: 0 of 80 wrong lines
-copied, PB F1 0.02-0.06 at every size; with it toy-0.2m copied 71/80 and reached F1 0.88, in a
-world with values <= 99).
-Phase 5 (``reference_steps``, 0 by default: only recorded; toy-0.6m 800, fresh AdamW at 1e-3,
-cosine, mix 10/10/25/55) is for a size that solves well enough to *compute* its checked values and
-corrections rather than copy them from the reference (toy-0.6m after phase 4: CC mix 42.5 both
-ways). Its contrastive pool gains ``copy_seed_n`` = 3000 contrastive seed critiques from
-``copy_world`` (values up to 9999, which the model never learned to compute, so copying is the only
-way to get them right); in contrastive targets the reference-determined tokens (checked values, the
-correction's numbers) get ``ref_weight`` (10) x loss, and verdict tokens ``reference_verdict_weight``
-(10) x, because a critic that copies both values must still compare them.
-A phase 0 (``drill_only_steps``, drill alone from scratch) exists but is off: the skill it taught
-was undone as soon as solving started.
+- **solvers**: ``solve`` batches are fresh ``train``-split problems -> reference solution;
+- **critique format, not the no-reference skill**: the *direct* (no-reference) seed critiques are
+  drawn from ``direct_world``, a harder world whose values the model never learned to compute
+  (4-digit values). There it can learn the format and when to write ``wrong``, but not to compute
+  its checked values, so in the study's world it leans on the student's values. That is the
+  skill SCRIT has to teach: the model can solve a step, yet without a reference its critique
+  does not use that ability (measured as the headroom column of ``results/tables/base_models.md``);
+- **a good critic with a reference**: *contrastive* seed critiques from the study's world and
+  from ``copy_world`` (values it cannot compute, so only copying the reference lowers the loss);
+- **compare drill**: step-critique lines ``42*3=126|129`` + `` wrong``/`` ok``, loss on the verdict.
 
-Restartable per model: a model dir with ``build_info.json`` marked complete is skipped; a run
-that dies resumes from ``<dir>.ckpt/`` (saved every ``ckpt_every`` steps; data batches are a pure
-function of (seed, model, step), so a resumed run sees the same batches). A dir whose main phases
-are done (e.g. built before phase 4 or 5 existed) gets only the tune phases it lacks.
+Ground-truth critiques (:func:`scrit_utils.worlds.arith.seed_critiques`, ``seed`` split) are the
+ONLY use of ground-truth step labels anywhere in the project.
+
+Restartable per model: a model dir with ``build_info.json`` marked complete is skipped; a run that
+dies resumes from ``<dir>.ckpt/`` (saved every ``ckpt_every`` steps; batches are a pure function of
+(seed, model, step), so a resumed run sees the same batches and ends in the same weights).
 
 Usage::
 
     from scrit_utils.base_models import BuildConfig, build_base_models
-    build_base_models(BuildConfig(out_dir="models", sizes=("toy-0.1m",)))
-    # CLI:  scrit build-base-models --profile configs/toy.yaml   |   --out models --sizes toy-0.1m
+    build_base_models(BuildConfig(out_dir="models", sizes=("toy-66k",)))
+    # CLI:  scrit build-base-models --profile configs/toy.yaml   |   --out models --sizes toy-66k
 """
 from __future__ import annotations
 
@@ -68,43 +58,70 @@ from scrit_utils.records import atomic_write_text, write_json
 from scrit_utils.worlds import arith
 
 TOKENIZER_DIR = "tokenizer"
+#: batch kinds a phase can mix
+BATCH_KINDS = ("drill", "solve", "direct", "contrastive")
+#: bump when the recipe's logic changes (recorded in build_info; a dir built by another version is rebuilt)
+RECIPE_VERSION = 2
 # the two compared values of a ground-truth critique line whose verdict is "wrong"
 _WRONG_LINE_VALUES = re.compile(arith.COMPARED_VALUES_RE.pattern + " " + arith.VERDICT_WRONG)
 
 
 @dataclass(frozen=True)
 class SizeSpec:
+    """Width and depth: the only things that differ between sizes (besides the scaled step count)."""
+
     name: str
     hidden: int
     layers: int
     heads: int
     intermediate: int
-    steps: int  # main-phase steps (after the drill-only phase)
-    lr: float = 2e-3
-    critique_steps: int | None = None  # phase-4 steps (None = BuildConfig.critique_steps)
-    reference_steps: int | None = None  # phase-5 steps (None = BuildConfig.reference_steps)
-    reference_mix: tuple[float, float, float, float] | None = None  # phase-5 mixture (None = BuildConfig's)
-    reference_verdict_weight: float | None = None  # phase-5 verdict weight (None = BuildConfig's)
 
 
-#: the shipped sizes (parameter counts are printed in models/README.md)
+#: the shipped sizes, 66K-709K parameters (10.8x)
 SIZES: dict[str, SizeSpec] = {
     s.name: s
     for s in (
-        # after phase 4 it almost never wrote ` wrong` (PB F1 0.00 / 0.02 without / with reference): phase 5 with
-        # more drill and a larger verdict weight taught it (0.13 / 0.56; models/README.md, item 9)
-        SizeSpec("toy-0.1m", hidden=64, layers=2, heads=4, intermediate=128, steps=1500,
-                 reference_steps=1000, reference_mix=(0.3, 0.1, 0.2, 0.4), reference_verdict_weight=20.0),
-        SizeSpec("toy-0.2m", hidden=80, layers=3, heads=4, intermediate=160, steps=1500),
-        SizeSpec("toy-0.3m", hidden=96, layers=3, heads=4, intermediate=192, steps=1500),
-        # copying the reference is learned later at this size (phase-4 contrastive loss 0.068 after 600 steps,
-        # where toy-0.3m had 0.025; with-reference no better than without), so phase 4 is twice as long
-        # it also solves well enough (37%) to compute its checked values and corrections instead of copying them
-        # from the reference, so with a reference it was no better than without: phase 5 teaches the copy
-        SizeSpec("toy-0.6m", hidden=128, layers=3, heads=4, intermediate=256, steps=1500, lr=1.5e-3,
-                 critique_steps=1200, reference_steps=800),
+        SizeSpec("toy-66k", hidden=48, layers=2, heads=4, intermediate=96),
+        SizeSpec("toy-150k", hidden=64, layers=3, heads=4, intermediate=128),
+        SizeSpec("toy-409k", hidden=96, layers=4, heads=4, intermediate=192),
+        SizeSpec("toy-709k", hidden=128, layers=4, heads=4, intermediate=256),
     )
 }
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of the recipe: ``share`` of the size's steps with one batch mixture and schedule.
+
+    Every phase starts a fresh AdamW with ``warmup`` linear warm-up steps and cosine decay to
+    ``min_lr_ratio`` x ``lr``. ``mix`` weights the batch kinds (:data:`BATCH_KINDS`, in that order).
+    Loss weights: ``verdict_weight`` on verdict tokens; ``copy_weight`` on the two compared values of
+    a ``wrong`` line (without it a solver writes its own value twice and never sees a mismatch);
+    ``ref_weight`` on the reference-determined tokens of contrastive targets (checked values, the
+    correction's numbers), so copying the reference is what lowers their loss.
+    """
+
+    name: str
+    share: float
+    mix: tuple[float, float, float, float]  # drill, solve, direct, contrastive
+    lr: float
+    warmup: int = 50
+    verdict_weight: float = 2.0
+    copy_weight: float = 10.0
+    ref_weight: float = 1.0
+
+
+#: the v2 recipe (models/README.md says why each phase is there)
+RECIPE: tuple[Phase, ...] = (
+    # arithmetic first: copying operands and computing, before any critique
+    Phase("solve", share=0.4, mix=(0.0, 1.0, 0.0, 0.0), lr=2e-3, warmup=100),
+    # the critique formats and the compare drill, while solving goes on
+    Phase("critique", share=0.35, mix=(0.15, 0.35, 0.15, 0.35), lr=1.5e-3),
+    # the reference phase: contrastive-heavy, reference-determined values weighted, verdicts weighted
+    Phase("reference", share=0.25, mix=(0.15, 0.15, 0.15, 0.55), lr=1e-3, verdict_weight=5.0, ref_weight=5.0),
+)
+
+_HARD_WORLD = dict(max_start=999, max_addend=999, max_factor=19, max_value=9999)
 
 
 @dataclass(frozen=True)
@@ -114,45 +131,25 @@ class BuildConfig:
     seed: int = 0
     world: arith.ArithConfig = field(default_factory=arith.ArithConfig)
     vocab_size: int = 384
-    n_seed_per_mode: int = 3000  # ground-truth critiques per format (direct, contrastive)
+    # the seed of ground-truth critiques: contrastive ones from the study's world and from copy_world,
+    # direct (no-reference) ones only from direct_world (format without the skill; module doc)
+    n_seed_contrastive: int = 3000
+    n_seed_copy: int = 3000
+    n_seed_direct: int = 3000
+    copy_world: arith.ArithConfig = field(default_factory=lambda: arith.ArithConfig(**_HARD_WORLD))
+    direct_world: arith.ArithConfig = field(default_factory=lambda: arith.ArithConfig(**_HARD_WORLD))
     seed_wrong_fraction: float = 0.5
-    steps_scale: float = 1.0  # multiply every size's step count (tests use tiny values)
-    max_steps: int | None = None  # hard cap on steps (tests)
+    recipe: tuple[Phase, ...] = RECIPE
+    # compute-scaled step count: steps_base at steps_ref_params parameters
+    steps_base: int = 2400
+    steps_ref_params: int = 150_000
+    steps_exponent: float = 0.3
+    steps_scale: float = 1.0  # multiply every size's step count (pilots, tests)
+    max_steps: int | None = None  # hard cap on the total steps (tests)
     solve_batch: int = 32
     seed_batch: int = 16
     drill_batch: int = 24  # sequences of drill_lines_per_seq lines each
     drill_lines_per_seq: int = 6
-    drill_only_steps: int = 0  # phase 0: compare drill alone (off: on a fresh model it is undone once solving starts)
-    drill_phase: float = 0.35  # share of main steps in phase 1 (solve only by default: arithmetic first)
-    phase1_mix: tuple[float, float] = (0.0, 1.0)  # drill, solve
-    phase2_mix: tuple[float, float, float, float] = (0.15, 0.35, 0.2, 0.3)  # drill, solve, direct, contrastive
-    verdict_weight: float = 2.0
-    copy_weight: float = 10.0  # loss weight of the two compared values on a critique's "wrong" line
-    # phase 3 (critique phase) on the phase-1/2 weights: optional drill alone, then a critique-heavy mix
-    verdict_drill_steps: int = 0  # phase 3: drill alone on the trained model
-    verdict_mix_steps: int = 400  # phase 3: then this critique-heavy mixture (copy_weight applies)
-    verdict_drill_batch: int = 40
-    verdict_drill_lr: float = 2e-3
-    verdict_mix_lr: float = 1e-3
-    verdict_mix: tuple[float, float, float, float] = (0.05, 0.15, 0.4, 0.4)  # drill, solve, direct, contrastive
-    # phase 4 (second critique phase) on the phase-3 weights: contrastive-heavy, so the critic learns to copy
-    # the reference (toy-0.3m, 600 steps: with-reference CC mix 15.5 -> 75.5, PB F1 0.37 -> 0.85)
-    critique_steps: int = 600  # per size: SizeSpec.critique_steps overrides
-    critique_mix: tuple[float, float, float, float] = (0.0, 0.1, 0.3, 0.6)  # drill, solve, direct, contrastive
-    critique_lr: float = 1e-3
-    # phase 5 (reference phase): contrastive-heavy again, with the tokens the reference determines
-    # (checked values, the correction's numbers) weighted ref_weight x in contrastive targets; 0 steps = skipped
-    reference_steps: int = 0  # per size: SizeSpec.reference_steps overrides
-    reference_mix: tuple[float, float, float, float] = (0.1, 0.1, 0.25, 0.55)  # drill, solve, direct, contrastive
-    reference_lr: float = 1e-3
-    ref_weight: float = 10.0
-    reference_verdict_weight: float = 10.0  # verdict tokens in phase 5 (2 elsewhere): copied values must still be compared
-    # phase 5 adds contrastive seed critiques from a harder world (4-digit values) that this model cannot
-    # compute, so the only way to lower their loss is to copy the reference (0 = none)
-    copy_seed_n: int = 3000
-    copy_world: arith.ArithConfig = field(default_factory=lambda: arith.ArithConfig(
-        max_start=999, max_addend=999, max_factor=19, max_value=9999))
-    warmup: int = 100
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.05
     grad_clip: float = 1.0
@@ -161,10 +158,32 @@ class BuildConfig:
     threads: int = 1  # torch threads per training process
     jobs: int = 2  # models trained concurrently (separate processes)
 
-    def steps_for(self, spec: SizeSpec) -> int:
-        """Total optimizer steps: drill-only phase + the size's main phase."""
-        n = self.drill_only_steps + max(1, int(round(spec.steps * self.steps_scale)))
-        return min(n, self.max_steps) if self.max_steps else n
+    def __post_init__(self) -> None:
+        if not self.recipe:
+            raise ValueError("base_models.recipe: needs at least one phase")
+        for i, ph in enumerate(self.recipe):
+            if len(ph.mix) != len(BATCH_KINDS) or min(ph.mix) < 0 or sum(ph.mix) <= 0:
+                raise ValueError(f"base_models.recipe[{i}] ({ph.name}): mix needs {len(BATCH_KINDS)} weights "
+                                 f"{BATCH_KINDS}, non-negative, not all 0; got {ph.mix}")
+            if ph.share <= 0:
+                raise ValueError(f"base_models.recipe[{i}] ({ph.name}): share must be > 0, got {ph.share}")
+
+    def steps_for(self, n_params: int) -> int:
+        """Total optimizer steps of a model with ``n_params`` parameters (compute-scaled)."""
+        n = self.steps_base * (n_params / self.steps_ref_params) ** self.steps_exponent * self.steps_scale
+        n = min(int(round(n)), self.max_steps) if self.max_steps else int(round(n))
+        return max(len(self.recipe), n)  # every phase runs at least one step
+
+    def phase_bounds(self, total: int) -> list[tuple[int, int]]:
+        """[start, end) step range of each phase: shares normalised, every phase at least one step."""
+        s = sum(p.share for p in self.recipe)
+        cuts = [0]
+        acc = 0.0
+        for p in self.recipe:
+            acc += p.share / s
+            cuts.append(max(cuts[-1] + 1, int(round(acc * total))))
+        cuts[-1] = max(cuts[-1], total)
+        return [(cuts[i], cuts[i + 1]) for i in range(len(self.recipe))]
 
 
 # --- model + tokenizer ------------------------------------------------------------------
@@ -185,19 +204,10 @@ def make_model(spec: SizeSpec, tok, seed: int):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     conf = Qwen2Config(
-        vocab_size=len(tok),
-        hidden_size=spec.hidden,
-        intermediate_size=spec.intermediate,
-        num_hidden_layers=spec.layers,
-        num_attention_heads=spec.heads,
-        num_key_value_heads=spec.heads,
-        max_position_embeddings=1024,
-        rope_theta=10000.0,
-        tie_word_embeddings=True,
-        bos_token_id=None,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        use_cache=True,
+        vocab_size=len(tok), hidden_size=spec.hidden, intermediate_size=spec.intermediate,
+        num_hidden_layers=spec.layers, num_attention_heads=spec.heads, num_key_value_heads=spec.heads,
+        max_position_embeddings=1024, rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=None,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, use_cache=True,
     )
     conf._attn_implementation = "sdpa"
     torch.manual_seed(seed)
@@ -292,20 +302,29 @@ def collate(batch: list[tuple[list[int], list[float]]], pad_id: int):
     return ids, att, wts
 
 
-def batch_kind(cfg: BuildConfig, step: int, total: int, rng: random.Random) -> str:
-    if step < cfg.drill_only_steps:
-        return "drill"
-    if step - cfg.drill_only_steps < int(cfg.drill_phase * (total - cfg.drill_only_steps)):
-        kinds, probs = ("drill", "solve"), cfg.phase1_mix
-    else:
-        kinds, probs = ("drill", "solve", "direct", "contrastive"), cfg.phase2_mix
-    return rng.choices(kinds, weights=probs)[0]
+def seed_examples(cfg: BuildConfig) -> dict[str, list]:
+    """The seed of ground-truth critiques per format (module doc): direct from ``direct_world``;
+    contrastive from the study's world plus ``n_seed_copy`` from ``copy_world`` (independent draws)."""
+    def draw(n: int, world: arith.ArithConfig, stream: str, mode: str) -> list:
+        if n <= 0:
+            return []
+        # seed_critiques draws n direct + n contrastive problems; a stream per pool keeps pools independent
+        return [e for e in arith.seed_critiques(cfg.seed, n, world, cfg.seed_wrong_fraction, stream=stream)
+                if e.mode == mode]
+
+    return {"direct": draw(cfg.n_seed_direct, cfg.direct_world, "seed-direct", "direct"),
+            "contrastive": draw(cfg.n_seed_contrastive, cfg.world, "seed-contrastive", "contrastive")
+            + draw(cfg.n_seed_copy, cfg.copy_world, "seed-copy", "contrastive")}
 
 
-def make_batch(cfg: BuildConfig, enc: Encoder, seeds: dict, name: str, step: int, total: int):
-    """The batch of one step: a pure function of (seed, model name, step)."""
+def encode_pools(examples: dict[str, list], enc: Encoder) -> dict[str, list]:
+    return {mode: [enc.pair(e.messages, e.target, mode=e.mode) for e in exs] for mode, exs in examples.items()}
+
+
+def make_batch(cfg: BuildConfig, phase: Phase, enc: Encoder, pools: dict, name: str, step: int):
+    """The batch of one step: a pure function of (seed, model name, step) and the phase's mixture."""
     rng = random.Random(f"{cfg.seed}/{name}/step{step}")
-    kind = batch_kind(cfg, step, total, rng)
+    kind = rng.choices(BATCH_KINDS, weights=phase.mix)[0]
     if kind == "solve":
         probs = arith.generate_problems(cfg.seed * 1_000_003 + step, cfg.solve_batch, "train", cfg.world,
                                         stream=f"solve/{name}")
@@ -313,30 +332,20 @@ def make_batch(cfg: BuildConfig, enc: Encoder, seeds: dict, name: str, step: int
     elif kind == "drill":
         items = [enc.drill(arith.drill_lines(rng, cfg.drill_lines_per_seq, cfg.world)) for _ in range(cfg.drill_batch)]
     else:
-        pool = seeds[kind]
+        pool = pools[kind]
+        if not pool:
+            raise ValueError(f"base_models: phase {phase.name!r} mixes {kind!r} batches but the {kind} seed is empty")
         items = [pool[i] for i in rng.sample(range(len(pool)), min(cfg.seed_batch, len(pool)))]
     return kind, items
 
 
-def encode_seed(cfg: BuildConfig, enc: Encoder, copy_critiques: bool = False) -> dict:
-    """The seed critiques as encoded pools per format; ``copy_critiques`` (phase 5) adds ``copy_seed_n``
-    contrastive ones from ``copy_world`` (their own draw of ``seed``-split problems) to the contrastive pool."""
-    ex = arith.seed_critiques(cfg.seed, cfg.n_seed_per_mode, cfg.world, cfg.seed_wrong_fraction)
-    if copy_critiques and cfg.copy_seed_n:
-        ex += [e for e in arith.seed_critiques(cfg.seed, cfg.copy_seed_n, cfg.copy_world, cfg.seed_wrong_fraction,
-                                               stream="copy-critiques") if e.mode == "contrastive"]
-    out: dict[str, list] = {"direct": [], "contrastive": []}
-    for e in ex:
-        out[e.mode].append(enc.pair(e.messages, e.target, mode=e.mode))
-    return out
-
-
 # --- training -------------------------------------------------------------------------------
-def lr_at(step: int, total: int, base: float, cfg: BuildConfig) -> float:
-    if step < cfg.warmup:
-        return base * (step + 1) / cfg.warmup
-    prog = (step - cfg.warmup) / max(1, total - cfg.warmup)
-    return base * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, prog))))
+def lr_at(j: int, n: int, phase: Phase, min_lr_ratio: float) -> float:
+    """Learning rate at step ``j`` of a phase of ``n`` steps: linear warm-up, then cosine decay."""
+    if j < phase.warmup:
+        return phase.lr * (j + 1) / phase.warmup
+    prog = (j - phase.warmup) / max(1, n - phase.warmup)
+    return phase.lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, prog))))
 
 
 def _info(model_dir: Path) -> dict:
@@ -349,27 +358,20 @@ def _info(model_dir: Path) -> dict:
         return {}
 
 
-def main_done(model_dir: Path) -> bool:
-    """Phases 0-2 finished and saved."""
-    i = _info(model_dir)
-    return bool(i.get("main_complete") or i.get("complete"))
-
-
 def is_complete(model_dir: Path) -> bool:
-    """Every phase, including the verdict phase 3, finished and saved."""
+    """Every phase of the model's recipe finished and saved (the v1 dirs committed before v2 say so too)."""
+    return bool(_info(model_dir).get("complete"))
+
+
+def is_current(model_dir: Path) -> bool:
+    """Complete and built by this recipe version (``build_base_models`` skips only these)."""
     i = _info(model_dir)
-    return bool(i.get("complete")) and all(k in i for k in TUNE_PHASES)
+    return bool(i.get("complete")) and i.get("recipe_version") == RECIPE_VERSION
 
 
-#: the fine-tuning phases after the main run, in order (their ``build_info`` keys)
-TUNE_PHASES = ("verdict_tune", "critique_tune", "reference_tune")
-
-
-def steps_done(info: dict, upto: str | None = None) -> int:
-    """Optimizer steps recorded in ``build_info``: the main run plus the tune phases before ``upto`` (all if None)."""
-    phases = TUNE_PHASES[:TUNE_PHASES.index(upto)] if upto else TUNE_PHASES
-    return int(info.get("steps", 0)) + sum(int(info[k]["drill_steps"]) + int(info[k]["mix_steps"])
-                                           for k in phases if k in info)
+def steps_done(info: dict) -> int:
+    """Optimizer steps recorded in ``build_info``."""
+    return int(info.get("steps", 0))
 
 
 def _git_sha() -> str:
@@ -380,270 +382,144 @@ def _git_sha() -> str:
         return ""
 
 
+class _Run:
+    """The state of one build: model, optimizer of the current phase, log; checkpointed to ``<dir>.ckpt``."""
+
+    def __init__(self, cfg: BuildConfig, size: str):
+        import torch
+
+        self.cfg, self.size = cfg, size
+        self.out = Path(cfg.out_dir) / size
+        self.ckpt = Path(str(self.out) + ".ckpt")
+        self.tok = ensure_tokenizer(cfg)
+        self.model = make_model(SIZES[size], self.tok, cfg.seed)
+        self.total = cfg.steps_for(n_params(self.model))
+        self.bounds = cfg.phase_bounds(self.total)
+        self.step, self.log, self.elapsed, self.opt_state = 0, [], 0.0, None
+        if (self.ckpt / "state.pt").exists():
+            st = torch.load(self.ckpt / "state.pt", weights_only=False)
+            self.model.load_state_dict(st["model"])
+            self.step, self.log, self.elapsed, self.opt_state = st["step"], st["log"], st["elapsed"], st["opt"]
+
+    def optimizer(self, resume: bool):
+        import torch
+
+        opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=self.cfg.weight_decay)
+        if resume and self.opt_state is not None:
+            opt.load_state_dict(self.opt_state)
+        self.opt_state = None
+        return opt
+
+    def save_ckpt(self, opt, elapsed: float) -> None:
+        import torch
+
+        self.ckpt.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": self.model.state_dict(), "opt": opt.state_dict(), "step": self.step, "log": self.log,
+                    "elapsed": elapsed}, self.ckpt / "state.tmp")
+        os.replace(self.ckpt / "state.tmp", self.ckpt / "state.pt")
+
+
 def train_one(cfg: BuildConfig, size: str, progress: bool = True, stop_after: int | None = None) -> Path | None:
-    """Train one base model into ``out_dir/<size>`` (skipped when already complete).
+    """Train one base model into ``out_dir/<size>`` by running every phase of ``cfg.recipe`` (skipped when complete).
 
     ``stop_after`` (tests) simulates a crash: stop right after step ``stop_after``'s checkpoint.
     """
     import torch
     from tqdm.auto import tqdm
-    from transformers import GenerationConfig
 
-    spec = SIZES[size]
+    if size not in SIZES:
+        raise ValueError(f"unknown base model size {size!r}; known: {list(SIZES)}")
     out = Path(cfg.out_dir) / size
-    if is_complete(out) and not _tune_pending(cfg, size):
+    if is_current(out):
         return out
-    if main_done(out):
-        return _finish_tunes(cfg, size, progress)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    tok = ensure_tokenizer(cfg)
-    enc = Encoder(tok, cfg.verdict_weight, cfg.copy_weight)
-    seeds = encode_seed(cfg, enc)
-    model = make_model(spec, tok, cfg.seed)
-    total = cfg.steps_for(spec)
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
-    ckpt = Path(str(out) + ".ckpt")
-    start, log, elapsed0 = 0, [], 0.0
-    if (ckpt / "state.pt").exists():
-        st = torch.load(ckpt / "state.pt", weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        start, log, elapsed0 = st["step"], st["log"], st["elapsed"]
-    model.train()
+    run = _Run(cfg, size)
+    examples = seed_examples(cfg)
     t0 = time.time()
-    acc: dict[str, list[float]] = {}
-    ntok = 0
-    bar = tqdm(range(start, total), desc=size, disable=not progress, mininterval=5)
-    for step in bar:
-        kind, items = make_batch(cfg, enc, seeds, size, step, total)
-        ids, att, wts = collate(items, enc.pad)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, total, spec.lr, cfg)
-        logits = model(input_ids=ids, attention_mask=att).logits[:, :-1]
-        tgt, w = ids[:, 1:], wts[:, 1:]
-        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt.reshape(-1), reduction="none")
-        loss = (ce * w.reshape(-1)).sum() / w.sum().clamp(min=1.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        ntok += int(att.sum())
-        acc.setdefault(kind, []).append(loss.item())
-        if (step + 1) % cfg.log_every == 0 or step + 1 == total:
-            el = elapsed0 + time.time() - t0
-            row = {"step": step + 1, "elapsed_s": round(el, 1), "lr": round(lr_at(step, total, spec.lr, cfg), 6)}
-            for k in ("solve", "drill", "direct", "contrastive"):
-                row[f"loss_{k}"] = round(sum(acc[k]) / len(acc[k]), 4) if acc.get(k) else None
-            log.append(row)
-            acc = {}
-            bar.set_postfix(loss=row.get("loss_solve"))
-        if (step + 1) % cfg.ckpt_every == 0 and step + 1 < total:
-            ckpt.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1, "log": log,
-                        "elapsed": elapsed0 + time.time() - t0}, ckpt / "state.tmp")
-            os.replace(ckpt / "state.tmp", ckpt / "state.pt")
-        if stop_after is not None and step + 1 >= stop_after:
-            return None
-    train_s = elapsed0 + time.time() - t0
-    model.eval()
+    bar = tqdm(total=run.total, initial=run.step, desc=size, disable=not progress, mininterval=5)
+    for phase, (lo, hi) in zip(cfg.recipe, run.bounds):
+        if run.step >= hi:
+            continue
+        enc = Encoder(run.tok, phase.verdict_weight, phase.copy_weight, phase.ref_weight)
+        pools = encode_pools(examples, enc)
+        opt = run.optimizer(resume=run.step > lo)  # a fresh AdamW per phase; a resumed phase keeps its state
+        run.model.train()
+        acc: dict[str, list[float]] = {}
+        while run.step < hi:
+            loss_kind, loss = _train_step(cfg, phase, enc, pools, run, opt, lo, hi)
+            acc.setdefault(loss_kind, []).append(loss)
+            run.step += 1
+            bar.update(1)
+            if run.step % cfg.log_every == 0 or run.step == hi:
+                run.log.append({"step": run.step, "phase": phase.name, "elapsed_s": round(run.elapsed + time.time() - t0, 1),
+                                "lr": round(lr_at(run.step - 1 - lo, hi - lo, phase, cfg.min_lr_ratio), 6),
+                                **{f"loss_{k}": round(sum(acc[k]) / len(acc[k]), 4) if acc.get(k) else None
+                                   for k in BATCH_KINDS}})
+                acc = {}
+            if run.step % cfg.ckpt_every == 0 and run.step < run.total:
+                run.save_ckpt(opt, run.elapsed + time.time() - t0)
+            if stop_after is not None and run.step >= stop_after:
+                bar.close()
+                return None
+    bar.close()
+    _save_model(cfg, run, run.elapsed + time.time() - t0)
+    return out
+
+
+def _train_step(cfg: BuildConfig, phase: Phase, enc: Encoder, pools: dict, run: _Run, opt, lo: int, hi: int):
+    import torch
+
+    kind, items = make_batch(cfg, phase, enc, pools, run.size, run.step)
+    ids, att, wts = collate(items, enc.pad)
+    for g in opt.param_groups:
+        g["lr"] = lr_at(run.step - lo, hi - lo, phase, cfg.min_lr_ratio)
+    logits = run.model(input_ids=ids, attention_mask=att).logits[:, :-1]
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="none")
+    w = wts[:, 1:].reshape(-1)
+    loss = (ce * w).sum() / w.sum().clamp(min=1.0)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    opt.step()
+    return kind, loss.item()
+
+
+def _save_model(cfg: BuildConfig, run: _Run, train_s: float) -> None:
+    import tokenizers
+    import torch
+    import transformers
+    from transformers import GenerationConfig
+
+    out, tok = run.out, run.tok
+    run.model.eval()
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out), safe_serialization=True)
+    run.model.save_pretrained(str(out), safe_serialization=True)
     tok.save_pretrained(str(out))
     GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, do_sample=False,
                      max_new_tokens=512).save_pretrained(str(out))
-    _write_log(out, log)
-    import tokenizers
-    import transformers
-
+    _write_log(out, run.log)
     write_json(out / "build_info.json", {
-        "size": dataclasses.asdict(spec),
-        "steps": total,
-        "n_params": n_params(model),
+        "recipe_version": RECIPE_VERSION,
+        "size": dataclasses.asdict(SIZES[run.size]),
+        "steps": run.total,
+        "phases": [{"name": p.name, "start": lo, "end": hi} for p, (lo, hi) in zip(cfg.recipe, run.bounds)],
+        "n_params": n_params(run.model),
         "train_seconds": round(train_s, 1),
-        "tokens_seen_this_run": ntok,
         "build_config": _cfg_dict(cfg),
-        "seed_critiques": {"n_per_mode": cfg.n_seed_per_mode, "wrong_fraction": cfg.seed_wrong_fraction,
+        "seed_critiques": {"direct": cfg.n_seed_direct, "contrastive": cfg.n_seed_contrastive,
+                           "copy_contrastive": cfg.n_seed_copy, "wrong_fraction": cfg.seed_wrong_fraction,
                            "split": "seed", "made_by": "scrit_utils.worlds.arith.seed_critiques"},
         "git_sha": _git_sha(),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "tokenizers": tokenizers.__version__},
-        "main_complete": True,
-        "complete": False,
+        "complete": True,
     })
-    shutil.rmtree(ckpt, ignore_errors=True)
-    if stop_after is not None:
-        return out
-    return _finish_tunes(cfg, size, progress)
-
-
-def _finish_tunes(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
-    """Run the tune phases not yet recorded in ``build_info`` (an older model dir gets only the new ones)."""
-    out = Path(cfg.out_dir) / size
-    for i, (phase, fn) in enumerate(zip(TUNE_PHASES, (verdict_tune, critique_tune, reference_tune))):
-        info = _info(out)
-        if phase not in info or _zero_step_phase_now_has_steps(cfg, size, info, i):
-            fn(cfg, size, progress=progress)
-    return out
-
-
-def _tune_pending(cfg: BuildConfig, size: str) -> bool:
-    """A complete dir whose recipe now has steps for a phase recorded with 0 steps (see ``_finish_tunes``)."""
-    info = _info(Path(cfg.out_dir) / size)
-    return any(p in info and _zero_step_phase_now_has_steps(cfg, size, info, i) for i, p in enumerate(TUNE_PHASES))
-
-
-def _zero_step_phase_now_has_steps(cfg: BuildConfig, size: str, info: dict, i: int) -> bool:
-    """A phase recorded with 0 steps (weights untouched) that the recipe now gives steps, and no later
-    phase recorded: it can still run, on the same weights it would have run on."""
-    phase = TUNE_PHASES[i]
-    rec = info[phase]
-    if rec.get("drill_steps", 0) + rec.get("mix_steps", 0) or any(p in info for p in TUNE_PHASES[i + 1:]):
-        return False
-    steps = {"critique_tune": "critique_steps", "reference_tune": "reference_steps"}.get(phase)
-    return steps is not None and _size_setting(cfg, size, steps) > 0
-
-
-def verdict_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
-    """Phase 3 (critique phase): optional drill alone, then a critique-heavy mixture.
-
-    Starts from the saved phase-1..2 weights with a fresh AdamW (``verdict_mix_lr``, cosine).
-    Uses the same loss weights as phases 1-2 (verdict and copy weights). Batches are a pure
-    function of (seed, model, phase-3 step).
-    """
-    return _tune(cfg, size, "verdict_tune", cfg.verdict_drill_steps, cfg.verdict_mix_steps, cfg.verdict_mix,
-                 cfg.verdict_mix_lr, progress)
-
-
-def critique_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
-    """Phase 4: ``critique_steps`` more steps of a contrastive-heavy mixture on the phase-3 weights.
-
-    Fresh AdamW at ``critique_lr`` with cosine decay. Its batches use the same per-step keys as
-    phase 3 (the recipe exactly as it was measured), with phase 4's own mixture weights.
-    """
-    return _tune(cfg, size, "critique_tune", 0, _size_setting(cfg, size, "critique_steps"), cfg.critique_mix,
-                 cfg.critique_lr, progress)
-
-
-def reference_tune(cfg: BuildConfig, size: str, progress: bool = True) -> Path:
-    """Phase 5: ``reference_steps`` more steps (0 by default: only recorded) with ``ref_weight`` on the
-    reference-determined tokens of contrastive targets (:func:`reference_value_spans`).
-
-    For a size that solves well enough to compute its checked values and corrections instead of copying
-    them from the reference (toy-0.6m), so that with a reference it is no better than without.
-    """
-    return _tune(cfg, size, "reference_tune", 0, _size_setting(cfg, size, "reference_steps"),
-                 _size_setting(cfg, size, "reference_mix"), cfg.reference_lr, progress, ref_weight=cfg.ref_weight,
-                 rng_key="reference-step", verdict_weight=_size_setting(cfg, size, "reference_verdict_weight"),
-                 copy_critiques=True)
-
-
-def _size_setting(cfg: BuildConfig, size: str, name: str):
-    """A tune-phase setting: the size's own ``SizeSpec.<name>`` where set, else ``BuildConfig.<name>``."""
-    n = getattr(SIZES[size], name)
-    return getattr(cfg, name) if n is None else n
-
-
-def _tune(cfg: BuildConfig, size: str, phase: str, n_drill: int, n_mix: int, mix: Sequence[float],
-          mix_lr: float, progress: bool = True, ref_weight: float = 1.0, rng_key: str = "verdict-step",
-          verdict_weight: float | None = None, copy_critiques: bool = False) -> Path:
-    """One fine-tuning phase on the saved weights of ``out_dir/<size>``; recorded as ``build_info[phase]``.
-
-    Phases 3 and 4 share the per-step batch keys (``rng_key``), as when the recipe was measured; a phase
-    of 0 steps leaves the weights alone and is only recorded."""
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import AutoModelForCausalLM
-
-    out = Path(cfg.out_dir) / size
-    info = _info(out)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    tok = ensure_tokenizer(cfg)
-    verdict_weight = cfg.verdict_weight if verdict_weight is None else verdict_weight
-    enc = Encoder(tok, verdict_weight, cfg.copy_weight, ref_weight)
-    if cfg.max_steps:
-        n_drill, n_mix = min(n_drill, cfg.max_steps), min(n_mix, cfg.max_steps)
-    if n_drill + n_mix == 0:
-        info[phase] = {"drill_steps": 0, "mix_steps": 0, "seconds": 0.0, "git_sha": _git_sha()}
-        info["complete"] = all(k in info for k in TUNE_PHASES)
-        write_json(out / "build_info.json", info)
-        return out
-    seeds = encode_seed(cfg, enc, copy_critiques=copy_critiques)
-    model = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32)
-    model.train()
-    total = n_drill + n_mix
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.verdict_drill_lr, betas=(0.9, 0.98),
-                            weight_decay=cfg.weight_decay)
-    log = json.loads((out / "train_log.json").read_text()) if (out / "train_log.json").exists() else []
-    base_step = steps_done(info, upto=phase)  # log steps continue after every earlier phase
-    secs0 = float(info.get("train_seconds_total", info.get("train_seconds", 0)))
-    vcfg = dataclasses.replace(cfg, drill_batch=cfg.verdict_drill_batch)
-    t0 = time.time()
-    acc: dict[str, list[float]] = {}
-    for j in tqdm(range(total), desc=f"{size} {phase}", disable=not progress, mininterval=5):
-        rng = random.Random(f"{cfg.seed}/{size}/{rng_key}{j}")
-        if j < n_drill:
-            kind = "drill"
-            lr = cfg.verdict_drill_lr * min(1.0, (j + 1) / 20)
-        else:
-            kind = rng.choices(("drill", "solve", "direct", "contrastive"), weights=mix)[0]
-            prog = (j - n_drill) / max(1, n_mix)
-            lr = mix_lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * prog)))
-        if kind == "drill":
-            items = [enc.drill(arith.drill_lines(rng, vcfg.drill_lines_per_seq, cfg.world)) for _ in range(vcfg.drill_batch)]
-        elif kind == "solve":
-            probs = arith.generate_problems(cfg.seed * 1_000_003 + j, cfg.solve_batch, "train", cfg.world,
-                                            stream=f"verdict-solve/{size}")
-            items = [enc.pair(arith.solve_messages(p), p.reference_solution) for p in probs]
-        else:
-            pool = seeds[kind]
-            items = [pool[i] for i in rng.sample(range(len(pool)), min(cfg.seed_batch, len(pool)))]
-        ids, att, wts = collate(items, enc.pad)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        logits = model(input_ids=ids, attention_mask=att).logits[:, :-1]
-        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1),
-                                               reduction="none")
-        w = wts[:, 1:].reshape(-1)
-        loss = (ce * w).sum() / w.sum().clamp(min=1.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        acc.setdefault(kind, []).append(loss.item())
-        if (j + 1) % cfg.log_every == 0 or j + 1 == total:
-            row = {"step": base_step + j + 1, "elapsed_s": round(secs0 + time.time() - t0, 1),
-                   "lr": round(lr, 6)}
-            for k in ("solve", "drill", "direct", "contrastive"):
-                row[f"loss_{k}"] = round(sum(acc[k]) / len(acc[k]), 4) if acc.get(k) else None
-            log.append(row)
-            acc = {}
-    secs = time.time() - t0
-    model.eval()
-    tmp = out / f".{phase}_tmp"
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    os.replace(tmp / "model.safetensors", out / "model.safetensors")
-    shutil.rmtree(tmp, ignore_errors=True)
-    _write_log(out, log)
-    info.update({
-        phase: {"drill_steps": n_drill, "mix_steps": n_mix, "seconds": round(secs, 1),
-                "drill_lr": cfg.verdict_drill_lr, "mix_lr": mix_lr, "mix": list(mix),
-                "drill_batch": cfg.verdict_drill_batch, "ref_weight": ref_weight, "verdict_weight": verdict_weight,
-                "git_sha": _git_sha()},
-        "train_seconds_total": round(secs0 + secs, 1),
-        "main_complete": True,
-    })
-    info["complete"] = all(k in info for k in TUNE_PHASES)
-    write_json(out / "build_info.json", info)
-    return out
+    shutil.rmtree(run.ckpt, ignore_errors=True)
 
 
 def _cfg_dict(cfg: BuildConfig) -> dict:
-    d = dataclasses.asdict(cfg)
-    d["world"] = dataclasses.asdict(cfg.world)
-    d["copy_world"] = dataclasses.asdict(cfg.copy_world)
-    return d
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
 def _write_log(out: Path, log: list[dict]) -> None:
@@ -659,21 +535,48 @@ def _worker(args: tuple[dict, str]) -> str:
     return str(train_one(config_from_dict(cfg_d), size, progress=True))
 
 
-def config_from_dict(d: dict) -> BuildConfig:
+def _world(d, key: str) -> arith.ArithConfig:
+    if isinstance(d, arith.ArithConfig):
+        return d
+    w = dict(d)
+    if "ops" in w:
+        w["ops"] = tuple(w["ops"])
+    try:
+        return arith.ArithConfig(**w)
+    except TypeError as e:
+        raise ValueError(f"base_models.{key}: {e}") from None
+
+
+def _phase(d, i: int) -> Phase:
+    if isinstance(d, Phase):
+        return d
+    known = {f.name for f in dataclasses.fields(Phase)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"base_models.recipe[{i}]: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
     d = dict(d)
-    for key in ("world", "copy_world"):
-        if isinstance(d.get(key), dict):
-            w = dict(d[key])
-            if "ops" in w:
-                w["ops"] = tuple(w["ops"])
-            d[key] = arith.ArithConfig(**w)
-    for k in ("sizes", "phase1_mix", "phase2_mix", "verdict_mix", "critique_mix", "reference_mix"):
-        if k in d and d[k] is not None:
-            d[k] = tuple(d[k])
+    if "mix" in d:
+        d["mix"] = tuple(float(x) for x in d["mix"])
+    try:
+        return Phase(**d)
+    except TypeError as e:
+        raise ValueError(f"base_models.recipe[{i}]: {e}") from None
+
+
+def config_from_dict(d: dict) -> BuildConfig:
+    """A :class:`BuildConfig` from plain data (a profile's ``base_models:`` section, ``build_info``)."""
+    d = dict(d)
     known = {f.name for f in dataclasses.fields(BuildConfig)}
     unknown = set(d) - known
     if unknown:
         raise ValueError(f"base_models: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    for key in ("world", "copy_world", "direct_world"):
+        if key in d:
+            d[key] = _world(d[key], key)
+    if "recipe" in d:
+        d["recipe"] = tuple(_phase(p, i) for i, p in enumerate(d["recipe"]))
+    if "sizes" in d:
+        d["sizes"] = tuple(d["sizes"])
     return BuildConfig(**d)
 
 
@@ -683,9 +586,9 @@ def build_base_models(cfg: BuildConfig) -> list[Path]:
         if s not in SIZES:
             raise ValueError(f"unknown base model size {s!r}; known: {list(SIZES)}")
     ensure_tokenizer(cfg)
-    todo = [s for s in cfg.sizes if not is_complete(Path(cfg.out_dir) / s) or _tune_pending(cfg, s)]
-    # most expensive first so the greedy schedule balances the two workers
-    todo.sort(key=lambda s: -SIZES[s].hidden ** 2 * SIZES[s].layers * cfg.steps_for(SIZES[s]))
+    todo = [s for s in cfg.sizes if not is_current(Path(cfg.out_dir) / s)]
+    # most expensive first so the greedy schedule balances the workers
+    todo.sort(key=lambda s: -SIZES[s].hidden ** 2 * SIZES[s].layers)
     if cfg.jobs <= 1 or len(todo) <= 1:
         for s in todo:
             train_one(cfg, s)
@@ -730,20 +633,17 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output dir (default models/)")
     p.add_argument("--sizes", nargs="+", default=None, help=f"subset of {list(SIZES)}")
     p.add_argument("--jobs", type=int, default=None, help="concurrent trainings")
+    p.add_argument("--seed", type=int, default=None, help="build seed (default: the profile's run.seed)")
     p.add_argument("--steps-scale", type=float, default=None)
     p.add_argument("--force", action="store_true", help="retrain even when a model dir is complete")
 
 
 def _run(a: argparse.Namespace) -> int:
     d = config_from_profile(a.profile)
-    if a.out:
-        d["out_dir"] = a.out
-    if a.sizes:
-        d["sizes"] = a.sizes
-    if a.jobs:
-        d["jobs"] = a.jobs
-    if a.steps_scale:
-        d["steps_scale"] = a.steps_scale
+    for key, val in (("out_dir", a.out), ("sizes", a.sizes), ("jobs", a.jobs), ("steps_scale", a.steps_scale),
+                     ("seed", a.seed)):
+        if val is not None:
+            d[key] = val
     cfg = config_from_dict(d)
     if a.force:
         for s in cfg.sizes:

@@ -12,16 +12,15 @@ from scrit_utils.worlds import arith
 
 
 def _tiny_cfg(out, **kw):
-    return bm.BuildConfig(out_dir=str(out), sizes=("toy-0.1m",), max_steps=3, n_seed_per_mode=6, copy_seed_n=4, log_every=1,
-                          drill_only_steps=1, drill_phase=0.0, phase2_mix=(0.0, 0.5, 0.0, 0.5),
-                          jobs=1, solve_batch=4, seed_batch=2, drill_batch=2, warmup=2, **kw)
+    return bm.BuildConfig(out_dir=str(out), sizes=("toy-66k",), max_steps=6, n_seed_contrastive=6, n_seed_copy=4,
+                          n_seed_direct=4, log_every=1, jobs=1, solve_batch=4, seed_batch=2, drill_batch=2, **kw)
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("bm")
     bm.build_base_models(_tiny_cfg(out))
-    return out / "toy-0.1m"
+    return out / "toy-66k"
 
 
 def test_tiny_build_is_a_loadable_hf_dir(tiny_model):
@@ -34,12 +33,13 @@ def test_tiny_build_is_a_loadable_hf_dir(tiny_model):
     tok = AutoTokenizer.from_pretrained(str(tiny_model))
     assert GenerationConfig.from_pretrained(str(tiny_model)).eos_token_id == tok.eos_token_id
     info = json.loads((tiny_model / "build_info.json").read_text())
-    assert info["steps"] == 3 and info["n_params"] == bm.n_params(m) and info["complete"]
+    assert info["steps"] == 6 and info["n_params"] == bm.n_params(m) and info["complete"]
+    assert info["recipe_version"] == bm.RECIPE_VERSION
     log = json.loads((tiny_model / "train_log.json").read_text())
-    # 3 main steps, 3 critique-phase (phase 3) steps, 3 phase-4 and 3 phase-5 steps: max_steps caps all four
-    assert [r["step"] for r in log] == list(range(1, 13))
-    assert info["verdict_tune"]["mix_steps"] == 3 and info["critique_tune"]["mix_steps"] == 3
-    assert info["critique_tune"]["mix"] == list(bm.BuildConfig().critique_mix)
+    # the recipe's three phases, each its share of the 6 steps, logged in order by one loop
+    assert [r["step"] for r in log] == list(range(1, 7))
+    assert [p["name"] for p in info["phases"]] == [p.name for p in bm.RECIPE]
+    assert [r["phase"] for r in log] == [p["name"] for p in info["phases"] for _ in range(p["end"] - p["start"])]
     assert (tiny_model / "train_log.csv").read_text().startswith("step,")
 
 
@@ -50,13 +50,13 @@ def test_same_seed_same_weights_and_generations(tiny_model, tmp_path):
 
     bm.build_base_models(_tiny_cfg(tmp_path))
     a = load_file(str(tiny_model / "model.safetensors"))
-    b = load_file(str(tmp_path / "toy-0.1m" / "model.safetensors"))
+    b = load_file(str(tmp_path / "toy-66k" / "model.safetensors"))
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     probs = arith.generate_problems(0, 3, "benchmark")
     reqs = [GenerationRequest(id=p.id, messages=arith.solve_messages(p), seed=derive_seed(0, "t", p.id, 0)) for p in probs]
     params = SamplingParams(max_new_tokens=12, temperature=1.0)
     g1 = TransformersBackend(str(tiny_model)).generate(reqs, params, progress=False)
-    g2 = TransformersBackend(str(tmp_path / "toy-0.1m")).generate(reqs, params, progress=False)
+    g2 = TransformersBackend(str(tmp_path / "toy-66k")).generate(reqs, params, progress=False)
     assert g1 == g2 and all(isinstance(t, str) for t in g1)
 
 
@@ -69,12 +69,12 @@ def test_complete_model_is_skipped_and_restart_resumes(tiny_model, tmp_path):
 
     cfg = _tiny_cfg(tmp_path / "r", ckpt_every=2)
     bm.ensure_tokenizer(cfg)
-    assert bm.train_one(cfg, "toy-0.1m", progress=False, stop_after=2) is None
-    assert (tmp_path / "r" / "toy-0.1m.ckpt" / "state.pt").exists()
-    assert not bm.is_complete(tmp_path / "r" / "toy-0.1m")
-    bm.train_one(cfg, "toy-0.1m", progress=False)
-    full = load_file(str(tmp_path / "r" / "toy-0.1m" / "model.safetensors"))
-    assert not (tmp_path / "r" / "toy-0.1m.ckpt").exists()
+    assert bm.train_one(cfg, "toy-66k", progress=False, stop_after=2) is None
+    assert (tmp_path / "r" / "toy-66k.ckpt" / "state.pt").exists()
+    assert not bm.is_complete(tmp_path / "r" / "toy-66k")
+    bm.train_one(cfg, "toy-66k", progress=False)
+    full = load_file(str(tmp_path / "r" / "toy-66k" / "model.safetensors"))
+    assert not (tmp_path / "r" / "toy-66k.ckpt").exists()
     assert all((full[k] == load_file(str(tiny_model / "model.safetensors"))[k]).all() for k in full)
 
 
@@ -97,21 +97,33 @@ def test_sampled_solutions_record_their_generator_and_are_reproducible(tiny_mode
     assert all(s.is_correct in (True, False) for s in a)
 
 
-def test_a_model_built_before_phase_4_gets_only_phase_4(tiny_model, tmp_path):
-    import shutil
+def test_recipe_is_data_one_loop_for_every_size():
+    cfg = bm.BuildConfig()
+    # only width/depth and the compute-scaled step count differ between sizes
+    steps = [cfg.steps_for(n) for n in (66_000, 150_000, 409_000, 709_000)]
+    assert steps == sorted(steps) and steps[1] == cfg.steps_base
+    assert cfg.phase_bounds(1000) == [(0, 400), (400, 750), (750, 1000)]
+    assert cfg.phase_bounds(3) == [(0, 1), (1, 2), (2, 3)]  # every phase gets at least one step
+    assert bm.BuildConfig(max_steps=1).steps_for(10**6) == len(cfg.recipe)
+    # a recipe from plain data (a profile's base_models.recipe) round-trips; a bad phase names its index
+    d = {"recipe": [{"name": "a", "share": 1.0, "mix": [0, 1, 0, 0], "lr": 1e-3}], "steps_base": 10}
+    c = bm.config_from_dict(d)
+    assert c.recipe == (bm.Phase("a", 1.0, (0.0, 1.0, 0.0, 0.0), 1e-3),) and bm.config_from_dict(bm._cfg_dict(c)) == c
+    with pytest.raises(ValueError, match=r"recipe\[0\].*unknown key"):
+        bm.config_from_dict({"recipe": [{"name": "a", "share": 1, "mix": [0, 1, 0, 0], "lr": 1, "steps": 3}]})
+    with pytest.raises(ValueError, match=r"recipe\[0\].*mix"):
+        bm.config_from_dict({"recipe": [{"name": "a", "share": 1, "mix": [0, 1], "lr": 1}]})
 
-    out = tmp_path / "old"
-    shutil.copytree(tiny_model.parent, out)
-    info_path = out / "toy-0.1m" / "build_info.json"
-    info = json.loads(info_path.read_text())
-    del info["critique_tune"]
-    info_path.write_text(json.dumps(info))
-    assert not bm.is_complete(out / "toy-0.1m") and bm.main_done(out / "toy-0.1m")
-    n_log = len(json.loads((out / "toy-0.1m" / "train_log.json").read_text()))
-    bm.build_base_models(_tiny_cfg(out))
-    info = json.loads(info_path.read_text())
-    assert bm.is_complete(out / "toy-0.1m") and info["verdict_tune"] and info["critique_tune"]["mix_steps"] == 3
-    assert len(json.loads((out / "toy-0.1m" / "train_log.json").read_text())) == n_log + 3
+
+def test_a_custom_recipe_runs_its_phases_with_their_mixtures(tmp_path):
+    recipe = ({"name": "only-solve", "share": 1, "mix": [0, 1, 0, 0], "lr": 1e-3, "warmup": 1},
+              {"name": "only-contrastive", "share": 1, "mix": [0, 0, 0, 1], "lr": 1e-3, "warmup": 1})
+    cfg = bm.config_from_dict({**bm._cfg_dict(_tiny_cfg(tmp_path)), "recipe": recipe, "max_steps": 4})
+    bm.build_base_models(cfg)
+    log = json.loads((tmp_path / "toy-66k" / "train_log.json").read_text())
+    assert [r["phase"] for r in log] == ["only-solve"] * 2 + ["only-contrastive"] * 2
+    assert all(r["loss_solve"] is not None and r["loss_contrastive"] is None for r in log[:2])
+    assert all(r["loss_contrastive"] is not None and r["loss_solve"] is None for r in log[2:])
 
 
 def test_reference_weight_marks_only_what_the_reference_determines():
@@ -138,56 +150,15 @@ def test_reference_weight_marks_only_what_the_reference_determines():
     assert w_con.count(7.0) == n_digits and 7.0 not in w_dir and w_dir == w_off
 
 
-def test_phase_5_runs_only_where_it_has_steps_and_upgrades_an_older_dir(tiny_model, tmp_path):
-    import shutil
+def test_seed_pools_direct_from_the_hard_world_contrastive_from_both():
+    cfg = bm.BuildConfig(n_seed_contrastive=4, n_seed_copy=6, n_seed_direct=5)
+    ex = bm.seed_examples(cfg)
+    assert len(ex["direct"]) == 5 and len(ex["contrastive"]) == 10
+    assert all(e.mode == "direct" for e in ex["direct"]) and all(e.mode == "contrastive" for e in ex["contrastive"])
 
-    # per-size settings: toy-0.1m and toy-0.6m have phase-5 steps, the others only record the phase
-    cfg = bm.BuildConfig()
-    assert [bm._size_setting(cfg, s, "reference_steps") for s in bm.SIZES] == [1000, 0, 0, 800]
-    assert bm._size_setting(cfg, "toy-0.1m", "reference_mix") == (0.3, 0.1, 0.2, 0.4)
-    assert bm._size_setting(cfg, "toy-0.6m", "reference_mix") == cfg.reference_mix
-    info = json.loads((tiny_model / "build_info.json").read_text())
-    rec = info["reference_tune"]
-    assert rec["mix_steps"] == 3 and rec["mix"] == [0.3, 0.1, 0.2, 0.4]  # capped by max_steps
-    # an older dir: phase 5 missing, or recorded with 0 steps before the recipe gave this size steps
-    for case in ("missing", "zero-step record"):
-        out = tmp_path / case.replace(" ", "-")
-        shutil.copytree(tiny_model.parent, out)
-        info_path = out / "toy-0.1m" / "build_info.json"
-        old = dict(info)
-        if case == "missing":
-            del old["reference_tune"]
-        else:
-            old["reference_tune"] = {"drill_steps": 0, "mix_steps": 0, "seconds": 0.0}
-        info_path.write_text(json.dumps(old))
-        assert bm.is_complete(out / "toy-0.1m") == (case != "missing")
-        n_log = len(json.loads((out / "toy-0.1m" / "train_log.json").read_text()))
-        before = (out / "toy-0.1m" / "model.safetensors").read_bytes()
-        bm.build_base_models(_tiny_cfg(out))
-        new_info = json.loads(info_path.read_text())
-        assert bm.is_complete(out / "toy-0.1m") and new_info["reference_tune"]["mix_steps"] == 3
-        assert new_info["reference_tune"]["ref_weight"] == bm.BuildConfig().ref_weight
-        assert len(json.loads((out / "toy-0.1m" / "train_log.json").read_text())) == n_log + 3
-        assert (out / "toy-0.1m" / "model.safetensors").read_bytes() != before
-        assert bm.steps_done(new_info) == bm.steps_done(new_info, upto="reference_tune") + 3
-        # a recorded phase with steps is never rerun
-        after = (out / "toy-0.1m" / "model.safetensors").read_bytes()
-        bm.build_base_models(_tiny_cfg(out))
-        assert (out / "toy-0.1m" / "model.safetensors").read_bytes() == after
-
-
-def test_phase_5_pool_adds_copy_world_critiques_only_to_the_contrastive_pool():
-    from transformers import AutoTokenizer
-
-    cfg = bm.BuildConfig(n_seed_per_mode=4, copy_seed_n=6)
-    enc = bm.Encoder(AutoTokenizer.from_pretrained("models/tokenizer"), 2.0, 1.0, 10.0)
-    plain, with_copy = bm.encode_seed(cfg, enc), bm.encode_seed(cfg, enc, copy_critiques=True)
-    assert len(plain["direct"]) == len(with_copy["direct"]) == 4
-    assert len(plain["contrastive"]) == 4 and len(with_copy["contrastive"]) == 10
-    assert with_copy["contrastive"][:4] == plain["contrastive"]
-    big = [e for e in arith.seed_critiques(0, 6, cfg.copy_world, stream="copy-critiques") if e.mode == "contrastive"]
-    assert max(max(arith.parse_problem(arith.generate_problems(0, 12, "seed", cfg.copy_world,
-                                                              stream="copy-critiques")[i]).values())
-               for i in range(12)) > cfg.world.max_value  # the copy world really is out of the base world's range
-    assert all(e.target.startswith("## Reference Analysis") for e in big)
-    assert bm.config_from_dict(bm._cfg_dict(cfg)) == cfg
+    def top(e):
+        return max(int(x) for x in __import__("re").findall(r"\d+", e.target.split("## Conclusion")[0]))
+    # the direct seed teaches the format on values the base never learns to compute
+    assert min(top(e) for e in ex["direct"]) > 0 and max(top(e) for e in ex["direct"]) > cfg.world.max_value
+    assert max(top(e) for e in ex["contrastive"][:4]) <= cfg.world.max_value
+    assert all(e.target.startswith("## Reference Analysis") for e in ex["contrastive"])

@@ -99,7 +99,7 @@ def test_notebook_00_reuses_complete_models_and_writes_the_table(tmp_path):
     before = (models / "toy-0.1m" / "model.safetensors").read_bytes()
     pm.execute_notebook(to_notebook(NOTEBOOK_DIR / "00_base_models.py"), str(tmp_path / "00.ipynb"),
                         parameters={"profile": "configs/toy.yaml", "models_dir": str(models), "sizes": ["toy-0.1m"],
-                                    "bench_dir": str(BENCH), "n_solve": 4, "n_items": 4,
+                                    "bench_dir": str(BENCH), "n_solve": 4, "n_items": 4, "build": False,
                                     "table_stem": str(tmp_path / "table"), "torch_threads": 1},
                         kernel_name="python3", cwd=str(ROOT), progress_bar=False)
     assert (models / "toy-0.1m" / "model.safetensors").read_bytes() == before

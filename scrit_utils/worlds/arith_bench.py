@@ -230,63 +230,97 @@ def _eval_items(set_name: str, rows: Sequence[dict]) -> list:
 
 def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, n_solve: int = 300,
                         backend=None, config: arith.ArithConfig | None = None,
-                        verdict_rules: Sequence[str | None] = (None, "compared_values"),
-                        n_items: int | None = None) -> dict:
-    """Greedy solve accuracy + critique metrics without / with reference for one model.
+                        verdict_rules: Sequence[str | None] = (None, "compared_values"), n_items: int | None = None,
+                        sample_temperature: float = 1.0, n_samples: int = 2) -> dict:
+    """One model's row of the base-model table (point values; no bootstrap).
 
-    Critiques are written, parsed and graded by :func:`scrit_utils.pipeline.critic_eval.run_critiques`
-    (compact prompts, greedy); this table reports point values only (no bootstrap). Each entry of
-    ``verdict_rules`` is one pass over the critique sets: ``None`` = the model's own verdict words
-    (plain column names), a rule name = that decode-time rule on (columns suffixed ``_vr``, plus
-    ``vr_overridden``: % of the verdict words it wrote that the rule changed). ``n_items`` caps
-    each critique set (tests).
+    - ``solve_acc``: greedy solve accuracy on ``n_solve`` held-out ``benchmark``-split problems;
+      ``sampled_solve``: solutions sampled at ``sample_temperature`` (``n_samples`` per problem) that are
+      right; ``both_labels``: problems with a right and a wrong sample; ``fluke_rate``: right final
+      answer on a wrong step (:mod:`~scrit_utils.worlds.arith_diagnostics`);
+    - CC-Acc (mix, wrong) and ProcessBench F1 without (``_noref``, direct prompt) and with (``_ref``,
+      contrastive prompt) the reference, from the model's own verdicts; ``cc_gap`` = ref - noref on mix;
+    - ``checked_*``: checked-value accuracy of those critiques (mix + ProcessBench items), all lines and
+      first-error lines; ``own_step_acc*``: the model's own accuracy on the same steps; ``headroom`` =
+      own step accuracy - no-reference checked-value accuracy on the first-error lines.
+
+    Each entry of ``verdict_rules`` is one pass over the critique sets: ``None`` = the model's own verdict
+    words (plain column names), a rule name = that decode-time rule on (columns suffixed ``_vr``, plus
+    ``vr_overridden``: % of the verdict words it wrote that the rule changed).
+    ``n_items`` caps each critique set (tests).
     """
-    from scrit_utils.evaluation import processbench_f1
-    from scrit_utils.generation.transformers_backend import make_verdict_rule
-    from scrit_utils.pipeline import critic_eval
+    from scrit_utils.worlds import arith_diagnostics as ad
 
     be = backend or _backend(model_dir)
-    name = Path(model_dir).name
-    res: dict = {"model": name}
+    res: dict = {"model": Path(model_dir).name}
     solve_probs = arith.generate_problems(seed, n_solve, "benchmark", config, stream="toy-eval-solve")
     texts = be.generate([GenerationRequest(id=p.id, messages=arith.solve_messages(p)) for p in solve_probs],
                         SamplingParams(max_new_tokens=SOLVE_MAX_NEW), progress=False)
     res["solve_acc"] = 100 * sum(is_equivalent(extract_last_boxed(t), p.answer)
                                  for t, p in zip(texts, solve_probs)) / len(solve_probs)
-    items = {k: _eval_items(k, v)[:n_items] for k, v in critique_items(bench_dir).items()}
-    params = SamplingParams(max_new_tokens=CRITIQUE_MAX_NEW)
+    sampled = sample_solutions(solve_probs, {res["model"]: model_dir}, seed, sample_temperature, n_samples,
+                               backend_factory=lambda _: be)
+    res["sampled_solve"] = 100 * sum(bool(s.is_correct) for s in sampled) / len(sampled)
+    labels: dict[str, set] = {}
+    for s in sampled:
+        labels.setdefault(s.problem_id, set()).add(bool(s.is_correct))
+    res["both_labels"] = 100 * sum(len(v) == 2 for v in labels.values()) / len(solve_probs)
+    res["fluke_rate"] = ad.fluke_rate(solve_probs, sampled)["fluke_rate"]
+    items = {k: v[:n_items] for k, v in critique_items(bench_dir).items()}
+    for rule in verdict_rules:
+        res.update(_critique_columns(be, items, seed, rule))
+    res["cc_gap"] = res["cc_mix_ref"] - res["cc_mix_noref"]
+    checked = [it for name in ("mix_data", "processbench") for it in items[name]]
+    probs = [it["problem"] for it in checked]
+    steps = [arith.split_steps(it["solution"]) for it in checked]
+    own = ad.own_step_accuracy(model_dir, probs, ad.step_targets(probs, steps))
+    res["own_step_acc"], res["own_step_acc_error"] = own["own_step_acc"], own["own_step_acc_error"]
+    res["headroom"] = res["own_step_acc_error"] - res["checked_acc_error_noref"]
+    return res
+
+
+def _critique_columns(be, items: dict, seed: int, rule: str | None) -> dict:
+    """CC-Acc, ProcessBench F1 and checked-value accuracy without / with reference for one verdict rule."""
+    from scrit_utils.evaluation import processbench_f1
+    from scrit_utils.generation.transformers_backend import make_verdict_rule
+    from scrit_utils.pipeline import critic_eval
+    from scrit_utils.worlds import arith_diagnostics as ad
+
+    sfx = "_vr" if rule else ""
     has_rule = hasattr(be, "verdict_rule")  # only the transformers backend implements the rule
-    saved_rule = be.verdict_rule if has_rule else None
+    if rule and not has_rule:
+        raise ValueError(f"verdict rule {rule!r}: backend {getattr(be, 'name', be)!r} does not implement it")
+    saved = be.verdict_rule if has_rule else None
+    res: dict = {}
+    params = SamplingParams(max_new_tokens=CRITIQUE_MAX_NEW)
     try:
-        for rule in verdict_rules:
-            sfx = "_vr" if rule else ""
-            if rule and not has_rule:
-                raise ValueError(f"verdict rule {rule!r}: backend {getattr(be, 'name', be)!r} does not implement it")
-            if has_rule:
-                be.verdict_rule = make_verdict_rule(rule, be.tokenizer)
-                be.rule_stats = {"verdicts": 0, "overridden": 0}
-            for mode in ("direct", "contrastive"):
-                tag = "noref" if mode == "direct" else "ref"
-                cfg = critic_eval.CriticEvalConfig(mode=mode, variant="compact", params=params, seed=seed, progress=False)
-                for set_name, its in items.items():
-                    rows = critic_eval.run_critiques(be, its, cfg, scenario=set_name)
-                    if set_name == "processbench":
-                        m = processbench_f1([r["label"] for r in rows], [r["predicted_step"] for r in rows],
-                                            pred_offset=1, label_offset=0)  # original ProcessBench F1
-                        res[f"pb_acc_err_{tag}{sfx}"] = m["error_acc"]
-                        res[f"pb_acc_ok_{tag}{sfx}"] = m["correct_acc"]
-                        res[f"pb_f1_{tag}{sfx}"] = m["f1"] / 100.0
-                        if not rule:
-                            res[f"parse_ok_{tag}"] = 100 * sum(r["parsed"] for r in rows) / len(rows)
-                    else:
-                        short = "mix" if set_name == "mix_data" else "wrong"
-                        res[f"cc_{short}_{tag}{sfx}"] = 100 * sum(r["corrected_correct"] for r in rows) / len(rows)
-            if rule:
-                st = be.rule_stats
-                res["vr_overridden"] = 100 * st["overridden"] / max(1, st["verdicts"])
+        if has_rule:
+            be.verdict_rule = make_verdict_rule(rule, be.tokenizer)
+            be.rule_stats = {"verdicts": 0, "overridden": 0}
+        for mode in ("direct", "contrastive"):
+            tag = ("noref" if mode == "direct" else "ref") + sfx
+            cfg = critic_eval.CriticEvalConfig(mode=mode, variant="compact", params=params, seed=seed, progress=False)
+            texts: dict[str, list[str]] = {}
+            for set_name, its in items.items():
+                rows = critic_eval.run_critiques(be, _eval_items(set_name, its), cfg, scenario=set_name)
+                texts[set_name] = [r["text"] for r in rows]
+                if set_name == "processbench":
+                    m = processbench_f1([r["label"] for r in rows], [r["predicted_step"] for r in rows],
+                                        pred_offset=1, label_offset=0)  # original ProcessBench F1
+                    res[f"pb_f1_{tag}"] = m["f1"] / 100.0
+                else:
+                    short = "mix" if set_name == "mix_data" else "wrong"
+                    res[f"cc_{short}_{tag}"] = 100 * sum(r["corrected_correct"] for r in rows) / len(rows)
+            checked = [(it, t) for name in ("mix_data", "processbench") for it, t in zip(items[name], texts[name])]
+            acc = ad.checked_value_accuracy([it["problem"] for it, _ in checked],
+                                            [arith.split_steps(it["solution"]) for it, _ in checked],
+                                            [t for _, t in checked])
+            res[f"checked_acc_{tag}"], res[f"checked_acc_error_{tag}"] = acc["checked_acc"], acc["checked_acc_error"]
+        if rule:
+            res["vr_overridden"] = 100 * be.rule_stats["overridden"] / max(1, be.rule_stats["verdicts"])
     finally:
         if has_rule:
-            be.verdict_rule = saved_rule
+            be.verdict_rule = saved
     return res
 
 
@@ -300,8 +334,7 @@ def base_model_row(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, 
     from scrit_utils.base_models import steps_done
 
     info = json.loads((Path(model_dir) / "build_info.json").read_text())
-    r.update(n_params=info["n_params"], train_steps=steps_done(info),
-             train_seconds=info.get("train_seconds_total", info["train_seconds"]),
+    r.update(n_params=info["n_params"], train_steps=steps_done(info), train_seconds=info["train_seconds"],
              eval_seconds=round(time.time() - t, 1))
     return r
 
