@@ -102,7 +102,7 @@ def test_recipe_is_data_one_loop_for_every_size():
     # only width/depth and the compute-scaled step count differ between sizes
     steps = [cfg.steps_for(n) for n in (66_000, 150_000, 409_000, 709_000)]
     assert steps == sorted(steps) and steps[1] == cfg.steps_base
-    assert cfg.phase_bounds(1000) == [(0, 400), (400, 750), (750, 1000)]
+    assert cfg.phase_bounds(1000) == [(0, 500), (500, 800), (800, 1000)]
     assert cfg.phase_bounds(3) == [(0, 1), (1, 2), (2, 3)]  # every phase gets at least one step
     assert bm.BuildConfig(max_steps=1).steps_for(10**6) == len(cfg.recipe)
     # a recipe from plain data (a profile's base_models.recipe) round-trips; a bad phase names its index
