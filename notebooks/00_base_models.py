@@ -45,12 +45,13 @@ import pandas as pd
 import torch
 
 from scrit_utils import base_models as bm
+from scrit_utils.base_models_cli import config_from_profile
 from scrit_utils.config import REPO_ROOT
 from scrit_utils.worlds import arith_bench
 
 os.chdir(REPO_ROOT)
 torch.set_num_threads(torch_threads)
-d = bm.config_from_profile(profile)
+d = config_from_profile(profile)
 d["out_dir"] = models_dir
 if sizes:
     d["sizes"] = list(sizes)

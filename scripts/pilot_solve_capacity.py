@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from scrit_utils import base_models as bm
+from scrit_utils.base_models_cli import config_from_profile
 from scrit_utils.generation import GenerationRequest, SamplingParams
 from scrit_utils.grading import is_equivalent
 from scrit_utils.parsing import extract_last_boxed
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    d = bm.config_from_profile(a.profile)
+    d = config_from_profile(a.profile)
     d.update(out_dir=a.out, sizes=[a.size], jobs=1, threads=a.threads)
     base = bm.config_from_dict(d)
     out = Path(a.out)

@@ -34,26 +34,22 @@ Usage::
 
     from scrit_utils.base_models import BuildConfig, build_base_models
     build_base_models(BuildConfig(out_dir="models", sizes=("toy-66k",)))
-    # CLI:  scrit build-base-models --profile configs/toy.yaml   |   --out models --sizes toy-66k
+    # CLI (scrit_utils/base_models_cli.py):  scrit build-base-models --profile configs/base_models/v2_world.yaml
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import os
 import random
-import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
-from scrit_utils import prompts
+from scrit_utils.base_data import Encoder, collate, encode_pools
 from scrit_utils.records import atomic_write_text, write_json
 from scrit_utils.worlds import arith
 
@@ -62,8 +58,6 @@ TOKENIZER_DIR = "tokenizer"
 BATCH_KINDS = ("drill", "solve", "direct", "contrastive")
 #: bump when the recipe's logic changes (recorded in build_info; a dir built by another version is rebuilt)
 RECIPE_VERSION = 2
-# the two compared values of a ground-truth critique line whose verdict is "wrong"
-_WRONG_LINE_VALUES = re.compile(arith.COMPARED_VALUES_RE.pattern + " " + arith.VERDICT_WRONG)
 
 
 @dataclass(frozen=True)
@@ -222,90 +216,6 @@ def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-# --- data ---------------------------------------------------------------------------------
-class Encoder:
-    """Turns (messages, target) pairs and drill lines into ids + loss weights."""
-
-    def __init__(self, tok, verdict_weight: float, copy_weight: float = 1.0, ref_weight: float = 1.0):
-        self.tok = tok
-        self.eos = tok.eos_token_id
-        self.pad = tok.pad_token_id
-        ids = set()
-        for w in (" " + arith.VERDICT_OK, " " + arith.VERDICT_WRONG, prompts.VERDICT_CORRECT, prompts.VERDICT_INCORRECT):
-            enc = tok(w, add_special_tokens=False)["input_ids"]
-            if len(enc) == 1:
-                ids.add(enc[0])
-        self.verdict_ids = ids
-        self.verdict_weight = verdict_weight
-        self.copy_weight = copy_weight
-        self.ref_weight = ref_weight
-
-    def ids(self, text: str) -> list[int]:
-        return self.tok(text, add_special_tokens=False)["input_ids"]
-
-    def pair(self, messages: list, target: str, mode: str | None = None) -> tuple[list[int], list[float]]:
-        """Prompt + target ids and loss weights; ``mode`` = the seed critique's format (None: not a critique)."""
-        p = self.ids(prompts.render_chat(self.tok, messages))
-        enc = self.tok(target, add_special_tokens=False, return_offsets_mapping=True)
-        t = list(enc["input_ids"]) + [self.eos]
-        w = [self.verdict_weight if i in self.verdict_ids else 1.0 for i in t]
-        offsets = enc["offset_mapping"]
-        if self.ref_weight != 1.0 and mode == "contrastive":
-            # the tokens the reference determines: every checked value and every number of the correction.
-            # A model that solves well enough computes them and gets most right; copying them from the
-            # reference gets all right, and the extra weight makes the few misses count (toy-0.6m).
-            for j in _in_spans(offsets, reference_value_spans(target)):
-                w[j] = self.ref_weight
-        if self.copy_weight != 1.0:
-            # the two values on a "wrong" line: the student's must be copied from the solution and the
-            # checked one must differ from it. Everywhere else they are equal, so a solver-trained
-            # model writes one value twice and never sees a mismatch (first build: 0/80 copied).
-            # Those few tokens get copy_weight x loss.
-            for j in _in_spans(offsets, [(m.start(1), m.end(2)) for m in _WRONG_LINE_VALUES.finditer(target)]):
-                w[j] = self.copy_weight
-        return p + t, [0.0] * len(p) + w
-
-    def drill(self, lines: Sequence[tuple[str, str]]) -> tuple[list[int], list[float]]:
-        ids: list[int] = []
-        wts: list[float] = []
-        for j, (ctx, verdict) in enumerate(lines):
-            c = self.ids(("\n" if j else "") + ctx)
-            v = self.ids(verdict)
-            ids += c + v
-            wts += [0.0] * len(c) + [1.0] * len(v)
-        return ids, wts
-
-
-def _in_spans(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
-    """Indices of the tokens (by character offsets) that lie wholly inside one of ``spans``."""
-    return [j for j, (a, b) in enumerate(offsets) if any(a >= lo and b <= hi for lo, hi in spans)]
-
-
-def reference_value_spans(target: str) -> list[tuple[int, int]]:
-    """Character spans of a contrastive critique's reference-determined values: each step's checked value
-    (``=<checked>|``) and every number after the correction header."""
-    spans = [m.span(1) for m in arith.COMPARED_VALUES_RE.finditer(target)]
-    cut = target.find(prompts.CORRECTION_HEADER)
-    if cut >= 0:
-        cut += len(prompts.CORRECTION_HEADER)
-        spans += [(m.start() + cut, m.end() + cut) for m in re.finditer(r"\d+", target[cut:])]
-    return spans
-
-
-def collate(batch: list[tuple[list[int], list[float]]], pad_id: int):
-    import torch
-
-    L = max(len(x) for x, _ in batch)
-    ids = torch.full((len(batch), L), pad_id, dtype=torch.long)
-    att = torch.zeros((len(batch), L), dtype=torch.long)
-    wts = torch.zeros((len(batch), L), dtype=torch.float)
-    for i, (x, w) in enumerate(batch):
-        ids[i, : len(x)] = torch.tensor(x)
-        att[i, : len(x)] = 1
-        wts[i, : len(w)] = torch.tensor(w)
-    return ids, att, wts
-
-
 def seed_examples(cfg: BuildConfig) -> dict[str, list]:
     """The seed of ground-truth critiques per format (module doc): direct from ``direct_world``;
     contrastive from the study's world plus ``n_seed_copy`` from ``copy_world`` (independent draws)."""
@@ -319,10 +229,6 @@ def seed_examples(cfg: BuildConfig) -> dict[str, list]:
     return {"direct": draw(cfg.n_seed_direct, cfg.direct_world, "seed-direct", "direct"),
             "contrastive": draw(cfg.n_seed_contrastive, cfg.world, "seed-contrastive", "contrastive")
             + draw(cfg.n_seed_copy, cfg.copy_world, "seed-copy", "contrastive")}
-
-
-def encode_pools(examples: dict[str, list], enc: Encoder) -> dict[str, list]:
-    return {mode: [enc.pair(e.messages, e.target, mode=e.mode) for e in exs] for mode, exs in examples.items()}
 
 
 def make_batch(cfg: BuildConfig, phase: Phase, enc: Encoder, pools: dict, name: str, step: int):
@@ -604,65 +510,3 @@ def build_base_models(cfg: BuildConfig) -> list[Path]:
             list(ex.map(_worker, [(_cfg_dict(cfg), s) for s in todo]))
     return [Path(cfg.out_dir) / s for s in cfg.sizes]
 
-
-# --- CLI ------------------------------------------------------------------------------------------
-def config_from_profile(path: str | None) -> dict:
-    """Seed, world knobs and an optional ``base_models:`` section from a profile YAML."""
-    if not path:
-        return {}
-    import yaml
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"profile {path} not found")
-    raw = yaml.safe_load(p.read_text()) or {}
-    d: dict = {}
-    if isinstance(raw.get("run"), dict) and "seed" in raw["run"]:
-        d["seed"] = int(raw["run"]["seed"])
-    w = (raw.get("world") or {}).get("arith") or {}
-    wk = {f.name for f in dataclasses.fields(arith.ArithConfig)}
-    d["world"] = {k: v for k, v in w.items() if k in wk}
-    d.update(raw.get("base_models") or {})
-    return d
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("build-base-models", help="train the toy world's tokenizer + base models")
-    _add_args(p)
-    p.set_defaults(func=lambda a: _run(a))
-
-
-def _add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default=None, help="profile YAML (run.seed, world.arith, optional base_models:)")
-    p.add_argument("--out", default=None, help="output dir (default models/)")
-    p.add_argument("--sizes", nargs="+", default=None, help=f"subset of {list(SIZES)}")
-    p.add_argument("--jobs", type=int, default=None, help="concurrent trainings")
-    p.add_argument("--seed", type=int, default=None, help="build seed (default: the profile's run.seed)")
-    p.add_argument("--steps-scale", type=float, default=None)
-    p.add_argument("--force", action="store_true", help="retrain even when a model dir is complete")
-
-
-def _run(a: argparse.Namespace) -> int:
-    d = config_from_profile(a.profile)
-    for key, val in (("out_dir", a.out), ("sizes", a.sizes), ("jobs", a.jobs), ("steps_scale", a.steps_scale),
-                     ("seed", a.seed)):
-        if val is not None:
-            d[key] = val
-    cfg = config_from_dict(d)
-    if a.force:
-        for s in cfg.sizes:
-            shutil.rmtree(Path(cfg.out_dir) / s, ignore_errors=True)
-    for path in build_base_models(cfg):
-        info = json.loads((path / "build_info.json").read_text())
-        print(f"{path}: {info['n_params']} params, {info['steps']} steps, {info['train_seconds']} s")
-    return 0
-
-
-def main_build_base_models(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="scrit build-base-models")
-    _add_args(p)
-    return _run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main_build_base_models())

@@ -22,7 +22,7 @@ from typing import Sequence
 SUBCOMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("scrit_utils.eval_cli", "eval"),
     ("scrit_utils.run", "run"),
-    ("scrit_utils.base_models", "build-base-models"),
+    ("scrit_utils.base_models_cli", "build-base-models"),
 )
 
 

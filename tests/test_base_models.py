@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from scrit_utils import base_data as bd
 from scrit_utils import base_models as bm
 from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed
 from scrit_utils.worlds import arith
@@ -133,7 +134,7 @@ def test_reference_weight_marks_only_what_the_reference_determines():
     p = probs[0]
     wrong = arith.inject_error(p, random.Random(0))
     target = arith.ground_truth_critique(p, wrong.steps, with_reference=True)
-    spans = bm.reference_value_spans(target)
+    spans = bd.reference_value_spans(target)
     marked = [target[a:b] for a, b in spans]
     vals = arith.parse_problem(p).values()
     # one checked value per critique line, then every number of the correction (the reference's solution)
@@ -141,11 +142,11 @@ def test_reference_weight_marks_only_what_the_reference_determines():
     assert marked[:n_lines] == [str(v) for v in vals[1:n_lines + 1]]
     assert marked[-1] == str(vals[-1]) and all(m.isdigit() for m in marked)
     tok = AutoTokenizer.from_pretrained("models/tokenizer")
-    enc = bm.Encoder(tok, verdict_weight=2.0, copy_weight=1.0, ref_weight=7.0)
+    enc = bd.Encoder(tok, verdict_weight=2.0, copy_weight=1.0, ref_weight=7.0)
     msgs = arith.contrastive_messages(p, wrong.text)
     _, w_con = enc.pair(msgs, target, mode="contrastive")
     _, w_dir = enc.pair(msgs, target, mode="direct")
-    _, w_off = bm.Encoder(tok, 2.0, 1.0, 1.0).pair(msgs, target, mode="contrastive")
+    _, w_off = bd.Encoder(tok, 2.0, 1.0, 1.0).pair(msgs, target, mode="contrastive")
     n_digits = sum(len(m) for m in marked)  # digits are single tokens in the toy tokenizer
     assert w_con.count(7.0) == n_digits and 7.0 not in w_dir and w_dir == w_off
 
