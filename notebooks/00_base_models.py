@@ -22,7 +22,7 @@
 # Run: `jupytext --to ipynb notebooks/00_base_models.py && papermill notebooks/00_base_models.ipynb out.ipynb -p profile configs/toy.yaml`
 
 # %% tags=["parameters"]
-profile = "configs/smoke.yaml"  # seed + world knobs come from here
+profile = "configs/toy.yaml"  # seed + world knobs come from here (the study profile)
 models_dir = "models"
 sizes = None  # None = every size in scrit_utils.base_models.SIZES
 bench_dir = "data/toy_benchmarks"
@@ -100,3 +100,10 @@ if evaluate:
     Path(table_stem).parent.mkdir(parents=True, exist_ok=True)
     arith_bench.write_base_model_table(rows, table_stem)
     display(pd.DataFrame(rows))
+
+# %% tags=["interpretation"]
+from IPython.display import Markdown, display
+
+from scrit_utils import interpret
+
+display(Markdown(interpret.base_models_00(pd.DataFrame(rows) if evaluate else None)))

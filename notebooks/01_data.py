@@ -24,7 +24,7 @@
 # profile keys this stage reads); a finished stage is reused, an interrupted one resumes.
 
 # %% tags=["parameters"]
-profile = "configs/smoke.yaml"  # the study profile (papermill passes another one)
+profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
 overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
 
 # %%
@@ -93,3 +93,8 @@ if problems and "n_steps" in problems[0].meta:  # toy world: a second difficulty
 # %%
 manifest = data.finish(cfg, st, problems, solutions, kept_problems, kept_solutions)
 manifest["counts"]
+
+# %% tags=["interpretation"]
+from scrit_utils import interpret
+
+display(Markdown(interpret.data_01(manifest["counts"], per_gen)))

@@ -29,7 +29,7 @@
 # critiques its own corruption).
 
 # %% tags=["parameters"]
-profile = "configs/smoke.yaml"  # the study profile (papermill passes another one)
+profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
 overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
 
 # %%
@@ -80,3 +80,10 @@ for c in self_critic.worked_examples(critiques, cfg.self_critique.examples_shown
 # %%
 manifest = self_critic.finish(st, pairs, critiques)
 manifest["counts"]
+
+# %% tags=["interpretation"]
+from IPython.display import Markdown, display
+
+from scrit_utils import interpret
+
+display(Markdown(interpret.critique_02(manifest["counts"])))

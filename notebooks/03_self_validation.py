@@ -28,7 +28,7 @@
 # default) — without critiques of correct solutions a critic learns to always find an error.
 
 # %% tags=["parameters"]
-profile = "configs/smoke.yaml"  # the study profile (papermill passes another one)
+profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
 overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
 
 # %%
@@ -79,3 +79,8 @@ if sft:
 # %%
 manifest = validation.finish(st, results, sft, info)
 manifest["counts"]
+
+# %% tags=["interpretation"]
+from scrit_utils import interpret
+
+display(Markdown(interpret.validation_03(manifest["counts"])))

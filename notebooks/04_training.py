@@ -26,11 +26,14 @@
 #   greedy solutions (`own`);
 # - **EI-F1** (error identification, ProcessBench F1) in the *original* and SCRIT's *strict* form.
 #
-# Every number comes with a bootstrap 95% confidence interval; `metrics.json` records which
+# Both critics are scored on the same items, so their difference is a *paired* comparison: a
+# bootstrap over the shared items (`scrit_utils/study_stats.py`) gives its 95% CI and the minimal
+# detectable effect (MDE). This notebook trains with one SFT seed, so these intervals cover
+# evaluation noise only; notebooks 05-06 add the spread over seeds. `metrics.json` records which
 # profile, config hash, git commit and package versions produced it.
 
 # %% tags=["parameters"]
-profile = "configs/smoke.yaml"  # the study profile (papermill passes another one)
+profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
 overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
 
 # %%
@@ -39,7 +42,7 @@ import json
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scrit_utils import config
+from scrit_utils import config, figures, interpret, run, study_report
 from scrit_utils.pipeline import common, training, validation
 
 cfg = config.load(profile, overrides)
@@ -69,8 +72,12 @@ train_st = training.run_train(cfg)
 train_st.manifest["counts"]
 
 # %%
-fig = training.loss_figure(train_st)
-common.save_figure(cfg, fig, "04_training_loss")
+log = json.loads((train_st.dir / "train_log.json").read_text())
+curve = [[r["step"], r["loss"]] for r in log if "loss" in r and "step" in r]
+print(f"{len(curve)} logged loss values (training.logging_steps = {t.logging_steps})")
+fig = figures.loss_figure({f"{len(sft)} examples, lr {t.learning_rate:g}": curve})
+if fig is not None:
+    _ = common.save_figure(cfg, fig, "04_training_loss")
 
 # %% [markdown]
 # ## Base vs trained critic
@@ -79,18 +86,26 @@ common.save_figure(cfg, fig, "04_training_loss")
 
 # %%
 metrics = training.run_eval(cfg)
-table = training.metrics_table(metrics)
-common.save_table(cfg, table, "04_base_vs_trained", floatfmt=".1f")
+loop = study_report.loop_items(cfg)  # per-item scores of both critics, checked against metrics.json
+b = cfg.evaluation.bootstrap
+scores, diffs = study_report.loop_frames(loop, b.n_resamples, b.seed)
+table = study_report.loop_table(scores, diffs)
+common.save_table(cfg, table, "04_base_vs_trained")
 display(table)
 
 # %%
-fig = training.metrics_figure(table)
-common.save_figure(cfg, fig, "04_base_vs_trained")
+fig = figures.base_vs_trained_figure(scores, diffs)
+_ = common.save_figure(cfg, fig, "04_base_vs_trained")
 
 # %% [markdown]
-# `metrics.json` (with provenance) lies in the `04_eval_trained` stage directory:
+# `metrics.json` (with provenance) lies in the `04_eval_trained` stage directory; a copy with the
+# paired differences and this run's stamp goes to `results/runs/<profile>/04_metrics.json`.
 
 # %%
-eval_st = training.eval_trained_stage(cfg)
-print(eval_st.dir / "metrics.json")
-json.dumps(metrics["provenance"], indent=1)[:800]
+out = config.resolve_path(cfg.run.results_dir) / "runs" / cfg.run.name / "04_metrics.json"
+record = {"run": run.run_stamp(cfg), "paired": diffs.to_dict("records"), **metrics}
+out.write_text(run.scrub(json.dumps(record, indent=1), run.path_replacements(cfg)) + "\n")
+print(f"wrote {out.name}; stage {training.eval_trained_stage(cfg).hash}, computed at git {metrics['provenance']['git_sha']}")
+
+# %% tags=["interpretation"]
+display(Markdown(interpret.training_04(diffs, train_st.manifest["counts"], int(diffs["n_items"].max()))))

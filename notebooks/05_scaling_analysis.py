@@ -28,16 +28,18 @@
 # Every point is trained with several SFT seeds and a **fixed step budget**
 # (`sweeps.sft_max_steps`), so a larger data set means more distinct examples, not more steps.
 # Each point reports CC-Acc (mean of the three scenarios, and each scenario) and EI-F1 (strict and
-# original) with a 95% CI that covers training noise (spread over SFT seeds, t-interval) *and*
-# evaluation noise (item bootstrap from the harness), combined as described in
-# `scrit_utils/study_stats.py`. Trends are Spearman's rho over the sweep variable with its p-value.
+# original). Every critic is scored on the same items as the base critic, so each comparison is
+# **paired**: a bootstrap over the shared items, applied to both critics and every seed, plus the
+# spread over SFT seeds (`scrit_utils/study_stats.py`). A trend is the slope of the per-level seed
+# means (never the replicated per-seed rows), with the same paired CI and its minimal detectable
+# effect (MDE).
 #
 # Everything runs through the loop's stage functions with config overrides; every result is a
 # cached stage (`artifacts/sweep_train/…`, `artifacts/sweep_eval/…`), so shared upstream work runs
 # once and a rerun only reads metrics.
 
 # %% tags=["parameters"]
-profile = "configs/smoke.yaml"  # the study profile (papermill passes another one)
+profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
 overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
 
 # %%
@@ -46,7 +48,7 @@ import time
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scrit_utils import config, study_report
+from scrit_utils import config, figures, interpret, study_readme, study_report
 from scrit_utils.pipeline import common, sweeps
 
 t_start = time.time()
@@ -106,37 +108,61 @@ if sw.rounds > 1:
     rows += sweeps.run_jobs(sweeps.round_jobs(cfg), "05 rounds")
 
 # %% [markdown]
-# ## Tables: mean over seeds with pooled 95% CIs, and trends
+# ## Tables: seed means with 95% CIs, gains over the base (paired), trends
+# Wide tables: one row per critic, one column per sweep level, `mean [95% CI]`. The full long
+# tables (every metric, SEs, seeds, items) are saved under `results/tables/<profile>/05_*`.
 
 # %%
-summ = study_report.summarize(rows)
-trend_rows = pd.concat([study_report.trends(rows, s) for s in ("data_size", "rounds")], ignore_index=True)
+b = cfg.evaluation.bootstrap
+summ = study_report.summarize(rows, b.n_resamples, b.seed)
+gains = study_report.gains(rows, b.n_resamples, b.seed)
+trend_rows = study_report.trends(rows, b.n_resamples, b.seed)
 common.save_table(cfg, summ[summ["study"] == "data_size"], "05_data_scaling")
 common.save_table(cfg, summ[summ["study"] == "model_size"], "05_model_size")
 common.save_table(cfg, summ[summ["study"] == "rounds"], "05_rounds")
+common.save_table(cfg, gains[gains["study"] != "ablation"], "05_gains")
 common.save_table(cfg, trend_rows, "05_trends")
-key = summ[summ["metric"].isin(["cc_mean", "ei_f1_strict"]) & (summ["study"] == "data_size")]
-display(Markdown("**Data size (CC-Acc mean, EI-F1 strict)**"), key[["arm", "x", "metric", "mean", "ci_low", "ci_high", "n_seeds", "n_examples", "note"]])
-display(Markdown("**Spearman trends**"), trend_rows)
+for m in figures.KEY:
+    display(Markdown(f"**Data size: {figures.METRIC_LABELS[m]}**"), study_readme.wide(summ, "data_size", m),
+            Markdown(f"**Gain over the base critic (paired): {figures.METRIC_LABELS[m]}**"),
+            study_readme.wide(gains, "data_size", m, value="delta"))
+display(Markdown("**Trends** (slope per level with paired 95% CI and MDE; Spearman rho of the level means, exact p)"),
+        trend_rows[trend_rows["metric"].isin(figures.KEY)].drop(columns=["unit"]).round(3))
 
 # %% [markdown]
 # ## Figures
+# Scores per data size (shared y axis), SCRIT's gain over the base per data size and per model size
+# with the paper's gains on the same normalised sweep axis, and the model-size and round curves with
+# the paper's curve shifted to start at our first SCRIT point.
 
 # %%
-fig = study_report.sweep_figure(summ, "data_size", xlabel="self-training examples (symlog)", logx=True)
-common.save_figure(cfg, fig, "05_data_scaling")
+fig = figures.scores_figure(summ, "data_size", xlabel="self-training examples")
+_ = common.save_figure(cfg, fig, "05_data_scaling")
 
 # %%
-ms = summ[summ["study"] == "model_size"].copy()
-if not ms.empty:
-    ms["arm"] = ms["arm"].str.split(":").str[0].map({"base": "base critic", "scrit": "+ SCRIT"})
-    fig = study_report.sweep_figure(ms, "model_size", xlabel="base-model parameters", logx=False)
-    common.save_figure(cfg, fig, "05_model_size")
+fig = figures.gain_figure(gains)
+_ = common.save_figure(cfg, fig, "05_gain_over_base")
+
+# %%
+if (summ["study"] == "model_size").any():
+    fig = figures.shape_figure(summ, "model_size")
+    _ = common.save_figure(cfg, fig, "05_model_size")
 
 # %%
 if sw.rounds > 1:
-    fig = study_report.sweep_figure(summ, "rounds", xlabel="round (0 = base critic)")
-    common.save_figure(cfg, fig, "05_rounds")
+    fig = figures.shape_figure(summ, "rounds")
+    _ = common.save_figure(cfg, fig, "05_rounds")
+
+# %% [markdown]
+# Training loss of the SCRIT data-size points (mean over seeds per step), when the profile logs
+# often enough (`training.logging_steps` below the step budget).
+
+# %%
+fig = figures.loss_figure(study_report.loss_curves(rows), "SFT loss of the SCRIT points (mean over seeds)")
+if fig is not None:
+    _ = common.save_figure(cfg, fig, "05_training_loss")
+else:
+    print(f"no loss curve: {cfg.training.logging_steps=} >= the {sw.sft_max_steps}-step budget")
 
 # %% [markdown]
 # The points (per seed, with stage directories) are saved in the summary stage; notebook 06 reads
@@ -148,3 +174,6 @@ manifest = summary_st.finish(counts={"points": len(rows), "trained_points": sum(
                              extra={"stage_dirs": sweeps.stage_dirs(rows)})
 print(f"05 done in {time.time() - t_start:.0f} s")
 manifest["counts"]
+
+# %% tags=["interpretation"]
+display(Markdown(interpret.scaling_05(gains, trend_rows)))

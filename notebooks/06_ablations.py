@@ -28,11 +28,13 @@
 # | single_generator(g) | only critiques of solutions written by generator g |
 # | ratio_0.75 / ratio_0.25 | good:bad = 0.75:0.25 / 0.25:0.75 instead of 1:1 |
 #
-# At the end, `results/README.md` puts every claim of the paper next to our measurement, with a
-# verdict computed from the CIs, and `results/timing.md` is written from the stage manifests.
+# Every variant is compared with the baseline on the same items (paired bootstrap + seed spread).
+# At the end, `results/README.md` opens with the bottom line and puts every claim of the paper
+# (notebook 04's included) next to our measurement, with its 95% CI, the minimal detectable effect
+# and a verdict computed from them; `results/timing.md` is written from the stage manifests.
 
 # %% tags=["parameters"]
-profile = "configs/smoke.yaml"  # the study profile (papermill passes another one)
+profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
 overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
 
 # %%
@@ -41,7 +43,7 @@ import time
 import pandas as pd
 from IPython.display import Markdown, display
 
-from scrit_utils import config, study_report
+from scrit_utils import config, figures, interpret, study_readme, study_report
 from scrit_utils.pipeline import common, sweeps
 
 t_start = time.time()
@@ -66,38 +68,45 @@ display(Markdown("**Training-set size per variant** (fewer than asked = not enou
 rows = sweeps.run_jobs(jobs, "06 ablation points")
 
 # %% [markdown]
-# ## Table and figure (mean over seeds, pooled 95% CI)
+# ## Each variant minus the baseline (paired over items and seeds)
 
 # %%
-summ = study_report.summarize(rows)
+b = cfg.evaluation.bootstrap
+summ = study_report.summarize(rows, b.n_resamples, b.seed)
+gains = study_report.gains(rows, b.n_resamples, b.seed)
 common.save_table(cfg, summ, "06_ablations")
-wide = summ.pivot_table(index="arm", columns="metric", values="mean").reset_index()
-display(wide)
+common.save_table(cfg, gains, "06_ablation_gains")
+for m in figures.KEY:
+    display(Markdown(f"**{figures.METRIC_LABELS[m]}: variant minus baseline**"), study_readme.wide(gains, "ablation", m, value="delta"))
 
 # %%
-fig = study_report.ablation_figure(summ)
-common.save_figure(cfg, fig, "06_ablations")
+fig = figures.ablation_figure(gains)
+_ = common.save_figure(cfg, fig, "06_ablations")
 
 # %% [markdown]
 # ## Our findings vs the paper
-# Notebook 05's points are read from its summary stage (it must have run). Each comparison row
-# gives the paper's effect, ours with its 95% CI (or Spearman p for trends) and the verdict.
+# Notebook 05's points are read from its summary stage (it must have run), notebook 04's critics
+# from its evaluation stages (when they ran in this profile). Each claim gives the paper's effect,
+# ours with its paired 95% CI, the minimal detectable effect (MDE) and the verdict: *inconclusive*
+# where the MDE is above the paper's effect.
 
 # %%
 scal_st = sweeps.scaling_stage(cfg)
 if not scal_st.done:
-    raise RuntimeError(f"notebook 05 has not finished for this profile ({scal_st.dir}); run it first")
+    raise RuntimeError(f"notebook 05 has not finished for this profile ({scal_st.name}/{scal_st.hash}); run it first")
 scaling_rows = sweeps.load_points(scal_st)
 all_rows = scaling_rows + rows
-comp = study_report.comparisons(all_rows)
+loop = study_report.loop_items(cfg)
+comp = study_report.comparisons(all_rows, loop=loop, n_boot=b.n_resamples, seed=b.seed)
 common.save_table(cfg, comp, "06_paper_comparison")
-display(comp)
+display(study_readme.claims_table(comp))
 
 # %%
-summ_all = study_report.summarize(all_rows)
-trend_rows = pd.concat([study_report.trends(all_rows, s) for s in ("data_size", "rounds")], ignore_index=True)
+summ_all = study_report.summarize(all_rows, b.n_resamples, b.seed)
+gains_all = study_report.gains(all_rows, b.n_resamples, b.seed)
+trends_all = study_report.trends(all_rows, b.n_resamples, b.seed)
 sw = cfg.sweeps
-design = "\n".join([
+design = [
     f"- Toy arithmetic world; critic `{cfg.models.critic}`, generators {', '.join(g.name for g in cfg.models.generators)}.",
     f"- Data size: nested subsets {list(sweeps.data_sizes(cfg))} (1:1 correct:incorrect) of each critic mode's "
     f"validated set ({', '.join(sw.critic_modes)}); size 0 = base critic.",
@@ -107,12 +116,12 @@ design = "\n".join([
     f"- SFT seeds {list(sw.seeds)}; fixed budget {sw.sft_max_steps} steps x batch "
     f"{sw.sft_batch_size or cfg.training.per_device_train_batch_size} for every point, "
     f"lr {cfg.training.learning_rate}; evaluation on {sw.eval_items or cfg.evaluation.n_items} items per scenario "
-    "and for ProcessBench-format EI-F1, greedy.",
-    "- 95% CI per point: seed mean +- sqrt((t_{k-1} * sd_seeds / sqrt(k))^2 + (1.96 * se_items)^2), se_items from the "
-    "harness's item bootstrap (scrit_utils/study_stats.py); differences combine the two CIs in quadrature.",
-])
-readme = study_report.write_readme(cfg, comp, summ_all, trend_rows, design)
-print(readme.read_text()[:3000])
+    f"and for ProcessBench-format EI-F1, greedy; {b.n_resamples} bootstrap resamples.",
+    f"- Notebook 04 (the loop, one SFT seed): {cfg.training.max_steps} steps on the full validated set, "
+    f"{cfg.evaluation.n_items} items per set.",
+]
+readme = study_readme.write_readme(cfg, comp, summ_all, gains_all, design, trends=trends_all)
+display(Markdown("\n".join(study_readme.bottom_line(comp))))
 
 # %% [markdown]
 # ## Timing
@@ -121,7 +130,9 @@ print(readme.read_text()[:3000])
 # %%
 sweeps.save_points(summary_st, rows)
 manifest = summary_st.finish(counts={"points": len(rows)}, extra={"stage_dirs": sweeps.stage_dirs(rows)})
-timing = study_report.write_timing(
+timing = study_readme.write_timing(
     cfg, [*sweeps.stage_dirs(all_rows), str(scal_st.dir), str(summary_st.dir)])
-print(timing.read_text())
-print(f"06 done in {time.time() - t_start:.0f} s")
+print(f"wrote {readme.name} and {timing.name}; 06 done in {time.time() - t_start:.0f} s")
+
+# %% tags=["interpretation"]
+display(Markdown(interpret.ablations_06(comp, study_report.verdict_counts(comp))))

@@ -12,6 +12,16 @@ reads that copy (editing the YAML mid-run cannot change later stage hashes).
   earlier manifests of the same stages (any hash).
 - The first failing notebook stops the run: the failing cell's error is printed and the exit
   status is non-zero.
+- Clean saved notebooks: the kernel runs without ipykernel's capture of its own stderr and
+  an injected first cell calls :func:`scrit_utils.notebook_env.setup`, so progress bars, logging
+  and warnings go to this terminal, not into the notebook. After execution the saved notebook is
+  cleaned (:func:`clean_notebook`): leftover stderr output is echoed here and dropped, terminal
+  escape codes are stripped, and machine paths (repo, artifacts, results, home, temp) are written
+  relative or as ``<artifacts>`` / ``<results>``, in outputs and in papermill's metadata.
+- Provenance: the run's git sha (:func:`run_stamp`) is passed to the kernels (``SCRIT_RUN_SHA``)
+  and stamped on every file the run writes (notebook metadata ``scrit.run_sha``, a first-line
+  comment in generated markdown, ``run`` in JSON); ``runs/<name>/run.json`` and its README record
+  which notebooks ran in which run (a cached notebook keeps the entry of the run that executed it).
 
 Usage (CLI)::
 
@@ -24,9 +34,13 @@ From Python: ``run_study("configs/smoke.yaml", overrides=["data.max_problems=10"
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import importlib
+import json
+import os
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +124,138 @@ def to_notebook(py_path: Path):
     return nb
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+def with_setup(nb):
+    """The notebook with the driver's setup cell first (see :mod:`scrit_utils.notebook_env`)."""
+    import nbformat
+
+    nb.cells.insert(0, nbformat.v4.new_code_cell(SETUP_SOURCE, metadata={"tags": [SETUP_TAG]}))
+    return nb
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+RUN_SHA_ENV = "SCRIT_RUN_SHA"
+SETUP_TAG = "injected-setup"
+SETUP_SOURCE = ("# injected by scrit run: progress bars and library messages go to its terminal, not into this notebook\n"
+                "from scrit_utils import notebook_env\nnotebook_env.setup()")
+KERNEL_ARGS = ["--IPKernelApp.capture_fd_output=False"]
+
+
+# --- provenance -------------------------------------------------------------------------
+def run_stamp(cfg: config.StudyConfig | None = None) -> dict:
+    """``{"sha", "profile", "interactive"}`` of the run writing a result: the driver's sha
+    (``SCRIT_RUN_SHA``) inside ``scrit run``, else this checkout's (an interactive session)."""
+    sha = os.environ.get(RUN_SHA_ENV)
+    out = {"sha": sha or artifacts.git_sha(), "interactive": not sha}
+    if cfg is not None:
+        out["profile"] = cfg.run.name
+    return out
+
+
+def stamp_comment(stamp: dict) -> str:
+    """The first line of every generated markdown file (read by tests/test_results_consistency.py)."""
+    extra = " interactive=true" if stamp.get("interactive") else ""
+    return f"<!-- scrit-run sha={stamp['sha']} profile={stamp.get('profile', '?')}{extra} -->"
+
+
+STAMP_RE = re.compile(r"<!-- scrit-run sha=(\S+) profile=(\S+)")
+
+
+def _record_path(cfg: config.StudyConfig) -> Path:
+    return config.resolve_path(cfg.run.results_dir) / "runs" / cfg.run.name / "run.json"
+
+
+def read_record(cfg: config.StudyConfig) -> dict:
+    p = _record_path(cfg)
+    return json.loads(p.read_text()) if p.exists() else {"profile": cfg.run.name, "notebooks": {}}
+
+
+def _write_record(cfg: config.StudyConfig, name: str, sha: str, wall: float, status: str) -> None:
+    rec = read_record(cfg)
+    rec["notebooks"][name] = {"run_sha": sha, "status": status, "wall_s": round(wall, 1),
+                              "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    rec["notebooks"] = dict(sorted(rec["notebooks"].items()))
+    atomic_write_text(_record_path(cfg), json.dumps(rec, indent=1) + "\n")
+    shas = sorted({v["run_sha"] for v in rec["notebooks"].values()})
+    lines = [stamp_comment({"sha": shas[0] if len(shas) == 1 else "MIXED:" + ",".join(shas), "profile": cfg.run.name}),
+             f"# Run record: {cfg.run.name} profile", "",
+             "Written by `scrit run` (`scrit_utils/run.py`) after each executed notebook; `run.json` holds the same.",
+             "A notebook found cached is not re-executed and keeps the entry of the run that executed it.", "",
+             "| notebook | run sha | wall time (s) | finished (UTC) |", "|---|---|---|---|"]
+    lines += [f"| {k} | `{v['run_sha']}` | {v['wall_s']:.1f} | {v['finished_at']} |" for k, v in rec["notebooks"].items()]
+    if len(shas) > 1:
+        lines += ["", f"These notebooks come from {len(shas)} different runs: rerun the profile from a clean checkout."]
+    atomic_write_text(_record_path(cfg).with_name("README.md"), "\n".join(lines) + "\n")
+
+
+def notebook_times(cfg: config.StudyConfig):
+    """Wall time per executed notebook from the run record (a DataFrame)."""
+    import pandas as pd
+
+    rows = [{"notebook": k, "wall_s": v["wall_s"], "finished": v["finished_at"], "run_sha": v["run_sha"][:12]}
+            for k, v in read_record(cfg)["notebooks"].items()]
+    return pd.DataFrame(rows, columns=["notebook", "wall_s", "finished", "run_sha"])
+
+
+# --- cleaning executed notebooks ----------------------------------------------------------------
+def path_replacements(cfg: config.StudyConfig) -> list[tuple[str, str]]:
+    """``(absolute prefix, replacement)``, longest first: artifacts/results roots, repo, home, temp."""
+    arts, res = artifacts.artifacts_root(cfg), config.resolve_path(cfg.run.results_dir)
+    pairs = {str(arts): "artifacts" if arts == config.REPO_ROOT / "artifacts" else "<artifacts>",
+             str(res): "results" if res == config.REPO_ROOT / "results" else "<results>",
+             str(config.REPO_ROOT): ".", str(Path.home()): "~", tempfile.gettempdir(): "<tmp>"}
+    for p in list(pairs):
+        real = os.path.realpath(p)
+        if real != p:
+            pairs.setdefault(real, pairs[p])
+    return sorted(((k, v) for k, v in pairs.items() if len(k) > 1), key=lambda kv: -len(kv[0]))
+
+
+def scrub(text: str, repl: Sequence[tuple[str, str]]) -> str:
+    text = _ANSI.sub("", text)
+    for a, b in repl:
+        text = text.replace(a + "/", b + "/").replace(a, b)
+    return text
+
+
+def _scrub_obj(obj, repl):
+    if isinstance(obj, str):
+        return scrub(obj, repl)
+    if isinstance(obj, list):
+        return [_scrub_obj(v, repl) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _scrub_obj(v, repl) for k, v in obj.items()}
+    return obj
+
+
+def clean_notebook(path: Path, cfg: config.StudyConfig, source: Path, sha: str, echo=None) -> None:
+    """Drop stderr output (echoed to ``echo``, default stderr), strip escape codes and machine paths,
+    hide interpretation cells' code, stamp the run."""
+    import nbformat
+
+    echo = echo or sys.stderr
+    nb = nbformat.read(str(path), as_version=4)
+    repl = path_replacements(cfg)
+    for cell in nb.cells:
+        if "interpretation" in cell.metadata.get("tags", []):
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+        if cell.cell_type != "code":
+            continue
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = scrub(cell.source, repl)
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                print(_ANSI.sub("", "".join(out.get("text", ""))), file=echo, end="")
+                continue
+            kept.append(nbformat.from_dict(_scrub_obj(dict(out), repl)))
+        cell["outputs"] = kept
+    pm = nb.metadata.get("papermill", {})
+    rel = str(source.relative_to(config.REPO_ROOT)) if source.is_relative_to(config.REPO_ROOT) else source.name
+    pm.update(input_path=rel, output_path=scrub(str(path), repl), environment_variables={})
+    pm["parameters"] = _scrub_obj(pm.get("parameters", {}), repl)
+    nb.metadata.pop("widgets", None)
+    nb.metadata["scrit"] = {"run_sha": sha, "profile": cfg.run.name, "notebook": rel}
+    nbformat.write(nb, str(path))
 
 
 def _fmt_s(s: float) -> str:
@@ -145,8 +290,6 @@ def run_study(
     kernel_name: str = "python3",
 ) -> list[NotebookResult]:
     """Execute the profile's notebooks; raises :class:`RunError` on the first failure."""
-    import papermill as pm
-
     cfg = config.load(profile, list(overrides))
     available = discover()
     wanted = [n for n in cfg.run.notebooks if n in available] if cfg.run.notebooks else list(available)
@@ -168,49 +311,63 @@ def run_study(
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
-    say(f"scrit run: profile {cfg.run.name} ({cfg.source}), {len(numbers)} notebook(s): {', '.join(numbers)}")
+    prev = os.environ.get(RUN_SHA_ENV)
+    sha = prev or artifacts.git_sha()
+    os.environ[RUN_SHA_ENV] = sha  # the kernels inherit it: every file of this run names the same sha
+    say(f"scrit run: profile {cfg.run.name} ({cfg.source}) at {sha}, {len(numbers)} notebook(s): {', '.join(numbers)}")
     results: list[NotebookResult] = []
     t_all = time.time()
-    for i, num in enumerate(numbers, start=1):
-        path = available[num]
-        name = path.stem
-        stages = notebook_stages(num, cfg)
-        if stages and not force and all(st.done for st in stages):
-            say(f"[{i}/{len(numbers)}] {name}: cached (" + ", ".join(f"{s.name}/{s.hash}" for s in stages) + ")")
-            results.append(NotebookResult(num, name, "cached", 0.0, None))
-            continue
-        remaining = [estimate(n, cfg) for n in numbers[i - 1:]]
-        known = [r for r in remaining if r is not None]
-        eta = f", ETA this {_fmt_s(remaining[0])}" if remaining[0] is not None else ""
-        eta += f", all remaining ~{_fmt_s(sum(known))}" if len(known) == len(remaining) and len(known) > 1 else ""
-        say(f"[{i}/{len(numbers)}] {name}: running{eta}")
-        out_nb = run_dir / f"{name}.ipynb"
-        t0 = time.time()
-        try:
-            pm.execute_notebook(
-                to_notebook(path),
-                str(out_nb),
-                parameters={"profile": profile_arg, "overrides": list(overrides)},
-                kernel_name=kernel_name,
-                cwd=str(config.REPO_ROOT),
-                progress_bar=True,
-                log_output=False,
-            )
-        except pm.PapermillExecutionError as e:
-            wall = time.time() - t0
-            tb = _ANSI.sub("", "\n".join(e.traceback or []))
-            say(f"[{i}/{len(numbers)}] {name}: FAILED after {_fmt_s(wall)} in cell {e.exec_count}: {e.ename}: {e.evalue}")
-            say(tb)
-            say(f"executed notebook (with the error) saved to {out_nb}")
-            results.append(NotebookResult(num, name, "failed", wall, out_nb))
-            raise RunError(f"{name} failed: {e.ename}: {e.evalue}") from None
-        wall = time.time() - t0
-        results.append(NotebookResult(num, name, "ran", wall, out_nb))
-        say(f"[{i}/{len(numbers)}] {name}: done in {_fmt_s(wall)} -> {out_nb.relative_to(config.REPO_ROOT) if out_nb.is_relative_to(config.REPO_ROOT) else out_nb}")
+    try:
+        for i, num in enumerate(numbers, start=1):
+            tag = f"[{i}/{len(numbers)}] {available[num].stem}"
+            stages = notebook_stages(num, cfg)
+            if stages and not force and all(st.done for st in stages):
+                say(f"{tag}: cached (" + ", ".join(f"{s.name}/{s.hash}" for s in stages) + ")")
+                results.append(NotebookResult(num, available[num].stem, "cached", 0.0, None))
+                continue
+            remaining = [estimate(n, cfg) for n in numbers[i - 1:]]
+            known = [r for r in remaining if r is not None]
+            eta = f", ETA this {_fmt_s(remaining[0])}" if remaining[0] is not None else ""
+            eta += f", all remaining ~{_fmt_s(sum(known))}" if len(known) == len(remaining) and len(known) > 1 else ""
+            say(f"{tag}: running{eta}")
+            results.append(_execute(cfg, num, available[num], run_dir, sha, kernel_name,
+                                    {"profile": profile_arg, "overrides": list(overrides)}, say, tag))
+    finally:
+        if prev is None:
+            os.environ.pop(RUN_SHA_ENV, None)
     ran = sum(r.status == "ran" for r in results)
     cached = sum(r.status == "cached" for r in results)
     say(f"scrit run: finished in {_fmt_s(time.time() - t_all)} ({ran} ran, {cached} cached)")
     return results
+
+
+def _execute(cfg, num: str, path: Path, run_dir: Path, sha: str, kernel_name: str, parameters: dict, say,
+             tag: str) -> NotebookResult:
+    """Execute one notebook with papermill, clean the saved copy and record it."""
+    import papermill as pm
+
+    name = path.stem
+    out_nb = run_dir / f"{name}.ipynb"
+    t0 = time.time()
+    try:
+        pm.execute_notebook(with_setup(to_notebook(path)), str(out_nb), parameters=parameters, kernel_name=kernel_name,
+                            cwd=str(config.REPO_ROOT), progress_bar=True, log_output=False,
+                            extra_arguments=KERNEL_ARGS)
+    except pm.PapermillExecutionError as e:
+        wall = time.time() - t0
+        if out_nb.exists():
+            clean_notebook(out_nb, cfg, path, sha)
+        tb = _ANSI.sub("", "\n".join(e.traceback or []))
+        say(f"{tag}: FAILED after {_fmt_s(wall)} in cell {e.exec_count}: {e.ename}: {e.evalue}")
+        say(tb)
+        say(f"executed notebook (with the error) saved to {out_nb}")
+        raise RunError(f"{name} failed: {e.ename}: {e.evalue}") from None
+    wall = time.time() - t0
+    clean_notebook(out_nb, cfg, path, sha)
+    _write_record(cfg, name, sha, wall, "ran")
+    shown = out_nb.relative_to(config.REPO_ROOT) if out_nb.is_relative_to(config.REPO_ROOT) else out_nb
+    say(f"{tag}: done in {_fmt_s(wall)} -> {shown}")
+    return NotebookResult(num, name, "ran", wall, out_nb)
 
 
 # --- CLI ------------------------------------------------------------------------------

@@ -1,35 +1,34 @@
-"""Study tables, figures, the findings-vs-paper README and the timing report (notebooks 05 / 06).
+"""Study summaries and the paper's claims next to ours (notebooks 04-06), from per-item scores.
 
 Input: the point rows of :mod:`scrit_utils.pipeline.sweeps` (one row per study point and SFT
-seed, with ``metrics = {metric: {value, ci_low, ci_high}}``). Everything here is computed from
-those rows; the only fixed numbers are the paper's, copied from docs/SCRIT_METHOD.md into
-:data:`PAPER` so the comparison can be laid side by side.
+seed; ``items`` holds the point's per-item scores, :mod:`scrit_utils.item_scores`). Rows that share
+an evaluation stage (the base critic, listed once per seed) are one measurement. Every statistic is
+from :mod:`scrit_utils.study_stats`; the only fixed numbers are the paper's (:data:`PAPER`, copied
+from docs/SCRIT_METHOD.md).
 
-- :func:`summarize` -> one row per (study, arm, x, metric): seed mean and the pooled 95% CI of
-  :func:`scrit_utils.study_stats.pooled_ci` (training + evaluation noise);
-- :func:`trends` -> Spearman rho (+ p) of each metric over the sweep variable, per arm;
-- :func:`comparisons` -> the paper's claims next to ours, each with a computed verdict
-  (:func:`verdict`): *reproduced* when our effect has the paper's sign and its CI (or the trend's
-  p < 0.05) excludes zero, *not reproduced* otherwise (no clear effect / opposite sign);
-- :func:`write_readme` / :func:`write_timing` -> ``results/README.md`` and ``results/timing.md``.
+- :func:`summarize` -> one row per (study, arm, x, metric): seed mean, 95% CI (item bootstrap +
+  seed spread), SEs, seeds and items;
+- :func:`gains` -> every critic minus its reference on the same items (trained vs base for data and
+  model size and rounds, variant vs baseline for ablations): paired difference, CI, MDE;
+- :func:`trends` -> OLS slope over the sweep's levels with the paired CI, Spearman rho of the means;
+- :func:`comparisons` -> each paper claim with our effect, CI, MDE and a :func:`verdict`.
+
+The README and the figures are written by :mod:`scrit_utils.study_readme` and :mod:`scrit_utils.figures`.
 
 Usage::
 
     from scrit_utils import study_report as rep
-    summ = rep.summarize(rows)                     # DataFrame
-    comp = rep.comparisons(scaling_rows, ablation_rows)
-    rep.write_readme(cfg, comp, summ, trends_df)
+    summ = rep.summarize(rows)
+    comp = rep.comparisons(rows, loop=rep.loop_items(cfg))
 """
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Sequence
 
-from . import config as _config
-from .records import atomic_write_text
-from .study_stats import difference, pooled_ci, trend
+import numpy as np
+
+from . import item_scores, study_stats as ss
 
 #: the paper's numbers (SCRIT_METHOD.md, "Reported results"): (CC-Acc mean, EI-F1 strict)
 PAPER = {
@@ -41,6 +40,7 @@ PAPER = {
     "data_cc": [53.0, 56.8, 57.3, 57.5, 57.6, 58.3],
     "data_ei": [37.8, 40.2, 42.0, 43.2, 43.6, 45.1],
     "model_sizes": {"1.5B": (41.7, 12.5), "7B": (51.2, 29.9), "72B": (58.3, 45.1)},
+    "model_params": [1.5e9, 7e9, 72e9],
     "rounds": {"cc": [58.3, 58.9, 59.1], "ei": [45.1, 46.7, 47.5]},
     "scenarios_base": {"cc_acc_wrong": 39.7, "cc_acc_mix": 57.7, "cc_acc_own": 61.7, "ei_f1_strict": 37.8},
     "scenarios_scrit": {"cc_acc_wrong": 50.0, "cc_acc_mix": 62.1, "cc_acc_own": 62.9, "ei_f1_strict": 45.0},
@@ -57,355 +57,369 @@ PAPER = {
     },
 }
 NEGLIGIBLE = 0.5  # |paper effect| below this many points counts as "no effect" in the paper
+EQUIVALENCE = 1.0  # a paper null is reproduced only when our whole CI lies within +- this many points
+METRIC_KEYS = ("cc_mean", "cc_acc_wrong", "cc_acc_mix", "cc_acc_own", "ei_f1_strict", "ei_f1_original")
+KEY_METRICS = ("cc_mean", "ei_f1_strict")
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not measured")
 
 
-# --- aggregation -------------------------------------------------------------------------------------
-def long_rows(rows: Sequence[dict]) -> list[dict]:
-    out = []
+# --- arms from points ----------------------------------------------------------------------------------------
+def _measured(rows: Sequence[dict]) -> list[dict]:
+    """Rows with per-item scores, one per evaluation (the base critic's copies per seed dropped)."""
+    seen, out = set(), []
     for r in rows:
-        for m, v in (r.get("metrics") or {}).items():
-            out.append({"study": r["study"], "arm": r["arm"], "x": r["x"], "seed": r["seed"], "metric": m,
-                        "value": v["value"], "ci_low": v["ci_low"], "ci_high": v["ci_high"],
-                        "n_examples": r.get("n_examples", 0), "note": r.get("note", "")})
+        if not r.get("items") or not r.get("eval_stage"):
+            continue
+        key = (r["study"], r["arm"], float(r["x"]), r["eval_stage"])
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
     return out
 
 
-def summarize(rows: Sequence[dict]):
-    """Seed mean and pooled CI per (study, arm, x, metric)."""
+def _select(rows, study: str, arm: str | None = None, x: float | None = None) -> list[dict]:
+    return [r for r in rows if r["study"] == study and (arm is None or r["arm"] == arm)
+            and (x is None or float(r["x"]) == float(x))]
+
+
+def arm_of(rows: Sequence[dict], metric: str) -> ss.Arm | None:
+    """The :class:`~scrit_utils.study_stats.Arm` of the (deduplicated) rows of one point."""
+    rs = [r for r in _measured(rows) if item_scores.available(r["items"], metric)]
+    return ss.Arm.from_items([r["items"] for r in rs], metric) if rs else None
+
+
+def _boot(n_boot: int | None, seed: int | None) -> dict:
+    return {"n_boot": n_boot or 1000, "seed": 0 if seed is None else seed}
+
+
+def _points(rows):
+    m = _measured(rows)
+    return sorted({(r["study"], r["arm"], float(r["x"])) for r in m})
+
+
+# --- summaries -----------------------------------------------------------------------------------------------
+SUMMARY_COLS = ["study", "arm", "x", "metric", "mean", "ci_low", "ci_high", "se_item", "se_seed", "n_seeds",
+                "n_items", "n_examples", "note"]
+
+
+def summarize(rows: Sequence[dict], n_boot: int | None = None, seed: int | None = None):
+    """Seed mean with its 95% CI per (study, arm, x, metric)."""
     import pandas as pd
 
-    df = pd.DataFrame(long_rows(rows))
-    cols = ["study", "arm", "x", "metric", "mean", "ci_low", "ci_high", "se_seed", "se_item", "n_seeds",
-            "n_examples", "note"]
-    if df.empty:
-        return pd.DataFrame(columns=cols)
     out = []
-    for (study, arm, x, metric), g in df.groupby(["study", "arm", "x", "metric"], sort=True):
-        p = pooled_ci(g["value"].tolist(), list(zip(g["ci_low"], g["ci_high"])))
-        out.append({"study": study, "arm": arm, "x": x, "metric": metric, **p,
-                    "n_examples": int(g["n_examples"].max()), "note": "; ".join(sorted(set(filter(None, g["note"]))))})
-    res = pd.DataFrame(out)
-    res["mean"] = res.pop("mean")
-    return res[cols]
+    for study, arm, x in _points(rows):
+        grp = _select(rows, study, arm, x)
+        for m in METRIC_KEYS:
+            a = arm_of(grp, m)
+            if a is None:
+                continue
+            p = ss.point(a, **_boot(n_boot, seed))
+            out.append({"study": study, "arm": arm, "x": x, "metric": m, "mean": p["estimate"], "ci_low": p["ci_low"],
+                        "ci_high": p["ci_high"], "se_item": p["se_item"], "se_seed": p["se_seed"], "n_seeds": a.k,
+                        "n_items": a.n_items, "n_examples": int(max(r.get("n_examples", 0) for r in grp)),
+                        "note": "; ".join(sorted({r.get("note", "") for r in grp} - {""}))})
+    return pd.DataFrame(out, columns=SUMMARY_COLS)
 
 
-def trends(rows: Sequence[dict], study: str, x_name: str = "x"):
-    """Spearman rho of every metric over ``x`` per arm of one study (each seed one observation)."""
-    import pandas as pd
+def reference_of(study: str, arm: str, x: float) -> tuple[str, str, float | None] | None:
+    """The point a critic is compared with on the same items (None: it is a reference itself)."""
+    if study == "data_size":
+        return None if x == 0 else (study, arm, 0.0)
+    if study == "model_size":
+        return (study, "base:" + arm.split(":", 1)[1], x) if arm.startswith("scrit:") else None
+    if study == "rounds":
+        return None if x == 0 else (study, arm, 0.0)
+    if study == "ablation":
+        return None if arm == "baseline" else (study, "baseline", None)
+    return None
 
-    df = pd.DataFrame(long_rows([r for r in rows if r["study"] == study]))
-    out = []
-    if not df.empty:
-        for (arm, metric), g in df.groupby(["arm", "metric"]):
-            t = trend(g["x"].tolist(), g["value"].tolist())
-            out.append({"study": study, "arm": arm, "metric": metric, "spearman_rho": t["rho"], "p_value": t["p"],
-                        "n_obs": t["n"]})
-    return pd.DataFrame(out, columns=["study", "arm", "metric", "spearman_rho", "p_value", "n_obs"])
+
+GAIN_COLS = ["study", "arm", "x", "metric", "vs", "delta", "ci_low", "ci_high", "mde", "p", "se_item", "se_seed",
+             "n_seeds", "n_items"]
 
 
-def _cell(summ, study: str, arm: str, x, metric: str) -> dict | None:
-    g = summ[(summ["study"] == study) & (summ["arm"] == arm) & (summ["metric"] == metric)]
-    if x is not None:
-        g = g[g["x"] == x]
-    if g.empty or math.isnan(float(g.iloc[0]["mean"])):
+def _diff(rows, a: tuple, b: tuple, metric: str, boot: dict) -> dict | None:
+    ra, rb = _select(rows, *a), _select(rows, *b)
+    aa, ab = arm_of(ra, metric), arm_of(rb, metric)
+    if aa is None or ab is None:
         return None
-    return g.iloc[0].to_dict()
+    return {**ss.paired_difference(aa, ab, **boot), "n_seeds": aa.k}
 
 
-# --- verdicts ----------------------------------------------------------------------------------------------
-def direction(delta: float, lo: float | None = None, hi: float | None = None, p: float | None = None,
-              threshold: float = 0.0) -> int:
-    """+1 / -1 when the effect is clearly positive / negative (CI excludes 0, or p < 0.05), else 0."""
-    if delta is None or (isinstance(delta, float) and math.isnan(delta)):
-        return 0
-    if p is not None:
-        return 0 if (math.isnan(p) or p >= 0.05) else (1 if delta > 0 else -1)
-    if lo is not None and lo > threshold:
-        return 1
-    if hi is not None and hi < -threshold:
-        return -1
-    return 0
-
-
-def paper_direction(delta: float) -> int:
-    return 0 if abs(delta) < NEGLIGIBLE else (1 if delta > 0 else -1)
-
-
-def verdict(paper_delta: float, ours_dir: int, ours_delta: float) -> str:
-    """Reproduced / not reproduced, from the paper's effect and ours (see module doc)."""
-    pdir = paper_direction(paper_delta)
-    if ours_delta is None or (isinstance(ours_delta, float) and math.isnan(ours_delta)):
-        return "not measured"
-    if pdir == 0:
-        return "reproduced (no clear effect in either)" if ours_dir == 0 else "not reproduced (we see a clear effect)"
-    if ours_dir == pdir:
-        return "reproduced"
-    if ours_dir == 0:
-        if ours_delta == 0:
-            return "not reproduced (no effect)"
-        same = (ours_delta > 0) == (pdir > 0)
-        return "not reproduced (no clear effect; point estimate " + ("same sign)" if same else "opposite sign)")
-    return "not reproduced (clear opposite effect)"
-
-
-def _fmt(v) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:+.1f}"
-
-
-def _cmp_row(claim: str, metric: str, paper_delta: float, ours: dict | None, detail: str) -> dict:
-    if ours is None:
-        return {"claim": claim, "metric": metric, "paper_effect": _fmt(paper_delta), "our_effect": "n/a",
-                "our_95ci_or_p": "", "verdict": "not measured", "detail": detail}
-    if "p" in ours:
-        d = direction(ours["delta"], p=ours["p"])
-        ci = f"rho={ours['delta']:+.2f}, p={ours['p']:.3g}" if not math.isnan(ours["p"]) else "rho undefined"
-        eff = f"rho {ours['delta']:+.2f}" if not math.isnan(ours["delta"]) else "n/a"
-    else:
-        d = direction(ours["delta"], ours["ci_low"], ours["ci_high"])
-        ci = f"[{ours['ci_low']:+.1f}, {ours['ci_high']:+.1f}]"
-        eff = _fmt(ours["delta"])
-    return {"claim": claim, "metric": metric, "paper_effect": _fmt(paper_delta) if "p" not in ours else
-            ("increasing" if paper_delta > 0 else "decreasing" if paper_delta < 0 else "flat"),
-            "our_effect": eff, "our_95ci_or_p": ci, "verdict": verdict(paper_delta, d, ours["delta"]), "detail": detail}
-
-
-def _delta(summ, a: tuple, b: tuple, metric: str) -> dict | None:
-    ca, cb = _cell(summ, *a, metric), _cell(summ, *b, metric)
-    if ca is None or cb is None:
-        return None
-    return difference(ca, cb)
-
-
-def comparisons(rows: Sequence[dict]):
-    """The paper's claims (direction + size) next to ours, each with a computed verdict."""
+def gains(rows: Sequence[dict], n_boot: int | None = None, seed: int | None = None):
+    """Every critic minus its reference (:func:`reference_of`), paired over items."""
     import pandas as pd
 
-    summ = summarize(rows)
-    out = []
-    ds = summ[summ["study"] == "data_size"]
-    xmax = float(ds[ds["arm"] == "contrastive"]["x"].max()) if not ds.empty else None
-    pairs = [("cc_mean", 0), ("ei_f1_strict", 1)]
-    # 1. SCRIT vs base (largest data size), each scenario
-    for m in ("cc_mean", "cc_acc_wrong", "cc_acc_mix", "cc_acc_own", "ei_f1_strict", "ei_f1_original"):
-        if m == "cc_mean":
-            pd_ = PAPER["scrit_170k"][0] - PAPER["base"][0]
-        elif m in PAPER["scenarios_scrit"]:
-            pd_ = PAPER["scenarios_scrit"][m] - PAPER["scenarios_base"][m]
-        else:
-            pd_ = PAPER["scrit_170k"][1] - PAPER["base"][1]  # paper reports strict only; same direction expected
-        dd = _delta(summ, ("data_size", "contrastive", xmax), ("data_size", "contrastive", 0.0), m) if xmax else None
-        out.append(_cmp_row("SCRIT beats the base critic", m, pd_, dd, f"largest data size ({xmax:g}) vs 0" if xmax else ""))
-    # 2. data-size trend (contrastive)
-    tr = trends(rows, "data_size")
-    for m, i in pairs:
-        t = tr[(tr["arm"] == "contrastive") & (tr["metric"] == m)]
-        ours = None if t.empty else {"delta": float(t.iloc[0]["spearman_rho"]), "p": float(t.iloc[0]["p_value"])}
-        paper = PAPER["data_cc" if i == 0 else "data_ei"]
-        out.append(_cmp_row("more SCRIT data helps (trend over data sizes)", m, paper[-1] - paper[0], ours,
-                            "Spearman rho over data sizes x seeds"))
-    # 3. baselines at the largest size
-    for m, i in pairs:
-        dd = _delta(summ, ("data_size", "contrastive", xmax), ("data_size", "direct", xmax), m) if xmax else None
-        out.append(_cmp_row("contrastive critic beats the direct critic", m,
-                            PAPER["scrit_170k"][i] - PAPER["direct_plateau"][i], dd, f"at {xmax:g} examples" if xmax else ""))
-    dd = _delta(summ, ("data_size", "bug_injection", xmax), ("data_size", "bug_injection", 0.0), "cc_mean") if xmax else None
-    out.append(_cmp_row("bug-injection critic declines below the base", "cc_mean",
-                        PAPER["bug_injection"][0] - PAPER["base"][0], dd, f"bug injection at {xmax:g} vs base"))
-    # 4. model size: SCRIT's score grows with model size
-    trm = trends([r for r in rows if r["study"] == "model_size" and r["arm"].startswith("scrit:")], "model_size")
-    for m, i in pairs:
-        t = trm[trm["metric"] == m]
-        ours = None
-        if not t.empty:
-            # pool the per-model arms into one trend over parameter count
-            sub = [r for r in rows if r["study"] == "model_size" and r["arm"].startswith("scrit:")]
-            tt = trend([r["x"] for r in sub if m in r["metrics"]], [r["metrics"][m]["value"] for r in sub if m in r["metrics"]])
-            ours = {"delta": tt["rho"], "p": tt["p"]}
-        sizes = list(PAPER["model_sizes"].values())
-        out.append(_cmp_row("larger base models reach higher scores after SCRIT", m, sizes[-1][i] - sizes[0][i], ours,
-                            "Spearman rho over parameter count x seeds"))
-    # 5. rounds
-    trr = trends(rows, "rounds")
-    for m, i in pairs:
-        sub = [r for r in rows if r["study"] == "rounds" and r["x"] >= 1 and m in r.get("metrics", {})]
-        ours = None
-        if sub:
-            tt = trend([r["x"] for r in sub], [r["metrics"][m]["value"] for r in sub])
-            ours = {"delta": tt["rho"], "p": tt["p"]}
-        pr = PAPER["rounds"]["cc" if i == 0 else "ei"]
-        out.append(_cmp_row("more rounds help (rounds 1..3)", m, pr[-1] - pr[0], ours, "Spearman rho over rounds 1..R x seeds"))
-    del trr
-    # 6. ablations vs baseline
-    ab = summ[summ["study"] == "ablation"]
-    for name, (pcc, pei) in PAPER["ablations"].items():
-        arms = sorted(a for a in ab["arm"].unique() if a == name or a.startswith(name + "("))
-        for arm in arms or [name]:
-            for m, i in pairs:
-                pdelta = (pcc if i == 0 else pei) - PAPER["ablation_baseline"][i]
-                dd = _delta(summ, ("ablation", arm, None), ("ablation", "baseline", None), m) if arms else None
-                out.append(_cmp_row(f"ablation: {arm}", m, pdelta, dd, "vs SCRIT baseline at the same data size"))
-    return pd.DataFrame(out, columns=["claim", "metric", "paper_effect", "our_effect", "our_95ci_or_p", "verdict", "detail"])
-
-
-# --- files -------------------------------------------------------------------------------------------------
-def markdown(df, floatfmt: str = ".2f") -> str:
-    from .pipeline.common import _markdown
-
-    return _markdown(df, floatfmt)
-
-
-def write_readme(cfg, comp, summ, trend_df, design: str, path: Path | None = None) -> Path:
-    """``results/<sweeps.readme>``: our findings vs the paper, computed from the metrics."""
-    from .artifacts import git_sha
-
-    path = path or (_config.resolve_path(cfg.run.results_dir) / cfg.sweeps.readme)
-    n_rep = int(comp["verdict"].eq("reproduced").sum() + comp["verdict"].str.startswith("reproduced (").sum())
-    n_all = int((comp["verdict"] != "not measured").sum())
-    head = summ[(summ["study"] == "data_size")].copy()
-    lines = [
-        f"# SCRIT study results ({cfg.run.name} profile)",
-        "",
-        "Generated by `scrit_utils.study_report.write_readme` at the end of notebook 06 "
-        f"(git {git_sha()}); every number below is computed from the run's metrics. "
-        f"Figures: `figures/{cfg.run.name}/`, tables: `tables/{cfg.run.name}/`, executed notebooks: "
-        f"`runs/{cfg.run.name}/`, timing: `{cfg.sweeps.timing}`.",
-        "",
-        "## Design",
-        design,
-        "",
-        "## Our findings vs the paper",
-        f"{n_rep} of {n_all} measured claims reproduced. A claim is *reproduced* when our effect has the "
-        "paper's sign and is clear: the 95% CI of the difference (training + evaluation noise) excludes 0, or "
-        f"for trends Spearman p < 0.05. Paper effects smaller than {NEGLIGIBLE} points count as no effect. "
-        "Paper effects are in points (CC-Acc %, EI-F1 x100); ours likewise; trends are Spearman rho.",
-        "",
-        markdown(comp),
-        "",
-        "## What did not reproduce",
-    ]
-    bad = comp[comp["verdict"].str.startswith("not reproduced")]
-    if n_all == 0:
-        lines.append("Nothing was measured (no trained points with metrics).")
-    elif bad.empty:
-        lines.append("Every measured claim reproduced.")
-    else:
-        for r in bad.itertuples(index=False):
-            lines.append(f"- {r.claim} ({r.metric}): paper {r.paper_effect}, ours {r.our_effect} {r.our_95ci_or_p} -> {r.verdict}")
-    nm = comp[comp["verdict"] == "not measured"]
-    if not nm.empty:
-        lines += ["", "Not measured in this run: " + "; ".join(sorted(set(f"{r.claim} ({r.metric})" for r in nm.itertuples())))]
-    lines += ["", "## Data scaling (mean over SFT seeds, pooled 95% CI)", "",
-              markdown(head[["arm", "x", "metric", "mean", "ci_low", "ci_high", "n_seeds", "n_examples"]], ".1f"), "",
-              "## Trends (Spearman rho over the sweep variable)", "", markdown(trend_df, ".3f"), ""]
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
-
-
-def write_timing(cfg, stage_dirs: Sequence[str | Path], path: Path | None = None) -> Path:
-    """``results/<sweeps.timing>``: wall time per stage kind from the manifests, plus executed notebooks."""
-    import pandas as pd
-
-    from . import run as _run
-
-    path = path or (_config.resolve_path(cfg.run.results_dir) / cfg.sweeps.timing)
-    dirs = {Path(d) for d in stage_dirs if d}
-    for num in ("01", "02", "03", "04"):
-        try:
-            dirs.update(st.dir for st in (_run.notebook_stages(num, cfg) or []))
-        except Exception:
-            pass
-    rows = []
-    for d in sorted(dirs):
-        m = d / "manifest.json"
-        if m.exists():
-            man = json.loads(m.read_text())
-            rows.append({"stage": man["stage"], "hash": man["hash"], "wall_s": float(man["wall_time_s"]),
-                         "created_at": man.get("created_at", "")})
-    df = pd.DataFrame(rows, columns=["stage", "hash", "wall_s", "created_at"])
-    per = (df.groupby("stage").agg(runs=("hash", "count"), total_s=("wall_s", "sum"), max_s=("wall_s", "max"))
-           .reset_index() if not df.empty else pd.DataFrame(columns=["stage", "runs", "total_s", "max_s"]))
-    nb_rows = []
-    run_dir = _config.resolve_path(cfg.run.results_dir) / "runs" / cfg.run.name
-    for nb in sorted(run_dir.glob("*.ipynb")):
-        try:
-            meta = json.loads(nb.read_text())["metadata"].get("papermill", {})
-            nb_rows.append({"notebook": nb.stem, "wall_s": meta.get("duration"), "finished": meta.get("end_time")})
-        except Exception:
+    boot, out = _boot(n_boot, seed), []
+    for study, arm, x in _points(rows):
+        ref = reference_of(study, arm, x)
+        if ref is None:
             continue
-    nbs = pd.DataFrame(nb_rows, columns=["notebook", "wall_s", "finished"]).dropna(subset=["wall_s"])
-    summary = {"05_scaling", "06_ablations"}  # whole-notebook stages: their time includes the points'
-    inner = df[~df["stage"].isin(summary)] if not df.empty else df
-    lines = [f"# Timing ({cfg.run.name} profile)", "",
-             "From the stage manifests (`wall_time_s`, the time the stage took when it was computed; a cached stage "
-             "costs ~0 on a rerun) and the executed notebooks' papermill metadata.", "",
-             f"Sum of stage wall times (01-04 stages and sweep points): {inner['wall_s'].sum():.0f} s over "
-             f"{len(inner)} stage runs. Notebooks 05/06 as a whole: "
-             + ", ".join(f"{r.stage} {r.wall_s:.0f} s" for r in df[df["stage"].isin(summary)].itertuples()) + ".", "",
-             "## Per stage kind", "", markdown(per, ".1f"), "",
-             "## Executed notebooks (last run of each)", "",
-             markdown(nbs, ".1f") if not nbs.empty else "(none recorded yet)", ""]
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
+        for m in METRIC_KEYS:
+            d = _diff(rows, (study, arm, x), ref, m, boot)
+            if d is not None:
+                out.append({"study": study, "arm": arm, "x": x, "metric": m, "vs": ref[1], "delta": d["estimate"],
+                            **{k: d[k] for k in GAIN_COLS[6:]}})
+    return pd.DataFrame(out, columns=GAIN_COLS)
 
 
-# --- figures -------------------------------------------------------------------------------------------------
-def sweep_figure(summ, study: str, metrics: Sequence[str] = tuple(), xlabel: str = "", logx: bool = False):
-    """One panel per metric: mean over seeds with pooled 95% CI band, one line per arm."""
-    import matplotlib.pyplot as plt
-
-    from .pipeline import common
-    from .pipeline.sweeps import METRICS
-
-    common.plot_style()
-    metrics = list(metrics) or list(METRICS)
-    d = summ[summ["study"] == study]
-    ncol = 3
-    nrow = math.ceil(len(metrics) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.3 * nrow), squeeze=False)
-    for ax, m in zip(axes.flat, metrics):
-        g = d[d["metric"] == m]
-        for arm, ga in g.groupby("arm"):
-            ga = ga.sort_values("x")
-            ax.plot(ga["x"], ga["mean"], "-o", ms=4, label=arm)
-            ax.fill_between(ga["x"], ga["ci_low"], ga["ci_high"], alpha=0.2)
-        if logx:
-            ax.set_xscale("symlog", linthresh=max(1.0, float(d["x"][d["x"] > 0].min()) if (d["x"] > 0).any() else 1.0))
-        xs = sorted(float(v) for v in d["x"].unique())
-        if 1 < len(xs) <= 8:
-            ax.set_xticks(xs, [f"{v:g}" if v < 1e4 else f"{v / 1e6:.2f}M" for v in xs], fontsize=8)
-        ax.set_title(METRICS.get(m, m), fontsize=10)
-        ax.set_xlabel(xlabel or "x")
-        ax.set_ylabel("score (%)")
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return fig
+# --- trends ----------------------------------------------------------------------------------------------------
+def trend_levels(rows: Sequence[dict], study: str, arm: str | None = None) -> tuple[list[tuple], list[float]]:
+    """The points of a trend and their x on the trend's scale (see :func:`trends`)."""
+    m = _measured(rows)
+    if study == "model_size":
+        pts = sorted({(r["study"], r["arm"], float(r["x"])) for r in m if r["study"] == study
+                      and r["arm"].startswith("scrit:")}, key=lambda p: p[2])
+        return [(s, a, x) for s, a, x in pts], [math.log2(x) for _, _, x in pts]
+    xs = sorted({float(r["x"]) for r in m if r["study"] == study and r["arm"] == arm})
+    if study == "rounds":
+        xs = [x for x in xs if x >= 1]  # the paper's rounds 1..3
+        return [(study, arm, x) for x in xs], xs
+    return [(study, arm, x) for x in xs], [float(i) for i in range(len(xs))]
 
 
-def ablation_figure(summ, metrics: Sequence[str] = ("cc_mean", "ei_f1_strict", "ei_f1_original")):
-    """Horizontal bars (mean over seeds) with pooled 95% CI per ablation; dashed line = baseline."""
-    import matplotlib.pyplot as plt
+TREND_SCALE = {"data_size": "points per data-size level (0 = base, then each doubling)",
+               "model_size": "points per doubling of parameters (after SCRIT)",
+               "rounds": "points per round (rounds 1..R)"}
+TREND_COLS = ["study", "arm", "metric", "slope", "ci_low", "ci_high", "mde", "p", "rho", "p_rho", "levels", "unit"]
 
-    from .pipeline import common
-    from .pipeline.sweeps import METRICS
 
-    common.plot_style()
-    d = summ[summ["study"] == "ablation"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 0.45 * max(4, d["arm"].nunique()) + 1.2),
-                             squeeze=False, sharey=True)
-    for ax, m in zip(axes.flat, metrics):
-        g = d[d["metric"] == m].sort_values("arm")
-        y = range(len(g))
-        ax.barh(list(y), g["mean"], xerr=[g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]], capsize=3,
-                color=["tab:orange" if a == "baseline" else "tab:blue" for a in g["arm"]])
-        ax.set_yticks(list(y), g["arm"].tolist(), fontsize=8)
-        b = g[g["arm"] == "baseline"]
-        if not b.empty:
-            ax.axvline(float(b["mean"].iloc[0]), ls="--", color="gray")
-        ax.set_xlabel("score (%)")
-        ax.set_title(METRICS.get(m, m), fontsize=10)
-    fig.tight_layout()
-    return fig
+def trend_of(rows, study: str, arm: str | None, metric: str, boot: dict) -> dict | None:
+    pts, x = trend_levels(rows, study, arm)
+    arms = [arm_of(_select(rows, *p), metric) for p in pts]
+    keep = [(a, xi) for a, xi in zip(arms, x) if a is not None]
+    if len(keep) < 2:
+        return None
+    try:
+        return ss.trend([a for a, _ in keep], [xi for _, xi in keep], **boot)
+    except ValueError:  # e.g. arms scored on different items
+        return None
+
+
+def trends(rows: Sequence[dict], n_boot: int | None = None, seed: int | None = None):
+    """Slope (paired CI, MDE) and Spearman rho of the level means, per study / arm / metric."""
+    import pandas as pd
+
+    boot, out = _boot(n_boot, seed), []
+    m = _measured(rows)
+    specs = sorted({("data_size", r["arm"]) for r in m if r["study"] == "data_size"})
+    specs += [("model_size", "scrit")] if any(r["study"] == "model_size" for r in m) else []
+    specs += sorted({("rounds", r["arm"]) for r in m if r["study"] == "rounds"})
+    for study, arm in specs:
+        for metric in METRIC_KEYS:
+            t = trend_of(rows, study, None if study == "model_size" else arm, metric, boot)
+            if t is not None:
+                out.append({"study": study, "arm": arm, "metric": metric, "slope": t["estimate"], "ci_low": t["ci_low"],
+                            "ci_high": t["ci_high"], "mde": t["mde"], "p": t["p"], "rho": t["rho"], "p_rho": t["p_rho"],
+                            "levels": t["levels"], "unit": TREND_SCALE[study]})
+    return pd.DataFrame(out, columns=TREND_COLS)
+
+
+PAPER_LEVELS = {"data_size": 6, "model_size": None, "rounds": 3}
+
+
+def paper_total(study: str, i: int) -> float:
+    """The paper's total change over its sweep (for the "no effect" test of a trend claim)."""
+    if study == "model_size":
+        return paper_slope(study, i) * float(np.log2(PAPER["model_params"][-1] / PAPER["model_params"][0]))
+    return paper_slope(study, i) * (PAPER_LEVELS[study] - 1)
+
+
+def paper_slope(study: str, i: int) -> float:
+    if study == "data_size":
+        y = PAPER["data_cc" if i == 0 else "data_ei"]
+        return ss.slope(range(len(y)), y)
+    if study == "model_size":
+        return ss.slope(np.log2(PAPER["model_params"]), [v[i] for v in PAPER["model_sizes"].values()])
+    y = PAPER["rounds"]["cc" if i == 0 else "ei"]
+    return ss.slope(range(1, len(y) + 1), y)
+
+
+# --- verdicts --------------------------------------------------------------------------------------------------
+def verdict(paper: float, est: dict | None, paper_size: float | None = None) -> str:
+    """Our effect's verdict against the paper's (points; ``est`` has ci_low, ci_high, mde).
+
+    *reproduced*: the CI excludes 0 on the paper's side (for a paper null: lies within
+    +-:data:`EQUIVALENCE`); *not reproduced*: a clear opposite (or, for a null, any clear) effect,
+    or no clear effect although a paper-sized one was detectable (MDE <= |paper effect|);
+    *inconclusive*: no clear effect and the MDE exceeds the paper's effect (the design is too small).
+    ``paper_size``: the paper's effect size for the "no effect" test, when it is not ``|paper|``
+    (a trend: its total change over the paper's sweep).
+    """
+    if est is None or any(math.isnan(float(est[k])) for k in ("ci_low", "ci_high")):
+        return "not measured"
+    lo, hi, mde = float(est["ci_low"]), float(est["ci_high"]), float(est["mde"])
+    clear = 1 if lo > 0 else (-1 if hi < 0 else 0)
+    if abs(paper if paper_size is None else paper_size) < NEGLIGIBLE:
+        if clear:
+            return "not reproduced (paper: no effect; ours is clear)"
+        if -EQUIVALENCE <= lo and hi <= EQUIVALENCE:
+            return "reproduced (no effect in either)"
+        return f"inconclusive (paper: no effect; our CI is wider than +-{EQUIVALENCE:g})"
+    sign = 1 if paper > 0 else -1
+    if clear == sign:
+        return "reproduced"
+    if clear == -sign:
+        return "not reproduced (clear opposite effect)"
+    if mde <= abs(paper):
+        return "not reproduced (a paper-sized effect was detectable)"
+    return "inconclusive (underpowered: MDE above the paper's effect)"
+
+
+COMP_COLS = ["claim", "metric", "paper_effect", "our_effect", "ci_low", "ci_high", "mde", "unit", "verdict",
+             "items_needed", "detail"]
+
+
+def _claim(claim: str, metric: str, paper: float, est: dict | None, unit: str, detail: str,
+           paper_size: float | None = None) -> dict:
+    row = {"claim": claim, "metric": metric, "paper_effect": paper, "unit": unit, "detail": detail,
+           "verdict": verdict(paper, est, paper_size), "our_effect": float("nan"), "ci_low": float("nan"),
+           "ci_high": float("nan"), "mde": float("nan"), "items_needed": None}
+    if est is not None:
+        row.update(our_effect=est["estimate"], ci_low=est["ci_low"], ci_high=est["ci_high"], mde=est["mde"])
+        if row["verdict"].startswith("inconclusive (under") and "n_seeds_a" in est:
+            row["items_needed"] = items_for(est, abs(paper))
+    return row
+
+
+def items_for(est: dict, target: float) -> int | None:
+    """Items per set needed for an MDE of ``target`` at this comparison's noise and seed count."""
+    n = int(est["n_items"])
+    sd_item = float(est["se_item"]) * math.sqrt(n)
+    k = int(est.get("n_seeds") or est.get("n_seeds_a") or 1)
+    sd_seed = float(est["se_seed"]) * math.sqrt(k)
+    return ss.required_items(target, sd_item=sd_item, sd_seed=sd_seed, n_seeds=k) if k > 1 or sd_seed == 0 else None
+
+
+def _scrit_paper(m: str) -> float:
+    if m == "cc_mean":
+        return PAPER["scrit_170k"][0] - PAPER["base"][0]
+    if m in PAPER["scenarios_scrit"]:
+        return PAPER["scenarios_scrit"][m] - PAPER["scenarios_base"][m]
+    return PAPER["scrit_170k"][1] - PAPER["base"][1]  # the paper reports strict only; same direction expected
+
+
+def comparisons(rows: Sequence[dict], loop: dict | None = None, n_boot: int | None = None, seed: int | None = None):
+    """The paper's claims next to ours (points, or points per level for trends), with verdicts.
+
+    ``loop``: notebook 04's per-item scores ``{"base": items, "trained": items, "detail": str}``
+    (one SFT seed: its CI covers evaluation noise only, and says so)."""
+    import pandas as pd
+
+    boot, out = _boot(n_boot, seed), []
+    ds = [r for r in _measured(rows) if r["study"] == "data_size" and r["arm"] == "contrastive"]
+    xmax = max((float(r["x"]) for r in ds), default=0.0)
+    pair = lambda i: "cc_mean" if i == 0 else "ei_f1_strict"  # noqa: E731
+    pts = "points"
+    for m in METRIC_KEYS:
+        d = _diff(rows, ("data_size", "contrastive", xmax), ("data_size", "contrastive", 0.0), m, boot) if xmax else None
+        out.append(_claim("SCRIT beats the base critic", m, _scrit_paper(m), d, pts,
+                          f"notebook 05: {xmax:g} examples vs the base, paired over items and SFT seeds"))
+    if loop:
+        for m in METRIC_KEYS:
+            if not (item_scores.available(loop["trained"], m) and item_scores.available(loop["base"], m)):
+                continue
+            d = ss.paired_difference(ss.Arm.from_items([loop["trained"]], m), ss.Arm.from_items([loop["base"]], m), **boot)
+            out.append(_claim("SCRIT beats the base critic (loop, notebook 04)", m, _scrit_paper(m), d, pts,
+                              loop.get("detail", "notebook 04") + "; one SFT seed: CI and MDE cover item noise only"))
+    for i in (0, 1):
+        t = trend_of(rows, "data_size", "contrastive", pair(i), boot)
+        out.append(_claim("more SCRIT data helps (slope over data-size levels)", pair(i), paper_slope("data_size", i),
+                          t, "points/level", "OLS slope of the seed means over levels, paired over items",
+                          paper_total("data_size", i)))
+    for i in (0, 1):
+        d = _diff(rows, ("data_size", "contrastive", xmax), ("data_size", "direct", xmax), pair(i), boot) if xmax else None
+        out.append(_claim("contrastive critic beats the direct critic", pair(i),
+                          PAPER["scrit_170k"][i] - PAPER["direct_plateau"][i], d, pts, f"at {xmax:g} examples"))
+    bmax = max((float(r["x"]) for r in _measured(rows) if r["study"] == "data_size" and r["arm"] == "bug_injection"),
+               default=0.0)
+    d = _diff(rows, ("data_size", "bug_injection", bmax), ("data_size", "bug_injection", 0.0), "cc_mean", boot) if bmax else None
+    out.append(_claim("bug-injection critic declines below the base", "cc_mean",
+                      PAPER["bug_injection"][0] - PAPER["base"][0], d, pts, f"bug injection at {bmax:g} examples vs base"))
+    for i in (0, 1):
+        t = trend_of(rows, "model_size", None, pair(i), boot)
+        out.append(_claim("larger base models reach higher scores after SCRIT", pair(i), paper_slope("model_size", i), t,
+                          "points/doubling", "OLS slope on log2(parameters) of the seed means", paper_total("model_size", i)))
+    for i in (0, 1):
+        t = trend_of(rows, "rounds", "scrit", pair(i), boot)
+        out.append(_claim("more rounds help (rounds 1..R)", pair(i), paper_slope("rounds", i), t, "points/round",
+                          "OLS slope of the seed means over rounds", paper_total("rounds", i)))
+    abl = sorted({r["arm"] for r in _measured(rows) if r["study"] == "ablation"})
+    for name, vals in PAPER["ablations"].items():
+        arms = [a for a in abl if a == name or a.startswith(name + "(")] or [name]
+        for arm in arms:
+            for i in (0, 1):
+                d = _diff(rows, ("ablation", arm, None), ("ablation", "baseline", None), pair(i), boot) if arm in abl else None
+                out.append(_claim(f"ablation: {arm}", pair(i), vals[i] - PAPER["ablation_baseline"][i], d, pts,
+                                  "vs the SCRIT baseline at the same data size, paired"))
+    return pd.DataFrame(out, columns=COMP_COLS)
+
+
+def verdict_counts(comp) -> dict[str, int]:
+    """How many claims got each verdict (by its first words)."""
+    return {v: int(comp["verdict"].str.startswith(v).sum()) for v in VERDICTS}
+
+
+def loss_curves(rows: Sequence[dict], study: str = "data_size", arm: str = "contrastive") -> dict[str, list]:
+    """``{"<x> examples": [[step, mean loss over seeds], ...]}`` from the points' training logs."""
+    out = {}
+    for x in sorted({float(r["x"]) for r in rows if r["study"] == study and r["arm"] == arm and r.get("train_log")}):
+        by_step: dict[float, list[float]] = {}
+        for r in _select(rows, study, arm, x):
+            for step, loss in r.get("train_log") or []:
+                by_step.setdefault(step, []).append(loss)
+        out[f"{x:g} examples"] = [[s, float(np.mean(v))] for s, v in sorted(by_step.items())]
+    return out
+
+
+# --- notebook 04's loop run ------------------------------------------------------------------------------------
+def loop_items(cfg) -> dict | None:
+    """Notebook 04's base and trained critic per item (None when its stages have not run)."""
+    from .pipeline import training
+
+    base, trained = training.eval_base_stage(cfg), training.eval_trained_stage(cfg)
+    if not (base.done and trained.done):
+        return None
+    tr = training.train_stage(cfg)
+    n = tr.manifest["counts"].get("examples") if tr.done else "?"
+    return {"base": item_scores.from_eval(cfg, base.dir), "trained": item_scores.from_eval(cfg, trained.dir, base.dir),
+            "detail": f"notebook 04: {n} examples, {cfg.training.max_steps} steps, {cfg.evaluation.n_items} items per set"}
+
+
+def loop_frames(loop: dict, n_boot: int | None = None, seed: int | None = None):
+    """Notebook 04: ``(scores, diffs)``: each critic's score per metric and trained minus base, paired."""
+    import pandas as pd
+
+    boot, scores, diffs = _boot(n_boot, seed), [], []
+    for m in METRIC_KEYS:
+        if not (item_scores.available(loop["base"], m) and item_scores.available(loop["trained"], m)):
+            continue
+        a, b = ss.Arm.from_items([loop["trained"]], m), ss.Arm.from_items([loop["base"]], m)
+        for who, arm in (("base", b), ("trained", a)):
+            p = ss.point(arm, **boot)
+            scores.append({"critic": who, "metric": m, "mean": p["estimate"], "ci_low": p["ci_low"], "ci_high": p["ci_high"],
+                           "n_items": p["n_items"]})
+        d = ss.paired_difference(a, b, **boot)
+        diffs.append({"metric": m, "delta": d["estimate"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "mde": d["mde"],
+                      "p": d["p"], "n_items": d["n_items"]})
+    return pd.DataFrame(scores), pd.DataFrame(diffs)
+
+
+def loop_table(scores, diffs):
+    """One row per metric: base and trained score [95% CI], paired difference [95% CI], MDE."""
+    import pandas as pd
+
+    from .figures import METRIC_LABELS
+
+    def ci(r) -> str:
+        return f"{r['ci_low']:.1f}, {r['ci_high']:.1f}"
+
+    out = []
+    for d in diffs.to_dict("records"):
+        b = scores[(scores["critic"] == "base") & (scores["metric"] == d["metric"])].iloc[0]
+        t = scores[(scores["critic"] == "trained") & (scores["metric"] == d["metric"])].iloc[0]
+        out.append({"metric": METRIC_LABELS.get(d["metric"], d["metric"]), "items": int(d["n_items"]),
+                    "base": f"{b['mean']:.1f} [{ci(b)}]", "trained": f"{t['mean']:.1f} [{ci(t)}]",
+                    "trained - base (paired)": f"{d['delta']:+.1f} [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]",
+                    "MDE": round(float(d["mde"]), 1), "p": round(float(d["p"]), 3)})
+    return pd.DataFrame(out)

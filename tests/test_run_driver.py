@@ -25,12 +25,14 @@ def test_discover_and_select():
         run.select(nums, ["07"], None, None)
 
 
-@pytest.mark.parametrize("num", ["01", "02", "03", "04"])
-def test_notebooks_convert_with_smoke_default_parameters(num):
+@pytest.mark.parametrize("num", ["00", "01", "02", "03", "04", "05", "06"])
+def test_notebooks_convert_with_study_default_parameters(num):
     nb = run.to_notebook(run.discover()[num])
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(params) == 1 and 'profile = "configs/smoke.yaml"' in params[0].source
-    assert "overrides = []" in params[0].source
+    assert len(params) == 1 and 'profile = "configs/toy.yaml"' in params[0].source  # the study profile
+    assert num == "00" or "overrides = []" in params[0].source
+    # the notebook ends with its reading of the result, written by the package from the numbers
+    assert "interpretation" in nb.cells[-1].metadata.get("tags", []) and "interpret." in nb.cells[-1].source
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert sum(c.cell_type == "markdown" for c in nb.cells) >= 3  # a narrative, not just code
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")

@@ -1,88 +1,119 @@
-"""README generator and verdict logic of scrit_utils.study_report on synthetic study points."""
+"""Claims, verdicts, summaries and the README of scrit_utils.study_report / study_readme on
+synthetic study points with per-item scores (tests/study_synth.py)."""
 from __future__ import annotations
 
 import pytest
 
-from scrit_utils import config, study_report as rep
+from scrit_utils import config, interpret, study_readme, study_report as rep
 
-METRIC_KEYS = ("cc_acc_wrong", "cc_acc_mix", "cc_acc_own", "cc_mean", "ei_f1_strict", "ei_f1_original")
+from . import study_synth
 
-
-def _row(study, arm, x, seed, value, half=2.0, n=0):
-    return {"study": study, "arm": arm, "x": x, "seed": seed, "n_examples": n, "note": "",
-            "metrics": {m: {"value": value, "ci_low": value - half, "ci_high": value + half} for m in METRIC_KEYS}}
+B = 100  # bootstrap resamples: enough for the verdicts below, fast
 
 
-def _study(scrit_gain: float, direct_gain: float = 1.0):
-    """Data-size sweep with base 40 and SCRIT rising by ``scrit_gain`` per size step."""
-    rows = []
-    for seed in (0, 1, 2):
-        jitter = 0.3 * (seed - 1)
-        for mode, gain in (("contrastive", scrit_gain), ("direct", direct_gain), ("bug_injection", -3.0)):
-            rows.append(_row("data_size", mode, 0, seed, 40.0))
-            for i, n in enumerate((10, 20, 40, 80), start=1):
-                rows.append(_row("data_size", mode, n, seed, 40.0 + gain * i + jitter, n=n))
-        rows.append(_row("ablation", "baseline", 20, seed, 50.0 + jitter))
-        rows.append(_row("ablation", "no_validation", 20, seed, 50.0 + jitter - 8 * (scrit_gain > 0)))
-    return rows
+def _comp(rows, **kw):
+    c = rep.comparisons(rows, n_boot=B, **kw)
+    return {(r.claim, r.metric): r.verdict for r in c.itertuples()}, c
 
 
-def test_direction_and_verdict_rules():
-    assert rep.direction(3.0, 1.0, 5.0) == 1
-    assert rep.direction(-3.0, -5.0, -1.0) == -1
-    assert rep.direction(1.0, -1.0, 3.0) == 0
-    assert rep.direction(0.5, p=0.01) == 1 and rep.direction(0.5, p=0.2) == 0
-    assert rep.verdict(5.0, 1, 4.0) == "reproduced"
-    assert rep.verdict(5.0, -1, -4.0) == "not reproduced (clear opposite effect)"
-    assert rep.verdict(5.0, 0, 1.0).startswith("not reproduced (no clear effect; point estimate same sign")
-    assert rep.verdict(-0.2, 0, 0.3).startswith("reproduced (no clear effect")  # paper: negligible
-    assert rep.verdict(-0.2, 1, 3.0).startswith("not reproduced")
+def test_verdict_rules():
+    est = lambda lo, hi, mde: {"ci_low": lo, "ci_high": hi, "mde": mde, "estimate": (lo + hi) / 2}  # noqa: E731
+    assert rep.verdict(5.0, est(1.0, 9.0, 4.0)) == "reproduced"
+    assert rep.verdict(-5.0, est(-9.0, -1.0, 4.0)) == "reproduced"
+    assert rep.verdict(5.0, est(-9.0, -1.0, 4.0)) == "not reproduced (clear opposite effect)"
+    # no clear effect: "not reproduced" only when a paper-sized effect was detectable
+    assert rep.verdict(5.0, est(-2.0, 2.0, 3.0)) == "not reproduced (a paper-sized effect was detectable)"
+    assert rep.verdict(5.0, est(-8.0, 8.0, 11.0)).startswith("inconclusive (underpowered")
+    # paper null: reproduced only inside the equivalence margin
+    assert rep.verdict(0.2, est(-0.8, 0.9, 1.0)) == "reproduced (no effect in either)"
+    assert rep.verdict(0.2, est(-3.0, 3.0, 4.0)).startswith("inconclusive (paper: no effect")
+    assert rep.verdict(0.2, est(1.0, 3.0, 1.0)).startswith("not reproduced (paper: no effect")
+    # a trend whose total change over the paper's sweep is not negligible is not a null
+    assert rep.verdict(0.4, est(-3.0, 3.0, 4.0), paper_size=0.8).startswith("inconclusive (underpowered")
+    assert rep.verdict(5.0, None) == "not measured"
 
 
-def _comp(rows):
-    c = rep.comparisons(rows)
-    return {(r.claim, r.metric): r.verdict for r in c.itertuples()}
-
-
-def test_scrit_better_than_base_is_reproduced():
-    v = _comp(_study(scrit_gain=3.0))
+def test_a_clear_gain_reproduces_and_a_decline_does_not():
+    v, _ = _comp(study_synth.study(gain=0.04))
     assert v[("SCRIT beats the base critic", "cc_mean")] == "reproduced"
-    assert v[("SCRIT beats the base critic", "ei_f1_strict")] == "reproduced"
-    assert v[("more SCRIT data helps (trend over data sizes)", "cc_mean")] == "reproduced"
-    assert v[("contrastive critic beats the direct critic", "cc_mean")] == "reproduced"
+    assert v[("more SCRIT data helps (slope over data-size levels)", "cc_mean")] == "reproduced"
     assert v[("bug-injection critic declines below the base", "cc_mean")] == "reproduced"
     assert v[("ablation: no_validation", "cc_mean")] == "reproduced"
-    assert v[("more rounds help (rounds 1..3)", "cc_mean")] == "not measured"
-
-
-def test_scrit_worse_than_base_is_not_reproduced():
-    v = _comp(_study(scrit_gain=-3.0, direct_gain=0.0))
+    v, _ = _comp(study_synth.study(gain=-0.04))
     assert v[("SCRIT beats the base critic", "cc_mean")] == "not reproduced (clear opposite effect)"
-    assert v[("more SCRIT data helps (trend over data sizes)", "cc_mean")].startswith("not reproduced")
-    assert v[("contrastive critic beats the direct critic", "cc_mean")].startswith("not reproduced")
-    # no_validation equal to the baseline: paper saw a drop, we see none
-    assert v[("ablation: no_validation", "cc_mean")].startswith("not reproduced (no")
+    assert v[("more SCRIT data helps (slope over data-size levels)", "cc_mean")] == "not reproduced (clear opposite effect)"
 
 
-def test_readme_written_from_metrics(tmp_path):
+def test_no_effect_is_not_reproduced_only_when_detectable():
+    big = study_synth.study(gain=0.0, n=600, flip=0.01)
+    v, c = _comp(big)
+    row = c[(c["claim"] == "SCRIT beats the base critic") & (c["metric"] == "cc_mean")].iloc[0]
+    assert row["mde"] < 5.3 and v[("SCRIT beats the base critic", "cc_mean")].startswith("not reproduced (a paper-sized")
+    small = study_synth.study(gain=0.0, n=25, flip=0.0)  # no seed spread: items alone decide
+    v, c = _comp(small)
+    row = c[(c["claim"] == "SCRIT beats the base critic") & (c["metric"] == "cc_mean")].iloc[0]
+    assert row["mde"] > 5.3 and row["verdict"].startswith("inconclusive")
+    assert row["items_needed"] > 25  # the planning helper says how many items would resolve it
+
+
+def test_base_copies_per_seed_are_one_measurement():
+    rows = [r for r in study_synth.study(gain=0.03) if r["study"] == "data_size" and r["arm"] == "contrastive"]
+    once = [r for r in rows if not (r["eval_stage"] == "base" and r["seed"] != 0)]
+    s1, s3 = rep.summarize(rows, B), rep.summarize(once, B)
+    cell = lambda s: s[(s["study"] == "data_size") & (s["arm"] == "contrastive") & (s["x"] == 0)  # noqa: E731
+                       & (s["metric"] == "cc_mean")].iloc[0]
+    assert cell(s1)["n_seeds"] == 1 and cell(s1)["mean"] == cell(s3)["mean"]
+    t1, t3 = rep.trends(rows, B), rep.trends(once, B)
+    pick = lambda t: t[(t["study"] == "data_size") & (t["arm"] == "contrastive") & (t["metric"] == "cc_mean")].iloc[0]  # noqa: E731
+    assert pick(t1)["slope"] == pytest.approx(pick(t3)["slope"]) and pick(t1)["levels"] == 5
+    trained = s1[(s1["study"] == "data_size") & (s1["arm"] == "contrastive") & (s1["x"] == 128)]
+    assert set(trained["n_seeds"]) == {3}
+
+
+def test_gains_are_paired_against_the_right_reference():
+    g = rep.gains(study_synth.study(gain=0.03), B)
+    ref = dict(zip(zip(g["study"], g["arm"]), g["vs"]))
+    assert ref[("data_size", "contrastive")] == "contrastive"  # its own x = 0 (the base critic)
+    assert ref[("model_size", "scrit:models/toy-1")] == "base:models/toy-1"
+    assert ref[("ablation", "no_validation")] == "baseline"
+    assert not ((g["study"] == "ablation") & (g["arm"] == "baseline")).any()
+
+
+def test_loop_claims_are_part_of_the_comparison():
+    rows = study_synth.study(gain=0.04)
+    loop = {"base": rows[0]["items"], "trained": next(r["items"] for r in rows if r["arm"] == "contrastive" and r["x"] == 128),
+            "detail": "notebook 04 (synthetic)"}
+    v, c = _comp(rows, loop=loop)
+    assert v[("SCRIT beats the base critic (loop, notebook 04)", "cc_mean")] == "reproduced"
+    assert "item noise only" in c[c["claim"].str.contains("loop")]["detail"].iloc[0]
+    scores, diffs = rep.loop_frames(loop, B)
+    assert set(scores["critic"]) == {"base", "trained"} and (diffs["delta"] > 0).all()
+    assert "trained - base (paired)" in rep.loop_table(scores, diffs).columns
+
+
+def test_readme_opens_with_its_bottom_line(tmp_path):
     cfg = config.load("configs/smoke.yaml", [f"run.results_dir={tmp_path}"])
-    for gain, word in ((3.0, "| reproduced |"), (-3.0, "not reproduced (clear opposite effect)")):
-        rows = _study(scrit_gain=gain)
-        comp = rep.comparisons(rows)
-        summ = rep.summarize(rows)
-        p = rep.write_readme(cfg, comp, summ, rep.trends(rows, "data_size"), "- synthetic design")
-        text = p.read_text()
-        assert p == tmp_path / cfg.sweeps.readme
-        assert "## Our findings vs the paper" in text and "- synthetic design" in text
-        line = next(l for l in text.splitlines() if l.startswith("| SCRIT beats the base critic | cc_mean |"))
-        assert word in line, line
-        if gain < 0:
-            assert "## What did not reproduce" in text and "- SCRIT beats the base critic (cc_mean)" in text
+    rows = study_synth.study(gain=0.04)
+    comp = rep.comparisons(rows, n_boot=B)
+    p = study_readme.write_readme(cfg, comp, rep.summarize(rows, B), rep.gains(rows, B), ["- synthetic design"],
+                                  trends=rep.trends(rows, B))
+    lines = p.read_text().splitlines()
+    assert lines[0].startswith("<!-- scrit-run sha=") and lines[1].startswith("# SCRIT study results")
+    heads = [l for l in lines if l.startswith("## ")]
+    assert heads[:3] == ["## Bottom line", "## Limitations: what the toy world is and is not", "## Claims"]
+    text = "\n".join(lines)
+    n = rep.verdict_counts(comp)
+    assert f"**{n['reproduced']} reproduced**" in text and "- synthetic design" in text
+    # wide tables: one row per critic, one column per data size
+    header = next(l for l in lines if l.startswith("| critic | 0 (base) | 16 | 32 | 64 | 128 |"))
+    assert header
 
 
-def test_summarize_pools_seeds():
-    rows = _study(scrit_gain=3.0)
-    s = rep.summarize(rows)
-    cell = s[(s["study"] == "data_size") & (s["arm"] == "contrastive") & (s["x"] == 80) & (s["metric"] == "cc_mean")].iloc[0]
-    assert cell["n_seeds"] == 3 and cell["mean"] == pytest.approx(52.0)
-    assert cell["ci_low"] < 50.0 < 52.0 < cell["ci_high"]
+def test_interpretations_are_written_from_the_numbers():
+    rows = study_synth.study(gain=0.04)
+    gains, trends = rep.gains(rows, B), rep.trends(rows, B)
+    text = interpret.scaling_05(gains, trends)
+    r = gains[(gains["study"] == "data_size") & (gains["arm"] == "contrastive") & (gains["metric"] == "cc_mean")]
+    assert f"{r.sort_values('x').iloc[-1]['delta']:+.1f} points" in text and "a clear gain" in text
+    comp = rep.comparisons(rows, n_boot=B)
+    assert f"{rep.verdict_counts(comp)['reproduced']} reproduced" in interpret.ablations_06(comp, rep.verdict_counts(comp))

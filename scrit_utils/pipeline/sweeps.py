@@ -52,7 +52,8 @@ from ..config import StudyConfig
 from ..records import SFTExample, ValidationResult, read_jsonl, write_json, write_jsonl
 from . import common, data, self_critic, training, validation
 
-VERSION = "2"  # 2: capped data sizes are one point at their real size
+VERSION = "2"  # train/eval stages; 2: capped data sizes are one point at their real size
+SUMMARY_VERSION = "3"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics)
 TRAIN_STAGE = "sweep_train"
 EVAL_STAGE = "sweep_eval"
 SCALING_STAGE = "05_scaling"
@@ -248,6 +249,15 @@ def run_eval(cfg_eval: StudyConfig, train_st: artifacts.Stage) -> tuple[artifact
     return st, json.loads((st.dir / "metrics.json").read_text())
 
 
+def point_items(cfg_eval: StudyConfig, eval_st: artifacts.Stage) -> dict:
+    """Per-item scores of an evaluated point (:mod:`scrit_utils.item_scores`), on the base
+    evaluation's items; checked against the stage's ``metrics.json``."""
+    from .. import item_scores
+
+    base = training.eval_base_stage(cfg_eval)
+    return item_scores.from_eval(cfg_eval, eval_st.dir, base.dir)
+
+
 def extract(metrics: dict) -> dict[str, dict]:
     """``{metric: {value, ci_low, ci_high}}`` from an evaluation's rows (the ``mean`` row when a
     metric has several tasks), plus ``cc_mean`` = mean of the CC-Acc scenarios."""
@@ -292,17 +302,25 @@ def run_job(job: Job) -> dict:
            "n_examples": len(job.examples), "n_correct": sum(e.label_correct for e in job.examples),
            "data_stages": _chain(job.st03)}
     if job.cfg_train is None:
-        st = run_base_eval(job.cfg_eval)
-        m = json.loads((st.dir / "metrics.json").read_text())
-        row.update(train_stage=None, eval_stage=str(st.dir))
+        est = run_base_eval(job.cfg_eval)
+        m = json.loads((est.dir / "metrics.json").read_text())
+        row.update(train_stage=None, eval_stage=str(est.dir))
     elif not job.examples:
         row.update(train_stage=None, eval_stage=None, note=(job.note + "; no training examples").strip("; "))
-        return {**row, "metrics": {}}
+        return {**row, "metrics": {}, "items": {}}
     else:
         tr = run_train(job.cfg_train, job.st03, job.examples)
         est, m = run_eval(job.cfg_eval, tr)
-        row.update(train_stage=str(tr.dir), eval_stage=str(est.dir), sft_steps=tr.manifest["counts"].get("steps"))
-    return {**row, "metrics": extract(m)}
+        row.update(train_stage=str(tr.dir), eval_stage=str(est.dir), sft_steps=tr.manifest["counts"].get("steps"),
+                   train_log=training_log(tr))
+    return {**row, "metrics": extract(m), "items": point_items(job.cfg_eval, est)}
+
+
+def training_log(st: artifacts.Stage) -> list[list[float]]:
+    """``[[step, loss], ...]`` logged while training a point (``train_log.json``)."""
+    p = st.dir / "train_log.json"
+    log = json.loads(p.read_text()) if p.exists() else []
+    return [[float(r["step"]), float(r["loss"])] for r in log if "loss" in r and "step" in r]
 
 
 def _chain(st: artifacts.Stage | None) -> list[str]:
@@ -479,12 +497,12 @@ _SUMMARY_KEYS = ("run.seed", "world", "models", "generation", "data", "self_crit
 
 
 def scaling_stage(cfg: StudyConfig) -> artifacts.Stage:
-    return artifacts.stage(SCALING_STAGE, cfg, _SUMMARY_KEYS, VERSION,
+    return artifacts.stage(SCALING_STAGE, cfg, _SUMMARY_KEYS, SUMMARY_VERSION,
                            extra_key={"prompt_version": prompts.PROMPT_VERSION})
 
 
 def ablation_stage(cfg: StudyConfig) -> artifacts.Stage:
-    return artifacts.stage(ABLATION_STAGE, cfg, _SUMMARY_KEYS, VERSION,
+    return artifacts.stage(ABLATION_STAGE, cfg, _SUMMARY_KEYS, SUMMARY_VERSION,
                            extra_key={"prompt_version": prompts.PROMPT_VERSION})
 
 
