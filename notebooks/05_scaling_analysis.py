@@ -162,7 +162,8 @@ fig = figures.loss_figure(study_report.loss_curves(rows), "SFT loss of the SCRIT
 if fig is not None:
     _ = common.save_figure(cfg, fig, "05_training_loss")
 else:
-    print(f"no loss curve: {cfg.training.logging_steps=} >= the {sw.sft_max_steps}-step budget")
+    print(f"no loss curve: fewer than 2 logged losses per point (training.logging_steps = "
+          f"{cfg.training.logging_steps}, sweeps.sft_max_steps = {sw.sft_max_steps})")
 
 # %% [markdown]
 # The points (per seed, with stage directories) are saved in the summary stage; notebook 06 reads

@@ -301,7 +301,7 @@ def base_vs_trained_figure(scores, diffs, metrics: Sequence[str] = tuple(METRIC_
                 color=COLORS["contrastive"], label="trained minus base (paired)")
     a2.plot([_scrit_paper(m) for m in metrics], y, "D", color=COLORS["paper"], ms=5, label="paper: +SCRIT minus base (72B)")
     a2.axvline(0, color=COLORS["base"], lw=1, ls=":")
-    a2.set_xlabel("difference (points)")
+    a2.set_xlabel("trained minus base (points, paired 95% CI)")
     _legend(fig, np.array([a1, a2]))
     return _finish(fig)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from .figures import METRIC_LABELS
+from .figures import METRIC_LABELS, arm_label
 
 
 def _pct(a: float, b: float) -> str:
@@ -100,15 +100,16 @@ def scaling_05(gains, trends) -> str:
     ds = gains[(gains["study"] == "data_size") & (gains["metric"] == "cc_mean")]
     for arm, g in ds.groupby("arm"):
         r = g.sort_values("x").iloc[-1]
-        out.append(f"- {arm} at {r['x']:g} examples minus the base, CC-Acc mean: {_eff(r)}: "
+        out.append(f"- {arm_label(arm)} at {r['x']:g} examples minus the base, CC-Acc mean: {_eff(r)}: "
                    f"{_clear(r['ci_low'], r['ci_high'])}.")
     for study, arm in (("data_size", "contrastive"), ("model_size", "scrit"), ("rounds", "scrit")):
         t = trends[(trends["study"] == study) & (trends["arm"] == arm) & (trends["metric"] == "cc_mean")]
         if not t.empty:
             r = t.iloc[0]
+            rho = "undefined" if math.isnan(r["rho"]) else f"{r['rho']:+.2f} (exact p {r['p_rho']:.2f})"
             out.append(f"- {study.replace('_', ' ')} trend (SCRIT, CC-Acc mean): {r['slope']:+.2f} {r['unit']} "
-                       f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], MDE {r['mde']:.2f}; Spearman rho of the "
-                       f"{r['levels']} level means {r['rho']:+.2f}.")
+                       f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], {_clear(r['ci_low'], r['ci_high'])}, MDE "
+                       f"{r['mde']:.2f}; Spearman rho of the {r['levels']} level means {rho}.")
     if len(out) == 1:
         out.append("no point was measured.")
     return "\n".join(out)

@@ -18,6 +18,8 @@ reads that copy (editing the YAML mid-run cannot change later stage hashes).
   cleaned (:func:`clean_notebook`): leftover stderr output is echoed here and dropped, terminal
   escape codes are stripped, and machine paths (repo, artifacts, results, home, temp) are written
   relative or as ``<artifacts>`` / ``<results>``, in outputs and in papermill's metadata.
+- A notebook that runs first deletes its own earlier figures and tables (``NN_*``), so every
+  figure and table of an executed notebook comes from that execution.
 - Provenance: the run's git sha (:func:`run_stamp`) is passed to the kernels (``SCRIT_RUN_SHA``)
   and stamped on every file the run writes (notebook metadata ``scrit.run_sha``, a first-line
   comment in generated markdown, ``run`` in JSON); ``runs/<name>/run.json`` and its README record
@@ -341,6 +343,18 @@ def run_study(
     return results
 
 
+def remove_outputs(cfg: config.StudyConfig, num: str) -> list[Path]:
+    """Delete notebook ``num``'s figures and tables (``NN_*`` under ``results/{figures,tables}/<profile>/``)
+    before it runs, so none is left from an earlier run when the notebook no longer writes it."""
+    gone = []
+    for kind in ("figures", "tables"):
+        for p in sorted((config.resolve_path(cfg.run.results_dir) / kind / cfg.run.name).glob(f"{num}_*")):
+            if p.is_file():
+                p.unlink()
+                gone.append(p)
+    return gone
+
+
 def _execute(cfg, num: str, path: Path, run_dir: Path, sha: str, kernel_name: str, parameters: dict, say,
              tag: str) -> NotebookResult:
     """Execute one notebook with papermill, clean the saved copy and record it."""
@@ -348,6 +362,7 @@ def _execute(cfg, num: str, path: Path, run_dir: Path, sha: str, kernel_name: st
 
     name = path.stem
     out_nb = run_dir / f"{name}.ipynb"
+    remove_outputs(cfg, num)
     t0 = time.time()
     try:
         pm.execute_notebook(with_setup(to_notebook(path)), str(out_nb), parameters=parameters, kernel_name=kernel_name,

@@ -62,3 +62,17 @@ def test_bad_profile_key_fails_before_any_notebook(tmp_path):
     r = subprocess.run([sys.executable, "-m", "scrit_utils.cli", "run", "--profile", "configs/smoke.yaml",
                         "--set", "training.lr=1"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "training.lr: unknown key" in r.stderr
+
+
+def test_a_notebook_about_to_run_removes_only_its_own_old_outputs(tmp_path):
+    from scrit_utils import config
+
+    cfg = config.load("configs/smoke.yaml", [f"run.results_dir={tmp_path}"])
+    figs, tabs = tmp_path / "figures" / "smoke", tmp_path / "tables" / "smoke"
+    for d in (figs, tabs):
+        d.mkdir(parents=True)
+    for p in (figs / "05_old_figure.png", tabs / "05_trends.csv", figs / "04_training_loss.png", tmp_path / "tables" / "base_models.csv"):
+        p.write_text("x")
+    gone = run.remove_outputs(cfg, "05")
+    assert sorted(p.name for p in gone) == ["05_old_figure.png", "05_trends.csv"]
+    assert (figs / "04_training_loss.png").exists() and (tmp_path / "tables" / "base_models.csv").exists()

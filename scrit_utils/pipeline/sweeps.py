@@ -38,9 +38,7 @@ Usage::
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -49,8 +47,9 @@ from tqdm.auto import tqdm
 
 from .. import artifacts, config as _config, prompts
 from ..config import StudyConfig
-from ..records import SFTExample, ValidationResult, read_jsonl, write_json, write_jsonl
+from ..records import SFTExample, write_json, write_jsonl
 from . import common, data, self_critic, training, validation
+from .selection import Pool, candidates, example_ids_hash, load_pool, nested_subset  # noqa: F401 - re-exported
 
 VERSION = "2"  # train/eval stages; 2: capped data sizes are one point at their real size
 SUMMARY_VERSION = "3"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics)
@@ -145,67 +144,6 @@ def prepare(cfg: StudyConfig) -> artifacts.Stage:
     return st
 
 
-@dataclass
-class Pool:
-    """A finished stage-03 output: critiques, validation results and what they refer to."""
-
-    stage: artifacts.Stage
-    crits: list
-    results: list
-    problems: dict
-    solutions: dict
-    distinct: dict
-
-
-def load_pool(st03: artifacts.Stage) -> Pool:
-    crits, problems, solutions, distinct = validation.inputs(st03)
-    results = read_jsonl(st03.dir / "validation.jsonl", ValidationResult)
-    return Pool(st03, crits, results, problems, solutions, distinct)
-
-
-# --- training-set selection -----------------------------------------------------------------------
-def candidates(cfg: StudyConfig, pool: Pool, checks: Sequence[str] | None = None, ratio: float | None = None,
-               keep: Callable | None = None) -> list[SFTExample]:
-    """Balanced self-training examples from a pool (loop's :func:`validation.build_sft`).
-
-    ``checks`` replaces the enabled checks (the outcomes are read from ``meta.all_checks``);
-    ``ratio`` replaces ``validation.correct_ratio``; ``keep(critique)`` filters critiques.
-    """
-    results = pool.results
-    if checks is not None:
-        missing = [c for c in checks if any(c not in r.meta["all_checks"] for r in results)]
-        if missing:
-            raise ValueError(f"{pool.stage.dir}: check outcome {missing} not recorded (enable it in the profile)")
-        results = [dataclasses.replace(r, checks={c: r.meta["all_checks"][c] for c in checks},
-                                       passed=all(r.meta["all_checks"][c] for c in checks)) for r in results]
-    crits = pool.crits if keep is None else [c for c in pool.crits if keep(c)]
-    v = dataclasses.replace(cfg.validation, max_examples=None,
-                            correct_ratio=cfg.validation.correct_ratio if ratio is None else ratio)
-    ex, _ = validation.build_sft(dataclasses.replace(cfg, validation=v), crits, results, pool.problems, pool.solutions)
-    return ex
-
-
-def nested_subset(examples: Sequence[SFTExample], n: int, ratio: float = 0.5,
-                  order: Callable[[SFTExample], float] | None = None) -> list[SFTExample]:
-    """First ``n`` examples with ``round(n * ratio)`` critiques of correct solutions.
-
-    Each class keeps a fixed order (the given one, or sorted by ``order``), so a smaller subset is
-    always a prefix of a larger one (nested). When a class runs out, the subset is smaller.
-    """
-    pos = [e for e in examples if e.label_correct]
-    neg = [e for e in examples if not e.label_correct]
-    if order is not None:
-        pos.sort(key=order)
-        neg.sort(key=order)
-    n_pos = min(len(pos), round(n * ratio))
-    n_neg = min(len(neg), n - round(n * ratio))
-    return pos[:n_pos] + neg[:n_neg]
-
-
-def example_ids_hash(examples: Sequence[SFTExample]) -> str:
-    return _config.stable_hash([e.id for e in examples])
-
-
 # --- train + eval of one point ------------------------------------------------------------------
 def train_stage(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExample]) -> artifacts.Stage:
     return artifacts.stage(TRAIN_STAGE, cfg, training.TRAIN_KEYS, VERSION, upstream=[st03],
@@ -250,19 +188,16 @@ def run_eval(cfg_eval: StudyConfig, train_st: artifacts.Stage) -> tuple[artifact
 
 
 def point_items(cfg_eval: StudyConfig, eval_st: artifacts.Stage) -> dict:
-    """Per-item scores of an evaluated point (:mod:`scrit_utils.item_scores`), on the base
-    evaluation's items; checked against the stage's ``metrics.json``."""
+    """Per-item scores of a point on the base evaluation's items (checked against ``metrics.json``)."""
     from .. import item_scores
 
-    base = training.eval_base_stage(cfg_eval)
-    return item_scores.from_eval(cfg_eval, eval_st.dir, base.dir)
+    return item_scores.from_eval(cfg_eval, eval_st.dir, training.eval_base_stage(cfg_eval).dir)
 
 
 def extract(metrics: dict) -> dict[str, dict]:
     """``{metric: {value, ci_low, ci_high}}`` from an evaluation's rows (the ``mean`` row when a
-    metric has several tasks), plus ``cc_mean`` = mean of the CC-Acc scenarios."""
-    from ..study_stats import Z975
-
+    metric has several tasks; the harness's own CI), plus ``cc_mean`` = mean of the CC-Acc scenarios
+    (value only). The study's statistics use the per-item scores (``items``), not these CIs."""
     by: dict[str, list[dict]] = {}
     for r in metrics["rows"]:
         by.setdefault(r["metric"], []).append(r)
@@ -273,12 +208,9 @@ def extract(metrics: dict) -> dict[str, dict]:
         if r is None:
             raise ValueError(f"metric {name}: {len(rows)} task rows and no 'mean' row")
         out[name] = {"value": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
-    cc = [out[k] for k in ("cc_acc_wrong", "cc_acc_mix", "cc_acc_own") if k in out]
+    cc = [out[k]["value"] for k in ("cc_acc_wrong", "cc_acc_mix", "cc_acc_own") if k in out]
     if cc:
-        v = sum(c["value"] for c in cc) / len(cc)
-        ses = [((c["ci_high"] - c["ci_low"]) / (2 * Z975)) if c["ci_low"] is not None else 0.0 for c in cc]
-        se = (sum(s * s for s in ses) ** 0.5) / len(cc)  # scenarios scored on separate item sets
-        out["cc_mean"] = {"value": v, "ci_low": v - Z975 * se, "ci_high": v + Z975 * se}
+        out["cc_mean"] = {"value": sum(cc) / len(cc), "ci_low": None, "ci_high": None}
     return out
 
 
@@ -351,10 +283,6 @@ def run_jobs(jobs: Sequence[Job], desc: str) -> list[dict]:
 
 
 # --- the scaling study (05) ---------------------------------------------------------------------------
-def _base_critic(cfg: StudyConfig) -> str:
-    return cfg.models.critic
-
-
 def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> list[Job]:
     """Prepare every arm's data (stages 01-03, cached) and list the training/eval points."""
     sw = cfg.sweeps
