@@ -327,10 +327,12 @@ def comparisons(rows: Sequence[dict], loop: dict | None = None, n_boot: int | No
         out.append(_claim("more SCRIT data helps (slope over data-size levels)", pair(i), paper_slope("data_size", i),
                           t, "points/level", "OLS slope of the seed means over levels, paired over items",
                           paper_total("data_size", i)))
+    direct = {float(r["x"]) for r in _measured(rows) if r["study"] == "data_size" and r["arm"] == "direct"}
+    xc = max(({float(r["x"]) for r in ds} & direct) - {0.0}, default=0.0)  # largest size both arms reached
     for i in (0, 1):
-        d = _diff(rows, ("data_size", "contrastive", xmax), ("data_size", "direct", xmax), pair(i), boot) if xmax else None
+        d = _diff(rows, ("data_size", "contrastive", xc), ("data_size", "direct", xc), pair(i), boot) if xc else None
         out.append(_claim("contrastive critic beats the direct critic", pair(i),
-                          PAPER["scrit_170k"][i] - PAPER["direct_plateau"][i], d, pts, f"at {xmax:g} examples"))
+                          PAPER["scrit_170k"][i] - PAPER["direct_plateau"][i], d, pts, f"at {xc:g} examples"))
     bmax = max((float(r["x"]) for r in _measured(rows) if r["study"] == "data_size" and r["arm"] == "bug_injection"),
                default=0.0)
     d = _diff(rows, ("data_size", "bug_injection", bmax), ("data_size", "bug_injection", 0.0), "cc_mean", boot) if bmax else None
