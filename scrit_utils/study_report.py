@@ -423,5 +423,5 @@ def loop_table(scores, diffs):
         out.append({"metric": METRIC_LABELS.get(d["metric"], d["metric"]), "items": int(d["n_items"]),
                     "base": f"{b['mean']:.1f} [{ci(b)}]", "trained": f"{t['mean']:.1f} [{ci(t)}]",
                     "trained - base (paired)": f"{d['delta']:+.1f} [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]",
-                    "MDE": round(float(d["mde"]), 1), "p": round(float(d["p"]), 3)})
+                    "MDE": f"{d['mde']:.1f}", "p": f"{d['p']:.3f}"})
     return pd.DataFrame(out)
