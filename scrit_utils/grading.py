@@ -2,12 +2,27 @@
 
 ``is_equivalent(pred, gt)`` layers cheap, exact checks in front of math-verify:
 
-1. clean both sides (last ``\\boxed{}`` if there is one, ``$``, ``\\text{}``, ``####``, trailing period);
+1. clean both sides (last ``\\boxed{}`` if there is one, ``$``, ``\\text{}``, ``####``, trailing period,
+   spacing commands; a matrix row break ``\\\\`` is kept);
 2. identical strings -> True;
 3. multiple choice: when ``gt`` is a single letter A-E (ARC-C, GPQA, MMLU-STEM), ``pred`` must name
    the same letter ("B", "(B)", "B. text", "\\text{B}", "answer is (B)");
-4. GSM8K-style numbers on both sides ("1,000", "540 meters", "$5", "#### 540") -> numeric compare;
-5. otherwise ``math_verify.parse`` + ``math_verify.verify`` (LaTeX / sympy equivalence).
+4. plain numbers on both sides ("1,000", "540 meters", "$5", "#### 540", "2.5e-4",
+   "2.5 \\times 10^{-4}") -> numeric compare, relative tolerance 1e-4;
+5. otherwise ``math_verify.parse`` + ``math_verify.verify`` (LaTeX / sympy equivalence), after a
+   normalisation step: E-notation is written ``2.5\\times10^{-4}`` (unless an answer uses the
+   constant e, as in "2e-1" = 2e - 1), and equations in a list get their lone variable on the left.
+   Letters are kept as variables first (math-verify's unit stripping is off: its unit list holds
+   c, g, m, s, ...); only if that fails is it switched on, and then a stripped "unit" must not be a
+   variable of the other answer, and units stripped from both sides must be the same
+   (``\\frac{1}{2}c`` = ``\\frac{c}{2}``, ``10 cm`` = ``10``, ``2 s`` != ``2 m``). A letter after a
+   number on one side only still reads as a unit (``5 m`` = ``5``, hence also ``2c`` = ``2``).
+
+Order in lists (math-verify's policy, kept and tested): the reference answer decides. A tuple,
+interval, vector or matrix in ``gt`` is ordered (``(1,2)`` != ``(2,1)``; the prediction's brackets are
+not compared, so ``1,2`` matches ``(1,2)``). A set ``\\{1,2\\}`` or a bare list ``1,2`` in ``gt`` is
+unordered and ignores repeats (``2,1`` and ``1,2,2`` match it), as is a list of tuples
+(``(1,9),(2,16)`` = ``(2,16),(1,9)``).
 
 Timeouts. math-verify's own timeout uses ``signal.alarm``, which works only in the main thread of
 the main interpreter, and no in-process timeout can stop a long C-level computation (a huge sympy
@@ -29,19 +44,18 @@ Usage::
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import math
 import os
 import re
-import selectors
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable
 
+from scrit_utils.grading_workers import GradingWorkerError, _WorkerPool
 from scrit_utils.parsing import extract_last_boxed
 
 __all__ = ["is_equivalent", "grade_batch", "normalize_answer", "choice_letter", "as_number", "GradingWorkerError"]
@@ -49,16 +63,13 @@ __all__ = ["is_equivalent", "grade_batch", "normalize_answer", "choice_letter", 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
-_WORKER_START_TIMEOUT_S = 120.0  # importing sympy + math-verify on a busy 2-core machine
-
-
-class GradingWorkerError(RuntimeError):
-    """A grading worker process could not be started (not raised for per-item timeouts)."""
 
 
 # --- normalisation and fast paths ------------------------------------------------------------------
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit)\s*\{([^{}]*)\}")
-_SPACE_CMDS_RE = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
+# spacing commands; a LaTeX line break ``\\`` (matrix rows) is matched first and kept, so that its
+# second backslash is not read as the start of ``\ `` (a space)
+_SPACE_CMDS_RE = re.compile(r"(\\\\)|\\[,;:! ]|\\quad|\\qquad|~")
 
 
 def normalize_answer(s: str | None) -> str:
@@ -73,7 +84,7 @@ def normalize_answer(s: str | None) -> str:
     s = re.sub(r"^#{2,}\s*", "", s)  # "#### 540"
     s = s.replace("\\left", "").replace("\\right", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.replace("\\$", "$")
-    s = _SPACE_CMDS_RE.sub(" ", s)
+    s = _SPACE_CMDS_RE.sub(lambda m: m.group(1) or " ", s)
     # "$x$", "\( x \)", "\[ x \]" wrappers
     for a, b in (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if len(s) >= len(a) + len(b) and s.startswith(a) and s.endswith(b):
@@ -111,10 +122,30 @@ _NUM_RE = re.compile(
     r"^[-\u2212]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?$"
 )
 _UNIT_TAIL_RE = re.compile(r"^(.*?\d)\s*(?:\\%|%|\\text\s*\{\s*[A-Za-z][A-Za-z .]*\}|[A-Za-z]{2,}(?:\s+[A-Za-z]+)*)\s*\.?$")
+# scientific notation: "2.5e-4" / "2.5E-4" (E-notation) and "2.5 \times 10^{-4}"
+_E_NOTATION = r"(\d+(?:\.\d+)?)[eE]([-+]?\d+)"
+_E_NOTATION_RE = re.compile(r"^[-+]?" + _E_NOTATION + r"$")
+_E_TOKEN_RE = re.compile(r"(?<![\w.\\}])" + _E_NOTATION + r"(?![\w.])")
+_TIMES_TEN_RE = re.compile(r"^[-+]?(\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\u00d7)\s*10\s*\^\s*\{?\s*([-+]?\d+)\s*\}?$")
+# the constant e as a symbol ("2e-1", "e^{2}"), not inside a word or a command name ("\sec", "meter")
+_EULER_E_RE = re.compile(r"(?<![A-Za-z\\])e(?![A-Za-z])")
+_COMMAND_RE = re.compile(r"\\[A-Za-z]+")
+
+
+def _scientific(t: str) -> float | None:
+    m = _E_NOTATION_RE.match(t) or _TIMES_TEN_RE.match(t)
+    if not m:
+        return None
+    sign = -1.0 if t.startswith("-") else 1.0
+    try:
+        return sign * float(m.group(1)) * 10.0 ** int(m.group(2))
+    except OverflowError:
+        return None
 
 
 def as_number(s: str | None) -> float | None:
-    """A plain number in GSM8K style ("1,000", "540 meters", "$5", "-3.5", "#### 7"), else None.
+    """A plain number in GSM8K style ("1,000", "540 meters", "$5", "-3.5", "#### 7") or in scientific
+    notation ("2.5e-4", "2.5 \\times 10^{-4}"), else None.
 
     Only whole-string numbers (optionally with a currency sign and a trailing unit word of two or
     more letters) count: "5x" or "2/3" are left to math-verify.
@@ -124,7 +155,11 @@ def as_number(s: str | None) -> float | None:
     m = _UNIT_TAIL_RE.match(t)
     if m:
         t = m.group(1).strip()
-    t = t.replace("\u2212", "-").replace(" ", "")
+    t = t.replace("\u2212", "-")
+    sci = _scientific(t)
+    if sci is not None:
+        return sci if math.isfinite(sci) else None
+    t = t.replace(" ", "")
     if not t or not _NUM_RE.match(t) or not any(c.isdigit() for c in t):
         return None
     try:
@@ -135,7 +170,58 @@ def as_number(s: str | None) -> float | None:
 
 
 def _numbers_equal(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-8)
+    # relative only: an absolute tolerance would make 2.5e-10 equal 2.6e-10 (0 still equals only 0)
+    return math.isclose(a, b, rel_tol=1e-4, abs_tol=0.0)
+
+
+def _uses_euler_e(s: str) -> bool:
+    """Whether ``s`` writes the constant e as a symbol outside its E-notation numbers."""
+    return bool(_EULER_E_RE.search(_COMMAND_RE.sub(" ", _E_TOKEN_RE.sub(" ", s))))
+
+
+def _pair_forms(pred: str, gt: str) -> tuple[str, str]:
+    """Both answers normalised for math-verify. E-notation ("2.5e-4") is read as scientific notation
+    and written ``2.5\\times10^{-4}``, unless either side uses e as the constant (then "2e-1" is
+    2e - 1, math-verify's reading)."""
+    p, g = normalize_answer(pred), normalize_answer(gt)
+    if (_E_TOKEN_RE.search(p) or _E_TOKEN_RE.search(g)) and not (_uses_euler_e(p) or _uses_euler_e(g)):
+        p, g = (_E_TOKEN_RE.sub(r"\1\\times10^{\2}", x) for x in (p, g))
+    return _orient_equations(p), _orient_equations(g)
+
+
+_LONE_VARIABLE_RE = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?")
+
+
+def _split_top_level(s: str, sep: str = ",") -> list[str]:
+    """``s`` split at ``sep`` outside any (), [] or {} group."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(s):
+        depth += (c in "([{") - (c in ")]}")
+        if c == sep and depth == 0:
+            parts.append(s[start:i])
+            start = i + 1
+    return parts + [s[start:]]
+
+
+def _orient_equations(s: str) -> str:
+    """In a list of equations ("B=2D, 2C=E") write each with its lone variable on the left ("E=2C").
+
+    math-verify pairs the members of two lists by a sort key that, for an equation, is the value
+    assigned to a lone left-hand variable, so ``2C=E`` would not be paired with ``E=2C`` (a single
+    equation it compares both ways already). Swapping the sides never changes an equation.
+    """
+    parts = _split_top_level(s)
+    if len(parts) < 2:
+        return s
+    out = []
+    for part in parts:
+        sides = part.split("=")
+        if (len(sides) == 2 and not any(c in part for c in "<>!")
+                and _LONE_VARIABLE_RE.fullmatch(sides[1].strip())
+                and not _LONE_VARIABLE_RE.fullmatch(sides[0].strip())):
+            part = f"{sides[1].strip()}={sides[0].strip()}"
+        out.append(part)
+    return ",".join(out) if out != parts else s
 
 
 _UNDECIDED = None
@@ -173,23 +259,62 @@ def _fast_path(pred: str, gt: str) -> bool | None:
     return _UNDECIDED
 
 
+@functools.lru_cache(maxsize=None)
+def _extraction_config(units: bool) -> tuple:
+    """math-verify's default LaTeX + expression extraction, boxed answers first, with its unit
+    stripping on or off (its unit list holds single letters such as c, g, m, s)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, LatexNormalizationConfig
+
+    norm = LatexNormalizationConfig(basic_latex=True, units=units, malformed_operators=True, nits=True,
+                                    boxed="all", equations=False)
+    return (LatexExtractionConfig(boxed_match_priority=0, normalization_config=norm), ExprExtractionConfig())
+
+
+def _mv_parse(s: str, units: bool) -> list:
+    from math_verify import parse
+
+    cfg = _extraction_config(units)
+    return parse(f"${s}$", extraction_config=cfg, parsing_timeout=None) or \
+        parse(s, extraction_config=cfg, parsing_timeout=None)
+
+
+def _symbol_names(parsed: list) -> set[str]:
+    return {str(x) for e in parsed for x in getattr(e, "free_symbols", ())}
+
+
+def _strips_units(s: str) -> bool:
+    from latex2sympy2_extended import normalize_latex
+
+    with_units, without = (normalize_latex(s, _extraction_config(u)[0].normalization_config) for u in (True, False))
+    return with_units != without
+
+
 def _math_verify(pred: str, gt: str) -> bool:
-    """math-verify with its own (signal-based) timeouts switched off; call only in a worker."""
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+    """math-verify with its own (signal-based) timeouts switched off; call only in a worker.
+
+    Letters are first kept as variables (``\\frac{1}{2}c`` is c/2). Only when that fails are
+    trailing units stripped ("10 cm" vs "10"), and then only letters that are not variables of the
+    other answer, and the same letters when both answers lose some ("2 s" is not "2 m").
+    """
+    from math_verify import verify
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    cfg = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
-
-    def _parse(s: str):
-        out = parse(f"${s}$", extraction_config=cfg, parsing_timeout=None)
-        if not out:
-            out = parse(s, extraction_config=cfg, parsing_timeout=None)
-        return out
-
-    g, p = _parse(normalize_answer(gt)), _parse(normalize_answer(pred))
-    if not g or not p:
+    p_text, g_text = _pair_forms(pred, gt)
+    g, p = _mv_parse(g_text, False), _mv_parse(p_text, False)
+    if g and p and verify(g, p, timeout_seconds=None):
+        return True
+    if not (_strips_units(g_text) or _strips_units(p_text)):
         return False
-    return bool(verify(g, p, timeout_seconds=None))
+    g_u, p_u = _mv_parse(g_text, True), _mv_parse(p_text, True)
+    if not g_u or not p_u:
+        return False
+    g_vars, p_vars = _symbol_names(g), _symbol_names(p)
+    p_dropped, g_dropped = p_vars - _symbol_names(p_u), g_vars - _symbol_names(g_u)
+    if p_dropped & g_vars or g_dropped & p_vars:
+        return False  # a "unit" dropped from one side is a variable of the other
+    if p_dropped and g_dropped and p_dropped != g_dropped:
+        return False  # different units
+    return bool(verify(g_u, p_u, timeout_seconds=None))
 
 
 def _equivalent_no_timeout(pred: str, gt: str) -> bool:
@@ -221,139 +346,6 @@ def _worker_main() -> None:
             ok = False
         out.write(json.dumps({"i": req["i"], "ok": ok}) + "\n")
         out.flush()
-
-
-def _spawn_worker() -> subprocess.Popen:
-    env = dict(os.environ)
-    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return subprocess.Popen(
-        [sys.executable, "-m", "scrit_utils.grading", "--worker"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True, encoding="utf-8", bufsize=1, env=env,
-    )
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        proc.kill()
-        proc.wait(timeout=10)
-    except Exception:  # pragma: no cover
-        pass
-    for f in (proc.stdin, proc.stdout):
-        try:
-            f.close()
-        except Exception:
-            pass
-
-
-@dataclass
-class _Slot:
-    proc: subprocess.Popen
-    state: str = "starting"  # starting | idle | busy
-    item: int = -1
-    deadline: float = 0.0
-
-
-class _WorkerPool:
-    """``n`` killable worker processes; ``run`` grades items with a hard per-item deadline."""
-
-    def __init__(self, n: int):
-        self.n = max(1, int(n))
-        self.slots: list[_Slot] = []
-
-    def _start(self) -> _Slot:
-        return _Slot(_spawn_worker(), "starting", -1, time.monotonic() + _WORKER_START_TIMEOUT_S)
-
-    def close(self) -> None:
-        for s in self.slots:
-            _kill(s.proc)
-        self.slots = []
-
-    def run(self, items: Sequence[tuple[int, str, str]], results: list, timeout_s: float,
-            pbar=None, sleep_s: float = 0.0) -> None:
-        """Grade ``(index, pred, gt)`` items into ``results[index]``."""
-        todo = list(reversed(items))
-        while len(self.slots) < min(self.n, max(1, len(items))):
-            self.slots.append(self._start())
-        sel = selectors.DefaultSelector()
-        try:
-            for s in self.slots:
-                sel.register(s.proc.stdout, selectors.EVENT_READ, s)
-            busy = 0
-            while todo or busy:
-                # dispatch to idle workers
-                for s in self.slots:
-                    if s.state == "idle" and todo:
-                        i, pred, gt = todo.pop()
-                        req = {"i": i, "pred": pred, "gt": gt}
-                        if sleep_s:
-                            req["sleep_s"] = sleep_s
-                        try:
-                            s.proc.stdin.write(json.dumps(req) + "\n")
-                            s.proc.stdin.flush()
-                        except (BrokenPipeError, OSError):
-                            todo.append((i, pred, gt))
-                            self._replace(sel, s)
-                            continue
-                        s.state, s.item, s.deadline = "busy", i, time.monotonic() + timeout_s
-                        busy += 1
-                if not todo and not busy:
-                    break
-                now = time.monotonic()
-                wait = max(0.0, min(s.deadline for s in self.slots if s.state != "idle") - now) \
-                    if any(s.state != "idle" for s in self.slots) else 0.05
-                for key, _ in sel.select(timeout=wait):
-                    s = key.data
-                    line = s.proc.stdout.readline()
-                    if not line:  # worker died
-                        if s.state == "busy":
-                            results[s.item] = False
-                            busy -= 1
-                            if pbar is not None:
-                                pbar.update(1)
-                        elif s.state == "starting":
-                            raise GradingWorkerError("grading worker exited during start-up "
-                                                     f"({sys.executable} -m scrit_utils.grading --worker)")
-                        self._replace(sel, s)
-                        continue
-                    msg = json.loads(line)
-                    if s.state == "starting":
-                        s.state = "idle"
-                    elif s.state == "busy" and msg.get("i") == s.item:
-                        results[s.item] = bool(msg["ok"])
-                        s.state, s.item = "idle", -1
-                        busy -= 1
-                        if pbar is not None:
-                            pbar.update(1)
-                now = time.monotonic()
-                for s in list(self.slots):
-                    if s.state != "idle" and now > s.deadline:
-                        if s.state == "starting":
-                            raise GradingWorkerError(
-                                f"grading worker did not start within {_WORKER_START_TIMEOUT_S:.0f} s")
-                        log.warning("grading item %d timed out after %.1f s; graded False", s.item, timeout_s)
-                        results[s.item] = False
-                        busy -= 1
-                        if pbar is not None:
-                            pbar.update(1)
-                        self._replace(sel, s)
-        except BaseException:
-            self.close()
-            raise
-        finally:
-            sel.close()
-
-    def _replace(self, sel: selectors.BaseSelector, s: _Slot) -> None:
-        try:
-            sel.unregister(s.proc.stdout)
-        except Exception:
-            pass
-        _kill(s.proc)
-        new = self._start()
-        self.slots[self.slots.index(s)] = new
-        sel.register(new.proc.stdout, selectors.EVENT_READ, new)
 
 
 # one persistent single-worker pool per process for is_equivalent(); a lock makes it thread-safe

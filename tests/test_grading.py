@@ -1,6 +1,7 @@
 """Answer grading: fast paths, math-verify path, hard timeouts in threads and subprocesses."""
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -57,6 +58,74 @@ def test_as_number_and_choice_letter():
 )
 def test_latex(pred, gt, ok):
     assert is_equivalent(pred, gt) is ok
+
+
+# issue #16: equal answers the grader used to call wrong, each next to a near miss that must stay wrong
+@pytest.mark.parametrize(
+    "pred,gt,ok",
+    [
+        # matrices and vectors written with spaces, \dfrac, bmatrix
+        ("\\begin{pmatrix} 3 \\\\ 0 \\\\ -7 \\end{pmatrix}", "\\begin{pmatrix}3\\\\0\\\\-7\\end{pmatrix}", True),
+        ("\\begin{pmatrix} 3 \\\\ 1 \\\\ -7 \\end{pmatrix}", "\\begin{pmatrix}3\\\\0\\\\-7\\end{pmatrix}", False),
+        ("\\begin{pmatrix} \\dfrac{1}{2} \\\\ 0 \\end{pmatrix}", "\\begin{pmatrix}\\frac12\\\\0\\end{pmatrix}", True),
+        ("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", True),
+        ("\\begin{pmatrix} 1 & 3 \\\\ 2 & 4 \\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", False),
+        ("\\begin{bmatrix} 1 \\\\ 2 \\end{bmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", True),
+        ("\\begin{pmatrix} 2 \\\\ 1 \\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", False),
+        # scientific notation
+        ("0.00025", "2.5e-4", True), ("2.5E-4", "0.00025", True), ("2.5e-5", "0.00025", False),
+        ("2.5 \\times 10^{-4}", "2.5e-4", True), ("-2.5e-4", "0.00025", False), ("1e3", "1000", True),
+        ("2.5e-7", "2.6e-7", False), ("2.5e-4", "\\frac{1}{4000}", True), ("2.5e-4 m", "0.00025", True),
+        ("2e-1", "-1+2e", True), ("2e-1", "0.2", True),  # 2e - 1 where the other answer uses the constant e
+        # a variable after a fraction is not a unit
+        ("\\frac{c}{2}", "\\frac{1}{2}c", True), ("\\frac{1}{2}c", "\\frac{c}{2}", True),
+        ("\\frac{g}{\\sqrt{5}}", "\\frac{1}{\\sqrt{5}}g", True), ("\\frac{x}{m}", "\\frac{1}{m}x", True),
+        ("\\frac{x}{2k}", "\\frac{1}{k}x", False), ("\\frac{c}{3}", "\\frac{1}{2}c", False),
+        ("\\frac{g}{\\sqrt{5}}", "\\frac{1}{\\sqrt{3}}g", False),
+        # units still stripped where they are units; different units differ
+        ("10 cm", "10", True), ("5 m", "5", True), ("3 kg", "3\\text{ kg}", True), ("2 s", "2 m", False),
+        ("5.13", "5.13\\mathrm{}/\\mathrm{}", True),
+        # a list of equations in another orientation
+        ("B=2D,2C=E", "B=2D,\\quad E=2C", True), ("B=2D,2C=E", "B=2D,\\quad E=3C", False),
+    ],
+)
+def test_issue16_classes_and_near_misses(pred, gt, ok):
+    assert is_equivalent(pred, gt) is ok
+
+
+# Order policy (see the grading module's docstring): the reference answer decides. A tuple, interval,
+# vector or matrix in gt is ordered; a set or a bare comma list in gt is unordered and ignores repeats.
+@pytest.mark.parametrize(
+    "pred,gt,ok",
+    [
+        ("(1,2)", "(1,2)", True), ("(2,1)", "(1,2)", False), ("2,1", "(1,2)", False), ("1,2", "(1,2)", True),
+        ("(1,3,2)", "(1,2,3)", False), ("[2,1]", "[1,2]", False), ("(0,1]", "(0,1)", False),
+        ("2,1", "1,2", True), ("(2,1)", "1,2", True), ("1,2,2", "1,2", True), ("1,3", "1,2", False),
+        ("\\{2,1\\}", "\\{1,2\\}", True), ("(2,1)", "\\{1,2\\}", True), ("\\{1,3\\}", "\\{1,2\\}", False),
+        ("(3,4),(1,2)", "(1,2),(3,4)", True), ("(4,3),(1,2)", "(1,2),(3,4)", False),
+        ("y=2,x=1", "x=1,y=2", True), ("(3,4)\\cup(1,2)", "(1,2)\\cup(3,4)", True),
+    ],
+)
+def test_order_policy(pred, gt, ok):
+    assert is_equivalent(pred, gt) is ok
+
+
+def test_scientific_numbers():
+    assert as_number("2.5e-4") == pytest.approx(2.5e-4) and as_number("-2.5E+3") == -2500.0
+    assert as_number("2.5 \\times 10^{-4}") == pytest.approx(2.5e-4) and as_number("3\\cdot10^8") == 3e8
+    assert as_number("2e") is None and as_number("e-4") is None
+
+
+def test_timeout_message_names_the_item(caplog):
+    with caplog.at_level(logging.WARNING, logger="scrit_utils.grading"):
+        got = grade_batch([("1", "1"), ("x^2", "x^{2}+0")], n_jobs=1, timeout_s=1, progress=False, _test_sleep_s=30)
+    assert got == [False, False]
+    msgs = [r.getMessage() for r in caplog.records if "timed out" in r.getMessage()]
+    assert len(msgs) == 2 and "grading item 1" in msgs[1] and "'x^2'" in msgs[1] and "'x^{2}+0'" in msgs[1], msgs
+    long = "x" * 500
+    with caplog.at_level(logging.WARNING, logger="scrit_utils.grading"):
+        is_equivalent(long, "1", timeout_s=1, _test_sleep_s=30)
+    assert "xxx..." in caplog.records[-1].getMessage() and len(caplog.records[-1].getMessage()) < 300
 
 
 def test_none_inputs():
