@@ -8,7 +8,7 @@
 3. multiple choice: when ``gt`` is a single letter A-E (ARC-C, GPQA, MMLU-STEM), ``pred`` must name
    the same letter ("B", "(B)", "B. text", "\\text{B}", "answer is (B)");
 4. plain numbers on both sides ("1,000", "540 meters", "$5", "#### 540", "2.5e-4",
-   "2.5 \\times 10^{-4}") -> numeric compare, relative tolerance 1e-4;
+   "2.5 \\times 10^{-4}") -> numeric compare, relative tolerance 1e-4 ("62.5%" equals 62.5 and 0.625);
 5. otherwise ``math_verify.parse`` + ``math_verify.verify`` (LaTeX / sympy equivalence), after a
    normalisation step: E-notation is written ``2.5\\times10^{-4}`` (unless an answer uses the
    constant e, as in "2e-1" = 2e - 1), and equations in a list get their lone variable on the left.
@@ -17,6 +17,7 @@
    variable of the other answer, and units stripped from both sides must be the same
    (``\\frac{1}{2}c`` = ``\\frac{c}{2}``, ``10 cm`` = ``10``, ``2 s`` != ``2 m``). A letter after a
    number on one side only still reads as a unit (``5 m`` = ``5``, hence also ``2c`` = ``2``).
+   math-verify's ``allow_set_relation_comp`` is on: ``[\\frac{1}{2}, 8]`` = ``\\frac{1}{2} \\leq x \\leq 8``.
 
 Order in lists (math-verify's policy, kept and tested): the reference answer decides. A tuple,
 interval, vector or matrix in ``gt`` is ordered (``(1,2)`` != ``(2,1)``; the prediction's brackets are
@@ -225,6 +226,7 @@ def _orient_equations(s: str) -> str:
 
 
 _UNDECIDED = None
+_PERCENT_RE = re.compile(r"%|\\percent\b|\bpercent\b")
 _SINGLE_TOKEN_GROUP_RE = re.compile(r"([\^_])\{(\w)\}")
 _YES_NO_RE = re.compile(r"^(yes|no)(?:$|[\s.,;:!])", re.IGNORECASE)
 
@@ -255,7 +257,13 @@ def _fast_path(pred: str, gt: str) -> bool | None:
         return choice_letter(pred) == letter
     np_, ng = as_number(p), as_number(g)
     if np_ is not None and ng is not None:
-        return _numbers_equal(np_, ng)
+        if _numbers_equal(np_, ng):
+            return True
+        # "62.5%" is 62.5 in GSM8K style and 0.625 as a value (math-verify's reading): accept both
+        pct_p, pct_g = _PERCENT_RE.search(p) is not None, _PERCENT_RE.search(g) is not None
+        if pct_p != pct_g:
+            return _numbers_equal(np_ / 100, ng) if pct_p else _numbers_equal(np_, ng / 100)
+        return False
     return _UNDECIDED
 
 
@@ -301,7 +309,7 @@ def _math_verify(pred: str, gt: str) -> bool:
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     p_text, g_text = _pair_forms(pred, gt)
     g, p = _mv_parse(g_text, False), _mv_parse(p_text, False)
-    if g and p and verify(g, p, timeout_seconds=None):
+    if g and p and verify(g, p, timeout_seconds=None, allow_set_relation_comp=True):
         return True
     if not (_strips_units(g_text) or _strips_units(p_text)):
         return False
@@ -314,7 +322,7 @@ def _math_verify(pred: str, gt: str) -> bool:
         return False  # a "unit" dropped from one side is a variable of the other
     if p_dropped and g_dropped and p_dropped != g_dropped:
         return False  # different units
-    return bool(verify(g_u, p_u, timeout_seconds=None))
+    return bool(verify(g_u, p_u, timeout_seconds=None, allow_set_relation_comp=True))
 
 
 def _equivalent_no_timeout(pred: str, gt: str) -> bool:

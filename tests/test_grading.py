@@ -85,6 +85,10 @@ def test_latex(pred, gt, ok):
         # units still stripped where they are units; different units differ
         ("10 cm", "10", True), ("5 m", "5", True), ("3 kg", "3\\text{ kg}", True), ("2 s", "2 m", False),
         ("5.13", "5.13\\mathrm{}/\\mathrm{}", True),
+        # percent: 62.5 (GSM8K style) and 0.625 (its value); sets vs inequalities (math-verify option)
+        ("0.625", "62.5%", True), ("62.5", "62.5%", True), ("6.25", "62.5%", False), ("0.63", "62.5%", False),
+        ("\\frac{1}{2} \\leq x \\leq 8", "[\\frac{1}{2}, 8]", True), ("\\frac{1}{2} < x \\leq 8", "[\\frac{1}{2}, 8]", False),
+        ("x>2", "(2,\\infty)", True), ("x \\geq 2", "(2,\\infty)", False),
         # a list of equations in another orientation
         ("B=2D,2C=E", "B=2D,\\quad E=2C", True), ("B=2D,2C=E", "B=2D,\\quad E=3C", False),
     ],
