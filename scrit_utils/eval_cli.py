@@ -6,9 +6,15 @@ Two subcommands:
   --critiques <jsonl> [--out result.json]``: critique-correction accuracy (CC-Acc) per task, the
   unweighted mean over tasks, 95% bootstrap CIs and the transition counts.
 - ``scrit eval ei --benchmark <processbench root> --critiques <jsonl> [--subsets ...] [--strict]
-  [--answers <jsonl>] [--out result.json]``: ProcessBench EI-F1 ("original", or SCRIT's "strict"
-  with ``--strict``; strict needs each problem's reference answer: an ``answer`` field in the
-  benchmark rows or ``--answers`` rows ``{"id": ..., "answer": ...}``).
+  [--answers-root DIR] [--answers-from SUBSET=SOURCE ...] [--answers <jsonl>] [--min-coverage F]
+  [--out result.json]``: ProcessBench EI-F1 ("original", or SCRIT's "strict" with ``--strict``).
+  Strict needs each problem's reference answer, which ProcessBench does not ship: an ``answer``
+  field in the benchmark rows (toy world), ``--answers`` rows ``{"id": ..., "answer": ...}``, or the
+  source set of a subset joined on the problem text (:func:`real.attach_processbench_answers`):
+  ``--answers-root ../shared/data`` finds GSM8K and OlympiadBench there, ``--answers-from
+  math=<dir, file or hub id>`` names one. The coverage per subset is printed; subsets with answers
+  for fewer than ``--min-coverage`` (default all) of their items are not scored, and the result says
+  which subsets were (``scored_subsets``, ``answer_coverage``).
 
 Critiques file: JSON lines, one per benchmark item, each with the raw critique text under
 ``"critique"`` and the item named either by ``"task"`` + ``"idx"`` (RealCritic) / ``"id"``
@@ -22,10 +28,12 @@ label_offset=0``.
 Example::
 
     scrit eval cc --benchmark ../shared/data/realcritic --scenario mix_data --critiques crit.jsonl --out cc.json
+    scrit eval ei --benchmark ../shared/data/processbench --critiques pb.jsonl --strict --answers-root ../shared/data
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -126,33 +134,72 @@ def _read_answers(path: str) -> dict[str, str]:
     return out
 
 
+def _answer_sources(args: argparse.Namespace) -> dict[str, str]:
+    sources: dict[str, str] = {}
+    if args.answers_root:
+        sources.update({k: str(v) for k, v in real.default_answer_sources(args.answers_root).items()})
+    for spec in args.answers_from or ():
+        subset, sep, src = spec.partition("=")
+        if not sep or not src or subset not in real.PROCESSBENCH_SUBSETS:
+            raise EvalError(f"--answers-from {spec!r}: expected SUBSET=PATH_OR_HUB_ID with SUBSET one of "
+                            f"{list(real.PROCESSBENCH_SUBSETS)}")
+        sources[subset] = src
+    return sources
+
+
+def _strict_items(args: argparse.Namespace, items: list) -> tuple[list, dict[str, real.AnswerCoverage], list[str]]:
+    """Items with reference answers attached, coverage per subset, and the subsets strict EI-F1 scores
+    (those with answers for at least ``--min-coverage`` of their items)."""
+    if not 0.0 < args.min_coverage <= 1.0:
+        raise EvalError(f"--min-coverage must be in (0, 1], got {args.min_coverage}")
+    if args.answers:
+        by_id = _read_answers(args.answers)
+        items = [dataclasses.replace(it, answer=by_id[it.id]) if it.id in by_id else it for it in items]
+    items, coverage = real.attach_processbench_answers(items, _answer_sources(args))
+    scored = [s for s, c in coverage.items() if c.n_answered and c.fraction >= args.min_coverage]
+    lines = [f"reference answers for strict EI-F1 (scored: subsets with >= {100 * args.min_coverage:g}% answered)"]
+    for s, c in coverage.items():
+        lines.append(f"  {s:14s} {c.n_answered:5d}/{c.n_items:<5d} ({100 * c.fraction:5.1f}%)  "
+                     f"{'scored' if s in scored else 'skipped'}  source: {c.source or '-'}"
+                     + (f"  ({c.n_ambiguous} ambiguous)" if c.n_ambiguous else ""))
+    print("\n".join(lines))
+    if not scored:
+        raise EvalError("--strict needs a reference answer per problem; no subset has enough "
+                        f"({', '.join(f'{s} {c.n_answered}/{c.n_items}' for s, c in coverage.items())}). "
+                        "Pass --answers-root ../shared/data (GSM8K, OlympiadBench), --answers-from "
+                        "SUBSET=PATH_OR_HUB_ID, or --answers JSONL {id, answer}; see "
+                        "real.PROCESSBENCH_ANSWER_SOURCES")
+    return items, coverage, scored
+
+
 def run_ei(args: argparse.Namespace) -> dict[str, Any]:
     items = real.load_processbench(args.benchmark, subsets=args.subsets)
     texts = _match([it.id for it in items], read_critiques(args.critiques, "ei"), args.critiques, args.allow_missing)
     parsed = [parse_critique(t) if t is not None else None for t in texts]
     preds = [p.predicted_error_step() if p is not None else None for p in parsed]
-    corr_ok = None
+    corr_ok, extra = None, {}
     if args.strict:
-        answers = _read_answers(args.answers) if args.answers else {}
-        gts = [answers.get(it.id, it.answer) for it in items]
-        lacking = [it.id for it, g in zip(items, gts) if not g]
-        if lacking:
-            raise EvalError(f"--strict needs a reference answer per problem; none for {len(lacking)} items "
-                            f"(first: {lacking[0]!r}); add 'answer' to the benchmark rows or pass --answers")
+        items, coverage, scored = _strict_items(args, items)
+        keep = [i for i, it in enumerate(items) if it.subset in scored and it.answer]
+        items, texts, parsed, preds = ([xs[i] for i in keep] for xs in (items, texts, parsed, preds))
         finals = [p.final_answer if p is not None else None for p in parsed]
-        corr_ok = grade_batch([(f, g) for f, g in zip(finals, gts)], n_jobs=args.jobs, timeout_s=args.timeout,
-                              progress=not args.quiet)
+        corr_ok = grade_batch([(f, it.answer) for f, it in zip(finals, items)], n_jobs=args.jobs,
+                              timeout_s=args.timeout, progress=not args.quiet)
         corr_ok = [bool(o) and f is not None for o, f in zip(corr_ok, finals)]
+        extra = {"answer_coverage": {s: dataclasses.asdict(c) for s, c in coverage.items()}, "scored_subsets": scored,
+                 "skipped_subsets": [s for s in coverage if s not in scored]}
     res = ev.summarize_ei([it.subset for it in items], [it.label for it in items], preds, corr_ok, strict=args.strict,
                          pred_offset=1, label_offset=0, n_boot=args.n_boot, seed=args.seed)
     res.update(benchmark=str(args.benchmark), critiques=str(args.critiques),
-               n_missing=sum(t is None for t in texts), n_unparsed=sum(p is None for p in preds))
+               n_missing=sum(t is None for t in texts), n_unparsed=sum(p is None for p in preds), **extra)
     name = "strict (±1 step, corrected answer right)" if args.strict else "original (ProcessBench)"
     lines = [f"EI-F1 {name}, % with 95% bootstrap CI on F1",
              f"{'subset':16s} {'n':>5s} {'err_acc':>8s} {'cor_acc':>8s}  f1      CI"]
     for sub, r in res["per_task"].items():
         lines.append(f"{sub:16s} {r['n']:5d} {r['error_acc']:8.1f} {r['correct_acc']:8.1f} {_fmt_ci(r['f1'], r['ci'])}")
     lines.append(f"{'mean (unweighted)':16s} {res['n']:5d} {'':8s} {'':8s} {_fmt_ci(res['mean']['f1'], res['mean']['ci'])}")
+    if extra.get("skipped_subsets"):
+        lines.append(f"not scored (too few reference answers): {', '.join(extra['skipped_subsets'])}")
     lines.append(f"critiques without a usable first-error prediction: {res['n_unparsed']}")
     print("\n".join(lines))
     return res
@@ -183,6 +230,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     ei.add_argument("--subsets", nargs="+", default=None, help=f"subset of {list(real.PROCESSBENCH_SUBSETS)}")
     ei.add_argument("--strict", action="store_true", help="SCRIT's strict variant (needs reference answers)")
     ei.add_argument("--answers", help="JSONL {id, answer} with reference answers for --strict")
+    ei.add_argument("--answers-root", help="data root laid out like ../shared/data: reference answers from its "
+                    "gsm8k/ and math_eval/olympiadbench/ (math/, omnimath/ when present) for --strict")
+    ei.add_argument("--answers-from", action="append", metavar="SUBSET=SOURCE",
+                    help="reference answers for one subset from a local file/dir or a hub dataset id (repeatable)")
+    ei.add_argument("--min-coverage", type=float, default=1.0,
+                    help="--strict scores a subset when this share of its items has an answer (default 1.0)")
     _common(ei)
     ei.set_defaults(func=lambda a: _handle(run_ei, a))
     return p

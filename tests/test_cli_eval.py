@@ -151,3 +151,43 @@ def test_ei_strict_with_answers(shared_data, tmp_path):
     expected = ev.strict_f1([it.label for it in items], preds, ok, pred_offset=1, label_offset=0)
     assert got["f1"] == pytest.approx(expected["f1"]) and got["error_acc"] == pytest.approx(expected["error_acc"])
     assert 0 < got["f1"] < 100
+
+
+def test_ei_strict_on_real_processbench_with_source_answers(shared_data, tmp_path):
+    """Strict EI-F1 on the real subsets whose source answers are in ../shared/data; MATH has none there."""
+    items = real.load_processbench(shared_data / "processbench", subsets=["gsm8k", "math"])
+    joined, _ = real.attach_processbench_answers(items, real.default_answer_sources(shared_data))
+    # every 3rd critique boxes a wrong answer; the rest name the labelled step and box the source answer
+    crits, preds, ok = [], [], []
+    for i, it in enumerate(joined):
+        ans = "-999" if i % 3 == 0 or it.answer is None else it.answer
+        crits.append({"id": it.id, "critique": _oracle(it, ans)})
+        if it.subset == "gsm8k":
+            preds.append(it.label + 1 if it.label != -1 else -1)
+            ok.append(i % 3 != 0)
+    crit = tmp_path / "crit.jsonl"
+    _write_jsonl(crit, crits)
+    out = tmp_path / "ei.json"
+    args = ["eval", "ei", "--benchmark", str(shared_data / "processbench"), "--subsets", "gsm8k", "math",
+            "--critiques", str(crit), "--strict", "--quiet", "--n-boot", "100", "--jobs", "2"]
+    r = _scrit(*args, "--answers-root", str(shared_data), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "gsm8k            400/400" in r.stdout and "not scored (too few reference answers): math" in r.stdout
+    res = json.loads(out.read_text())
+    assert res["scored_subsets"] == ["gsm8k"] and res["skipped_subsets"] == ["math"]
+    assert res["answer_coverage"]["math"] == {"subset": "math", "n_items": 1000, "n_answered": 0, "source": None,
+                                              "n_ambiguous": 0}
+    gsm = [it for it in joined if it.subset == "gsm8k"]
+    expected = ev.strict_f1([it.label for it in gsm], preds, ok, pred_offset=1, label_offset=0)
+    assert list(res["per_task"]) == ["gsm8k"] and res["n"] == 400
+    assert res["per_task"]["gsm8k"]["f1"] == pytest.approx(expected["f1"]) and 60 < expected["f1"] < 70
+    # the same through --answers-from; a bad spec and an uncovered-only selection are clear errors
+    r = _scrit(*args, "--answers-from", f"gsm8k={shared_data / 'gsm8k'}")
+    assert r.returncode == 0 and "gsm8k            400/400" in r.stdout, r.stderr
+    r = _scrit(*args, "--answers-from", "maths=x")
+    assert r.returncode == 2 and "SUBSET=PATH_OR_HUB_ID" in r.stderr
+    math_crit = tmp_path / "math.jsonl"
+    _write_jsonl(math_crit, [c for c in crits if c["id"].startswith("math-")])
+    r = _scrit("eval", "ei", "--benchmark", str(shared_data / "processbench"), "--subsets", "math", "--critiques",
+               str(math_crit), "--strict", "--quiet", "--answers-root", str(shared_data))
+    assert r.returncode == 2 and "math 0/1000" in r.stderr and "--answers-from" in r.stderr

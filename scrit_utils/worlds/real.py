@@ -13,6 +13,9 @@ Local layouts (``root`` is what you pass):
 - GSM8K: ``root/<split>.jsonl`` with ``question`` and ``answer`` (ending ``#### <final answer>``).
 - math_eval: ``root/<task>/test.jsonl``; the field names differ per task (see :func:`load_math_eval`).
 
+ProcessBench has no reference answers; :func:`attach_processbench_answers` joins each item to its
+source problem's answer (GSM8K, OlympiadBench, MATH, Omni-MATH: a local copy or a hub id each).
+
 Hub ids: ProcessBench and GSM8K go through ``datasets.load_dataset`` (``Qwen/ProcessBench``,
 ``openai/gsm8k``); RealCritic and math_eval are file trees, fetched with
 ``huggingface_hub.snapshot_download`` and then read like a local directory. Tests only use local copies.
@@ -26,8 +29,10 @@ Usage::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -39,6 +44,8 @@ __all__ = [
     "RealDataError", "RealCriticItem", "ProcessBenchItem", "GSM8KItem", "MathEvalItem",
     "REALCRITIC_TASKS", "REALCRITIC_SCENARIOS", "PROCESSBENCH_SUBSETS", "MATH_EVAL_TASKS",
     "load_realcritic", "load_processbench", "load_gsm8k", "load_math_eval",
+    "PROCESSBENCH_ANSWER_SOURCES", "AnswerCoverage", "problem_key", "load_problem_answers",
+    "attach_processbench_answers", "default_answer_sources",
 ]
 
 REALCRITIC_TASKS = ("gsm8k", "math", "college_math", "minerva_math", "olympiadbench",
@@ -377,3 +384,116 @@ def load_math_eval(source: str | os.PathLike, tasks: Iterable[str] | None = None
             items.append(MathEvalItem(task=task, idx=str(idx), question=q, answer=_math_eval_answer(task, row, where),
                                       solution=_opt_text(sol)))
     return items
+
+
+# --- reference answers for ProcessBench (strict EI-F1) ---------------------------------------------------
+# ProcessBench ships no reference answers; each subset's problems come from a public set that has them.
+PROCESSBENCH_ANSWER_SOURCES = {
+    "gsm8k": ("gsm8k", "GSM8K train + test: a dir of <split>.jsonl, or openai/gsm8k"),
+    "olympiadbench": ("math_eval/olympiadbench", "OlympiadBench: math_eval/olympiadbench (dir or test.jsonl)"),
+    "math": ("math", "MATH test problems: a dir/.jsonl/.json or a hub dataset with problem + answer or solution"),
+    "omnimath": ("omnimath", "Omni-MATH: a dir/.jsonl/.json or a hub dataset (e.g. KbsdJames/Omni-MATH)"),
+}
+_QUAD_RE = re.compile(r"\$\\q?quad\$")  # a spacing-only "$\quad$" that some copies put before the text
+_SPACE_RE = re.compile(r"\s+")
+
+
+def problem_key(text: str) -> str:
+    """Problem text as a join key: whitespace and ``$\\quad$`` spacers removed (copies differ in both)."""
+    return _SPACE_RE.sub("", _QUAD_RE.sub("", text))
+
+
+@dataclass(frozen=True)
+class AnswerCoverage:
+    """How many items of a ProcessBench subset got a reference answer, and from where."""
+
+    subset: str
+    n_items: int
+    n_answered: int
+    source: str | None = None
+    n_ambiguous: int = 0  # the source holds the problem twice with different answers: left unanswered
+
+    @property
+    def fraction(self) -> float:
+        return self.n_answered / self.n_items if self.n_items else 0.0
+
+
+def _source_rows(source: str | os.PathLike) -> list[tuple[str, dict]]:
+    """``(where, row)`` from a .jsonl / .json file, a dir with test.jsonl, or a hub id (``owner/name[:config]``)."""
+    p = Path(source)
+    if p.is_dir():
+        p = p / "test.jsonl"
+    if p.suffix == ".json" and p.is_file():
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise RealDataError(f"{p}:{e.lineno}: invalid JSON ({e.msg})") from None
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise RealDataError(f"{p}: expected a JSON list of objects")
+        return [(f"{p}[{i}]", r) for i, r in enumerate(data)]
+    if p.exists() or _is_local(source) or not _looks_like_hub_id(source):
+        return [(f"{p}:{n}", r) for n, r in _read_jsonl_rows(p)]
+    from datasets import load_dataset  # hub path (network)
+
+    name, _, config = str(source).partition(":")
+    ds = load_dataset(name, config or None, split="test")
+    return [(f"{source}:test[{i}]", dict(r)) for i, r in enumerate(ds)]
+
+
+def load_problem_answers(source: str | os.PathLike, subset: str) -> dict[str, str | None]:
+    """:func:`problem_key` -> reference answer for the source set of ProcessBench ``subset``.
+
+    GSM8K reads both splits (ProcessBench's GSM8K problems are test problems; train costs nothing).
+    Other sets: rows with ``question`` or ``problem`` (``context`` is put in front, as in
+    :func:`load_math_eval`) and the answer as in :func:`load_math_eval` (``answer``, ``final_answer``,
+    or the last ``\\boxed{}`` of ``solution``). A problem listed twice with different answers maps to None.
+    """
+    if subset == "gsm8k":
+        pairs = [(it.question, it.answer) for split in ("test", "train") for it in load_gsm8k(source, split)]
+    else:
+        pairs = []
+        for where, row in _source_rows(source):
+            q = row.get("question", row.get("problem"))
+            if not isinstance(q, str) or not q.strip():
+                raise RealDataError(f"{where}: missing key 'question' (or 'problem')")
+            ctx = _opt_text(row.get("context"))
+            pairs.append(((ctx + "\n" + q) if ctx else q, _math_eval_answer(subset, row, where)))
+    out: dict[str, str | None] = {}
+    for q, a in pairs:
+        k = problem_key(q)
+        out[k] = a if out.get(k, a) == a else None
+    return out
+
+
+def attach_processbench_answers(items: Sequence[ProcessBenchItem], sources: dict[str, str | os.PathLike]
+                                ) -> tuple[list[ProcessBenchItem], dict[str, AnswerCoverage]]:
+    """Items with ``answer`` filled from each subset's source set (joined on :func:`problem_key`), and the
+    coverage per subset. An item that already has an answer (the toy world's files) keeps it."""
+    unknown = sorted(set(sources) - set(PROCESSBENCH_SUBSETS))
+    if unknown:
+        raise RealDataError(f"answer sources for unknown ProcessBench subset(s) {unknown}; "
+                            f"known: {list(PROCESSBENCH_SUBSETS)}")
+    tables = {sub: load_problem_answers(src, sub) for sub, src in sources.items()
+              if any(it.subset == sub for it in items)}
+    out, counts = [], {}
+    for it in items:
+        n = counts.setdefault(it.subset, [0, 0, 0])
+        ans = it.answer
+        if ans is None and it.subset in tables:
+            ans = tables[it.subset].get(problem_key(it.problem))
+            n[2] += problem_key(it.problem) in tables[it.subset] and ans is None
+        n[0] += 1
+        n[1] += ans is not None
+        out.append(dataclasses.replace(it, answer=ans) if ans != it.answer else it)
+    coverage = {sub: AnswerCoverage(sub, a, b, str(sources[sub]) if sub in sources else None, c)
+                for sub, (a, b, c) in counts.items()}
+    return out, coverage
+
+
+def default_answer_sources(data_root: str | os.PathLike) -> dict[str, Path]:
+    """The source sets found under a data root laid out like ``../shared/data`` (see
+    :data:`PROCESSBENCH_ANSWER_SOURCES` for the sub-paths)."""
+    root = Path(data_root)
+    if not root.is_dir():
+        raise RealDataError(f"answers root {root} is not a directory")
+    return {sub: root / rel for sub, (rel, _) in PROCESSBENCH_ANSWER_SOURCES.items() if (root / rel).exists()}
