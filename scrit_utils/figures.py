@@ -138,8 +138,6 @@ def scores_figure(summ, study: str, metrics: Sequence[str] = tuple(METRIC_LABELS
 def _tick(study: str, x: float) -> str:
     if study == "model_size":
         return f"{x / 1e6:.2f}M"
-    if study == "rounds":
-        return "base" if x == 0 else f"{x:g}"
     return "base" if x == 0 else f"{x:g}"
 
 
