@@ -1,5 +1,9 @@
 """``scrit eval``: score critiques written for a benchmark (parse -> grade -> metrics -> table/JSON).
 
+Scoring is the harness's own chain (:func:`scrit_utils.pipeline.critic_eval.score_critiques`, then
+:func:`~scrit_utils.pipeline.critic_eval.cc_metrics` / ``processbench_metrics``), the one stage 04
+and the sweeps score with; this module reads the files, matches critiques to items and prints.
+
 Two subcommands:
 
 - ``scrit eval cc --benchmark <realcritic root> --scenario mix_data|wrong_data [--tasks ...]
@@ -39,9 +43,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scrit_utils import evaluation as ev
-from scrit_utils.grading import grade_batch
-from scrit_utils.parsing import parse_critique
+from scrit_utils.pipeline import critic_eval
 from scrit_utils.records import write_json
 from scrit_utils.worlds import real
 
@@ -98,18 +100,26 @@ def _fmt_ci(v: float, ci: list[float]) -> str:
     return f"{v:6.1f}  [{ci[0]:5.1f}, {ci[1]:5.1f}]"
 
 
+def _scored_rows(items: list, texts: list[str | None], args: argparse.Namespace, scenario: str) -> list[dict]:
+    """The harness's parse -> grade rows (:func:`critic_eval.score_critiques`); a missing critique is
+    scored as an empty text (no verdict, no answer: wrong)."""
+    cfg = _eval_config(args)
+    return critic_eval.score_critiques(items, ["" if t is None else t for t in texts], cfg, scenario=scenario)
+
+
+def _eval_config(args: argparse.Namespace) -> critic_eval.CriticEvalConfig:
+    return critic_eval.CriticEvalConfig(n_boot=args.n_boot, boot_seed=args.seed, grade_jobs=args.jobs,
+                                        grade_timeout_s=args.timeout, progress=not args.quiet)
+
+
 def run_cc(args: argparse.Namespace) -> dict[str, Any]:
     items = real.load_realcritic(args.benchmark, args.scenario, tasks=args.tasks)
     texts = _match([it.id for it in items], read_critiques(args.critiques, "cc"), args.critiques, args.allow_missing)
-    parsed = [parse_critique(t) if t is not None else None for t in texts]
-    finals = [p.final_answer if p is not None else None for p in parsed]
-    ok = grade_batch([(f, it.gt) for f, it in zip(finals, items)], n_jobs=args.jobs, timeout_s=args.timeout,
-                     progress=not args.quiet)
-    ok = [bool(o) and f is not None for o, f in zip(ok, finals)]
-    orig = [bool(it.label_correct) for it in items]
-    res = ev.summarize_cc([it.task for it in items], ok, orig, n_boot=args.n_boot, seed=args.seed)
+    rows = _scored_rows(items, texts, args, args.scenario)
+    res = critic_eval.cc_metrics(rows, args.n_boot, args.seed)
+    res.pop("modes")  # the prompt mode is not known to the CLI
     res.update(scenario=args.scenario, benchmark=str(args.benchmark), critiques=str(args.critiques),
-               n_missing=sum(t is None for t in texts), n_unparsed=sum(f is None for f in finals))
+               n_missing=sum(t is None for t in texts), n_unparsed=sum(r["final_answer"] is None for r in rows))
     lines = [f"CC-Acc ({args.scenario}), % with 95% bootstrap CI", f"{'task':16s} {'n':>5s}  acc     CI"]
     for task, r in res["per_task"].items():
         lines.append(f"{task:16s} {r['n']:5d} {_fmt_ci(r['acc'], r['ci'])}")
@@ -175,23 +185,21 @@ def _strict_items(args: argparse.Namespace, items: list) -> tuple[list, dict[str
 def run_ei(args: argparse.Namespace) -> dict[str, Any]:
     items = real.load_processbench(args.benchmark, subsets=args.subsets)
     texts = _match([it.id for it in items], read_critiques(args.critiques, "ei"), args.critiques, args.allow_missing)
-    parsed = [parse_critique(t) if t is not None else None for t in texts]
-    preds = [p.predicted_error_step() if p is not None else None for p in parsed]
-    corr_ok, extra = None, {}
+    extra: dict[str, Any] = {}
     if args.strict:
         items, coverage, scored = _strict_items(args, items)
         keep = [i for i, it in enumerate(items) if it.subset in scored and it.answer]
-        items, texts, parsed, preds = ([xs[i] for i in keep] for xs in (items, texts, parsed, preds))
-        finals = [p.final_answer if p is not None else None for p in parsed]
-        corr_ok = grade_batch([(f, it.answer) for f, it in zip(finals, items)], n_jobs=args.jobs,
-                              timeout_s=args.timeout, progress=not args.quiet)
-        corr_ok = [bool(o) and f is not None for o, f in zip(corr_ok, finals)]
+        items, texts = [items[i] for i in keep], [texts[i] for i in keep]
         extra = {"answer_coverage": {s: dataclasses.asdict(c) for s, c in coverage.items()}, "scored_subsets": scored,
                  "skipped_subsets": [s for s in coverage if s not in scored]}
-    res = ev.summarize_ei([it.subset for it in items], [it.label for it in items], preds, corr_ok, strict=args.strict,
-                         pred_offset=1, label_offset=0, n_boot=args.n_boot, seed=args.seed)
-    res.update(benchmark=str(args.benchmark), critiques=str(args.critiques),
-               n_missing=sum(t is None for t in texts), n_unparsed=sum(p is None for p in preds), **extra)
+    else:  # original EI-F1 grades no answers: no reference is attached, so none is graded
+        items = [dataclasses.replace(it, answer=None) for it in items]
+    rows = _scored_rows(items, texts, args, "processbench")
+    pm = critic_eval.processbench_metrics(rows, args.n_boot, args.seed)
+    res = dict(pm["strict" if args.strict else "original"])
+    res.update(benchmark=str(args.benchmark), critiques=str(args.critiques), parse_rate=pm["parse_rate"],
+               n_missing=sum(t is None for t in texts), n_unparsed=sum(r["predicted_step"] is None for r in rows),
+               **extra)
     name = "strict (±1 step, corrected answer right)" if args.strict else "original (ProcessBench)"
     lines = [f"EI-F1 {name}, % with 95% bootstrap CI on F1",
              f"{'subset':16s} {'n':>5s} {'err_acc':>8s} {'cor_acc':>8s}  f1      CI"]

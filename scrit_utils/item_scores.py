@@ -55,11 +55,11 @@ def _items(cfg_eval, base_dir: Path) -> dict[str, list[dict]]:
 
 def from_eval(cfg_eval, eval_dir: str | Path, base_dir: str | Path | None = None, check: bool = True) -> dict:
     """Per-item data of the critic evaluated in ``eval_dir`` (items from ``base_dir``, default itself)."""
-    from .pipeline import critic_eval
+    from .pipeline import critic_eval, training
     from .records import CritiqueRecord, read_jsonl
 
     eval_dir, base_dir = Path(eval_dir), Path(base_dir or eval_dir)
-    ecfg = critic_eval.CriticEvalConfig(mode="direct", variant=cfg_eval.generation.prompt_variant, progress=False)
+    ecfg = training.eval_config(cfg_eval)  # the stage's own scoring settings
     out: dict[str, dict] = {}
     for name, its in _items(cfg_eval, base_dir).items():
         crits = {c.id: c for c in read_jsonl(eval_dir / f"critiques_{name}.jsonl", CritiqueRecord)}

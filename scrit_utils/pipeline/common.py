@@ -131,6 +131,36 @@ def generate_resumable(
     return n_new
 
 
+class ResumableBackend:
+    """A :class:`~scrit_utils.generation.Backend` that writes what it generates to a stage file.
+
+    Code written against the plain backend interface (:mod:`scrit_utils.pipeline.critic_eval`)
+    becomes resumable inside a stage: ``generate`` runs :func:`generate_resumable` over the
+    requests (same chunks, so the same batches as an uninterrupted run), finalizes ``out`` and
+    returns the texts in request order, read back from the file. ``record(request, text)`` makes
+    the stored record; it must keep the request id under ``id`` and the text under ``text``. One
+    instance serves one ``generate`` call (one file).
+    """
+
+    def __init__(self, backend, out: ResumableJsonl, record: Callable[[GenerationRequest, str], Any],
+                 chunk_size: int, desc: str = "generate"):
+        self.backend, self.out, self.record, self.chunk_size, self.desc = backend, out, record, chunk_size, desc
+        self.name = getattr(backend, "name", type(backend).__name__)
+        self.model_name = getattr(backend, "model_name", None)
+
+    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams, progress: bool = True) -> list[str]:
+        generate_resumable(self.backend, self.out, list(requests), item_id=lambda r: r.id, request=lambda r: r,
+                           record=self.record, params=params, chunk_size=self.chunk_size, desc=self.desc)
+        self.out.finalize()
+        texts = {}
+        for rec in self.out.records():
+            texts[rec["id"] if isinstance(rec, dict) else rec.id] = rec["text"] if isinstance(rec, dict) else rec.text
+        missing = [r.id for r in requests if r.id not in texts]
+        if missing:  # a finalized file from another item list: regenerating silently would hide it
+            raise RuntimeError(f"{self.out.path}: no generated text for {len(missing)} requests (first {missing[0]!r})")
+        return [texts[r.id] for r in requests]
+
+
 # --- results: figures and tables -----------------------------------------------------
 def results_dir(cfg: _config.StudyConfig, kind: str) -> Path:
     d = _config.resolve_path(cfg.run.results_dir) / kind / cfg.run.name

@@ -15,10 +15,12 @@ One function per question a notebook asks:
 - :func:`own_solutions`: the "own solutions" scenario. The critic first solves the questions
   (greedy by default, solve prompt), the solutions are graded against ``gt``, and the resulting
   items go to :func:`evaluate_cc` like any other scenario.
-- :func:`evaluate`: all of the above for a dict of benchmarks.
-- :func:`score_critiques`: parse and grade critiques generated elsewhere (stage 04 of the loop,
-  the toy world's base-model table) into the same rows, for :func:`cc_metrics` /
-  :func:`processbench_metrics`.
+- :func:`evaluate`: all of the above for a dict of benchmarks -- the one path stage 04, the sweeps
+  (through :func:`scrit_utils.pipeline.training.evaluate`) and the tests score with;
+  :func:`metric_rows` flattens its metrics into the rows of stage 04's ``metrics.json``.
+- :func:`score_critiques`: parse and grade critiques generated elsewhere (``scrit eval``, the
+  per-item re-scoring of :mod:`scrit_utils.item_scores`, the toy world's base-model table) into
+  the same rows, for :func:`cc_metrics` / :func:`processbench_metrics`.
 
 Prompt ``mode``: ``"direct"`` (no reference: the evaluation format) or ``"contrastive"`` (the
 reference solution is shown; items without one fall back to direct, and each row records the mode
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .. import prompts
 from ..generation import Backend, GenerationRequest, SamplingParams, derive_seed
@@ -66,6 +68,7 @@ __all__ = [
     "evaluate_processbench",
     "own_solutions",
     "evaluate",
+    "metric_rows",
     "MODES",
 ]
 
@@ -192,7 +195,7 @@ def _grade(preds: Sequence[str | None], gts: Sequence[str | None], cfg: CriticEv
     out = [False] * len(preds)
     if todo:
         res = grade_batch([(preds[i], gts[i]) for i in todo], n_jobs=cfg.grade_jobs, timeout_s=cfg.grade_timeout_s,
-                          progress=False)
+                          progress=cfg.progress)
         for i, r in zip(todo, res):
             out[i] = bool(r)
     return out
@@ -342,25 +345,65 @@ def own_solutions(backend: Backend, items: Sequence[Any], cfg: CriticEvalConfig)
 
 
 def evaluate(backend: Backend, benchmarks: Mapping[str, Sequence[Any]], cfg: CriticEvalConfig,
-             own_from: str | None = "mix") -> tuple[dict[str, list[dict]], dict]:
+             own_from: str | None = "mix",
+             backend_for: Callable[[str], Backend] | None = None) -> tuple[dict[str, list[dict]], dict]:
     """Score one critic on several benchmarks at once.
 
     ``benchmarks`` maps a name to its items: ``"processbench"`` is scored with EI-F1, every other
-    name (``"wrong"``, ``"mix"``, ...) with CC-Acc. With ``own_from`` set and present, the "own"
-    scenario is added: the critic solves that benchmark's questions, then critiques its own
-    solutions. Returns ``(rows_by_name, metrics)``; ``rows_by_name["own_solve"]`` holds the solutions.
+    name (``"wrong"``, ``"mix"``, ``"own"``, ...) with CC-Acc, in the mapping's order. Without an
+    ``"own"`` entry and with ``own_from`` present, the "own" scenario is added: the critic solves
+    that benchmark's questions (:func:`own_solutions`), then critiques its own solutions; stage 04
+    instead passes ``"own"`` items built from the *base* critic's solutions, so base and trained
+    critic are scored on the same items. ``backend_for(name)`` gives the backend that generates set
+    ``name`` (``"own_solve"`` for the solutions; default ``backend`` for all): stage 04 passes
+    backends that record each set in its own resumable file. Returns ``(rows_by_name, metrics)``;
+    ``rows_by_name["own_solve"]`` holds the solutions when this call wrote them.
     """
+    gen = backend_for or (lambda name: backend)
     rows: dict[str, list[dict]] = {}
     metrics: dict[str, Any] = {"mode": cfg.mode, "variant": cfg.variant, "params": dataclasses.asdict(cfg.params),
                                "prompt_version": prompts.PROMPT_VERSION, "model": getattr(backend, "model_name", None),
                                "cc": {}, "processbench": None}
-    for name, items in benchmarks.items():
+    sets = dict(benchmarks)
+    solve_acc = None
+    if own_from and own_from in sets and "own" not in sets:
+        sets["own"], rows["own_solve"] = own_solutions(gen("own_solve"), sets[own_from], cfg)
+        solve_acc = 100.0 * sum(r["correct"] for r in rows["own_solve"]) / max(len(rows["own_solve"]), 1)
+    for name, items in sets.items():
         if name == "processbench":
-            rows[name], metrics["processbench"] = evaluate_processbench(backend, items, cfg)
+            rows[name], metrics["processbench"] = evaluate_processbench(gen(name), items, cfg)
         else:
-            rows[name], metrics["cc"][name] = evaluate_cc(backend, items, cfg, scenario=name)
-    if own_from and own_from in benchmarks:
-        own_items, rows["own_solve"] = own_solutions(backend, benchmarks[own_from], cfg)
-        rows["own"], metrics["cc"]["own"] = evaluate_cc(backend, own_items, cfg, scenario="own")
-        metrics["cc"]["own"]["solve_acc"] = 100.0 * sum(r["correct"] for r in rows["own_solve"]) / len(own_items)
+            rows[name], metrics["cc"][name] = evaluate_cc(gen(name), items, cfg, scenario=name)
+    if solve_acc is not None:
+        metrics["cc"]["own"]["solve_acc"] = solve_acc
     return rows, metrics
+
+
+def _metric_row(bench: str, metric: str, value: float, ci, n: int) -> dict:
+    return {"benchmark": bench, "metric": metric, "value": float(value),
+            "ci_low": None if ci is None else float(ci[0]), "ci_high": None if ci is None else float(ci[1]), "n": int(n)}
+
+
+def metric_rows(metrics: Mapping[str, Any]) -> list[dict]:
+    """The flat table of :func:`evaluate`'s metrics that ``metrics.json`` of stage 04 stores.
+
+    One row per (benchmark task, metric) -- ``cc_acc_<scenario>``, ``ei_f1_original``,
+    ``ei_f1_strict`` (absent when strict is not defined) -- plus a ``mean`` row (the unweighted
+    mean over tasks) when a metric has more than one task; CC sets first, in their order.
+    """
+    rows = []
+    for name, m in metrics["cc"].items():
+        for task, r in m["per_task"].items():
+            rows.append(_metric_row(task, f"cc_acc_{name}", r["acc"], r["ci"], r["n"]))
+        if len(m["per_task"]) > 1:
+            rows.append(_metric_row("mean", f"cc_acc_{name}", m["mean"]["acc"], m["mean"]["ci"], m["n"]))
+    pm = metrics.get("processbench")
+    for key in ("original", "strict") if pm else ():
+        summ = pm[key]
+        if summ is None:  # no reference answers: strict EI-F1 is not defined
+            continue
+        for task, r in summ["per_task"].items():
+            rows.append(_metric_row(task, f"ei_f1_{key}", r["f1"], r["ci"], r["n"]))
+        if len(summ["per_task"]) > 1:
+            rows.append(_metric_row("mean", f"ei_f1_{key}", summ["mean"]["f1"], summ["mean"]["ci"], summ["n"]))
+    return rows

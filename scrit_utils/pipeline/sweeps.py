@@ -8,8 +8,9 @@ Every study point is "a self-training set + an SFT seed -> a fine-tuned critic -
   for data sizes, filters for the ablations) -- no regeneration is needed for any ablation,
   because stage 03 records every check's outcome for every critique (``meta.all_checks``);
 - SFT uses :func:`scrit_utils.pipeline.training.train` with a fixed step budget
-  (``sweeps.sft_max_steps``) so data size is not confounded with training length; evaluation uses
-  :func:`scrit_utils.pipeline.training.evaluate` against the base evaluation of the same critic.
+  (``sweeps.sft_max_steps``) so data size is not confounded with training length; evaluation is
+  stage 04's (:func:`scrit_utils.pipeline.training.run_eval_stage`, which scores through
+  :func:`scrit_utils.pipeline.critic_eval.evaluate`) against the base evaluation of the same critic.
   Both are cached stages (``sweep_train`` / ``sweep_eval``) keyed by the profile slice, the
   upstream hash and the selected example ids, so the same training set is trained once whichever
   sweep asks for it.
@@ -165,12 +166,7 @@ def run_train(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExa
 def run_base_eval(cfg_eval: StudyConfig) -> artifacts.Stage:
     """The loop's base evaluation stage for this eval config (shared by every point)."""
     st = training.eval_base_stage(cfg_eval)
-    if not st.done:
-        st.start_clock()
-        common.setup_torch(cfg_eval)
-        m = training.evaluate(cfg_eval, st, cfg_eval.models.critic, "base")
-        write_json(st.path("metrics.json"), m)
-        st.finish(counts={"metric_rows": len(m["rows"])})
+    training.run_eval_stage(cfg_eval, st, cfg_eval.models.critic, "base")
     return st
 
 
@@ -179,12 +175,8 @@ def run_eval(cfg_eval: StudyConfig, train_st: artifacts.Stage) -> tuple[artifact
     base_st = run_base_eval(cfg_eval)
     st = artifacts.stage(EVAL_STAGE, cfg_eval, training.EVAL_KEYS, VERSION, upstream=[train_st, base_st],
                          extra_key={"prompt_version": prompts.PROMPT_VERSION})
-    if not st.done:
-        st.start_clock()
-        m = training.evaluate(cfg_eval, st, str(training.trained_model_dir(train_st)), "trained", base_st=base_st)
-        write_json(st.path("metrics.json"), m)
-        st.finish(counts={"metric_rows": len(m["rows"])})
-    return st, json.loads((st.dir / "metrics.json").read_text())
+    m = training.run_eval_stage(cfg_eval, st, str(training.trained_model_dir(train_st)), "trained", base_st=base_st)
+    return st, m
 
 
 def point_items(cfg_eval: StudyConfig, eval_st: artifacts.Stage) -> dict:

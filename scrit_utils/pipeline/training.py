@@ -277,105 +277,59 @@ def benchmark_items(cfg: StudyConfig, bench_dir: Path | None) -> dict[str, list[
     return {k: _cap(v, ev.n_items, cfg.run.seed, k) for k, v in out.items()}
 
 
-def own_solutions(cfg: StudyConfig, st: artifacts.Stage, items: list[dict]) -> list[dict]:
-    """Scenario "own": the *base* critic's greedy solutions to the balanced set's questions."""
-    from ..generation import GenerationRequest
-    from ..grading import is_equivalent
-    from ..records import iter_jsonl
-    from . import data as data_mod
-
-    out = st.jsonl("own_solutions.jsonl")
-    backend = common.make_backend(cfg, cfg.models.critic)
-    variant = cfg.generation.prompt_variant
-
-    def record(it, text):
-        steps, ans = data_mod.parse_solution(text)
-        return {"id": it["id"], "text": text, "final_answer": ans,
-                "correct": ans is not None and bool(is_equivalent(ans, it["gt"]))}
-
-    common.generate_resumable(
-        backend, out, items, item_id=lambda it: it["id"],
-        request=lambda it: GenerationRequest(id=it["id"], messages=prompts.solve_messages(it["question"], variant), seed=0),
-        record=record, params=common.sampling(cfg.generation.evaluation), chunk_size=cfg.generation.batch_size,
-        desc="own greedy solutions",
-    )
-    out.finalize()
-    sols = {r["id"]: r for r in iter_jsonl(out.path)}
-    res = []
-    for it in items:
-        s = sols[it["id"]]
-        steps, _ = data_mod.parse_solution(s["text"])
-        res.append({**it, "solution": prompts.format_solution(steps) if steps else s["text"], "original_correct": s["correct"]})
-    return res
-
-
-def critique_set(cfg: StudyConfig, st: artifacts.Stage, model: str, name: str, items: list[dict]) -> list:
-    """Greedy direct-prompt critiques of ``items`` by ``model`` (resumable, parsed)."""
-    from ..generation import GenerationRequest
-    from ..records import CritiqueRecord
-    from . import critic_eval, self_critic
-
-    out = st.jsonl(f"critiques_{name}.jsonl", CritiqueRecord)
-    backend = common.make_backend(cfg, model)
-    variant = cfg.generation.prompt_variant
-    msgs = lambda it: critic_eval.critique_messages(critic_eval.as_item(it), "direct", variant)[0]  # noqa: E731
-    common.generate_resumable(
-        backend, out, items, item_id=lambda it: it["id"],
-        request=lambda it: GenerationRequest(id=it["id"], messages=msgs(it), seed=0),
-        record=lambda it, text: self_critic.make_record(it["id"], it["id"], "direct", model, msgs(it), text,
-                                                        {"task": it["task"]}),
-        params=common.sampling(cfg.generation.evaluation), chunk_size=cfg.generation.batch_size,
-        desc=f"eval critiques [{name}]",
-    )
-    out.finalize()
-    by_id = {r.id: r for r in out.records()}
-    return [by_id[it["id"]] for it in items]
-
-
-def _row(bench: str, metric: str, value: float, ci, n: int) -> dict:
-    return {"benchmark": bench, "metric": metric, "value": float(value),
-            "ci_low": None if ci is None else float(ci[0]), "ci_high": None if ci is None else float(ci[1]), "n": int(n)}
-
-
-def score(cfg: StudyConfig, name: str, items: list[dict], crits: list) -> list[dict]:
-    """Metric rows (per task and the unweighted mean) for one scenario or ProcessBench.
-
-    Critiques are parsed and graded by :func:`critic_eval.score_critiques` and scored by
-    :func:`critic_eval.cc_metrics` / :func:`critic_eval.processbench_metrics` (strict EI-F1 only
-    when every ProcessBench item has a reference answer).
-    """
+def eval_config(cfg: StudyConfig):
+    """The :class:`critic_eval.CriticEvalConfig` of stage 04: the direct (no-reference) prompt,
+    ``generation.evaluation`` decoding for critiques and own solutions, per-item seeds from
+    ``run.seed``, the profile's bootstrap."""
     from . import critic_eval
 
     b = cfg.evaluation.bootstrap
-    ecfg = critic_eval.CriticEvalConfig(mode="direct", variant=cfg.generation.prompt_variant,
-                                        n_boot=b.n_resamples, boot_seed=b.seed, progress=False)
-    scored = critic_eval.score_critiques(items, [c.text for c in crits], ecfg, scenario=name)
-    rows = []
-    if name != "processbench":
-        summ = critic_eval.cc_metrics(scored, ecfg.n_boot, ecfg.boot_seed)
-        for task, r in summ["per_task"].items():
-            rows.append(_row(task, f"cc_acc_{name}", r["acc"], r["ci"], r["n"]))
-        if len(summ["per_task"]) > 1:
-            rows.append(_row("mean", f"cc_acc_{name}", summ["mean"]["acc"], summ["mean"]["ci"], summ["n"]))
-        return rows
-    pm = critic_eval.processbench_metrics(scored, ecfg.n_boot, ecfg.boot_seed)
-    for key, metric in (("original", "ei_f1_original"), ("strict", "ei_f1_strict")):
-        summ = pm[key]
-        if summ is None:  # no reference answers: strict EI-F1 is not defined
-            continue
-        for task, r in summ["per_task"].items():
-            rows.append(_row(task, metric, r["f1"], r["ci"], r["n"]))
-        if len(summ["per_task"]) > 1:
-            rows.append(_row("mean", metric, summ["mean"]["f1"], summ["mean"]["ci"], summ["n"]))
-    return rows
+    params = common.sampling(cfg.generation.evaluation)
+    return critic_eval.CriticEvalConfig(mode="direct", variant=cfg.generation.prompt_variant, params=params,
+                                        solve_params=params, seed=cfg.run.seed, n_boot=b.n_resamples,
+                                        boot_seed=b.seed, progress=False)
+
+
+def recorded_backends(cfg: StudyConfig, st: artifacts.Stage, model: str, sets: dict[str, list]):
+    """``backend_for(name)`` for :func:`critic_eval.evaluate`: each set's texts go to its own
+    resumable file in ``st`` -- ``critiques_<set>.jsonl`` (:class:`CritiqueRecord`, read back by
+    :mod:`scrit_utils.item_scores`) and ``own_solutions.jsonl`` (``{id, text}``) for the solutions."""
+    from ..records import CritiqueRecord
+    from . import self_critic
+
+    backend = common.make_backend(cfg, model)
+
+    def backend_for(name: str) -> common.ResumableBackend:
+        if name == "own_solve":
+            return common.ResumableBackend(backend, st.jsonl("own_solutions.jsonl"),
+                                           lambda r, text: {"id": r.id, "text": text},
+                                           cfg.generation.batch_size, "own greedy solutions")
+        task = {str(it["id"]): it["task"] for it in sets[name]}
+        return common.ResumableBackend(
+            backend, st.jsonl(f"critiques_{name}.jsonl", CritiqueRecord),
+            lambda r, text: self_critic.make_record(r.id, r.id, "direct", model, r.messages, text, {"task": task[r.id]}),
+            cfg.generation.batch_size, f"eval critiques [{name}]")
+
+    return backend_for
+
+
+def own_item_dict(it) -> dict:
+    """An own-solution item as ``own_items.json`` stores it (the benchmark item's fields)."""
+    return {"id": it.id, "task": it.task, "question": it.question, "gt": it.gt, "solution": it.solution,
+            "original_correct": it.original_correct}
 
 
 def evaluate(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str, base_st: artifacts.Stage | None = None) -> dict:
-    """Score one critic on every scenario and ProcessBench; critiques are saved in ``st``.
+    """Score one critic on every scenario and ProcessBench through :func:`critic_eval.evaluate`;
+    the critiques are saved in ``st``.
 
-    ``base_st`` (for the trained critic) supplies the toy benchmarks and the base model's own
-    solutions, so both critics see exactly the same items.
+    Scenario "own" is the *base* critic's solutions to the balanced set's questions
+    (:func:`critic_eval.own_solutions`, written to ``own_items.json`` by the base evaluation);
+    ``base_st`` (for the trained critic) supplies them and the toy benchmarks, so both critics see
+    exactly the same items.
     """
+    from . import critic_eval
+
     src = base_st or st
     bench_dir = None
     if cfg.world.kind == "arith":
@@ -383,39 +337,49 @@ def evaluate(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str, base
         if base_st is None:
             build_toy_benchmarks(cfg, bench_dir)
     items = benchmark_items(cfg, bench_dir)
-    rows = []
+    ecfg = eval_config(cfg)
+    sets: dict[str, list] = {}
+    backend_for = recorded_backends(cfg, st, model, sets)  # reads ``sets`` when a set is generated
     for scen in cfg.evaluation.scenarios:
-        if scen == "own":
-            if base_st is None:
-                its = own_solutions(cfg, st, items["mix"])
-            else:
-                its = json.loads((base_st.dir / "own_items.json").read_text())
-            if base_st is None:
-                write_json(st.path("own_items.json"), its)
+        if scen != "own":
+            sets[scen] = items[scen]
+        elif base_st is not None:
+            sets[scen] = json.loads((base_st.dir / "own_items.json").read_text())
         else:
-            its = items[scen]
-        rows += score(cfg, scen, its, critique_set(cfg, st, model, scen, its))
-    if "processbench" in items and items["processbench"]:
-        its = items["processbench"]
-        rows += score(cfg, "processbench", its, critique_set(cfg, st, model, "processbench", its))
+            own, _ = critic_eval.own_solutions(backend_for("own_solve"), items["mix"], ecfg)
+            sets[scen] = [own_item_dict(it) for it in own]
+            write_json(st.path("own_items.json"), sets[scen])
+    if items.get("processbench"):
+        sets["processbench"] = items["processbench"]
+    _, m = critic_eval.evaluate(common.make_backend(cfg, model), sets, ecfg, own_from=None,
+                                backend_for=backend_for)
     common.release_backends()
-    return {"critic": label, "model": model, "rows": rows}
+    return {"critic": label, "model": model, "rows": critic_eval.metric_rows(m)}
+
+
+def run_eval_stage(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str,
+                   base_st: artifacts.Stage | None = None) -> dict:
+    """:func:`evaluate` into ``st`` (``metrics.json``, then the manifest) unless it has finished;
+    the base evaluation and the sweeps' trained points run through here."""
+    if not st.done:
+        st.start_clock()
+        common.setup_torch(cfg)
+        m = evaluate(cfg, st, model, label, base_st=base_st)
+        write_json(st.path("metrics.json"), m)
+        st.finish(counts={"metric_rows": len(m["rows"])})
+    return json.loads((st.dir / "metrics.json").read_text())
 
 
 def run_eval(cfg: StudyConfig) -> dict:
     """Evaluate base (cached across sweeps) and trained critic; writes ``metrics.json``."""
     common.setup_torch(cfg)
     base_st = eval_base_stage(cfg)
-    if not base_st.done:
-        m = evaluate(cfg, base_st, cfg.models.critic, "base")
-        write_json(base_st.path("metrics.json"), m)
-        base_st.finish(counts={"metric_rows": len(m["rows"])})
+    base = run_eval_stage(cfg, base_st, cfg.models.critic, "base")
     st = eval_trained_stage(cfg)
     if st.done:
         return json.loads((st.dir / "metrics.json").read_text())
     tr = st.up(TRAIN_STAGE)
     trained = evaluate(cfg, st, str(trained_model_dir(tr)), "trained", base_st=base_st)
-    base = json.loads((base_st.dir / "metrics.json").read_text())
     metrics = {
         "base": base,
         "trained": trained,
@@ -429,66 +393,3 @@ def run_eval(cfg: StudyConfig) -> dict:
     write_json(st.path("metrics.json"), metrics)
     st.finish(counts={"metric_rows": len(trained["rows"])})
     return metrics
-
-
-# --- tables and figures ------------------------------------------------------------------------
-def loss_figure(st: artifacts.Stage):
-    """Training loss per logged step (from ``train_log.json``)."""
-    import matplotlib.pyplot as plt
-
-    common.plot_style()
-    log = json.loads((st.dir / "train_log.json").read_text())
-    pts = [(r["step"], r["loss"]) for r in log if "loss" in r and "step" in r]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    if pts:
-        ax.plot(*zip(*pts), "-o", ms=3)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss on critique tokens")
-    ax.set_title("Self-training loss")
-    fig.tight_layout()
-    return fig
-
-
-def metrics_table(metrics: dict):
-    """One row per (benchmark, metric): base and trained value with CI, and the difference."""
-    import pandas as pd
-
-    def rows(which: str) -> dict:
-        return {(r["benchmark"], r["metric"]): r for r in metrics[which]["rows"]}
-
-    base, trained = rows("base"), rows("trained")
-    out = []
-    for key in sorted(set(base) | set(trained)):
-        b, t = base.get(key), trained.get(key)
-        fmt = lambda r: "" if r is None or r.get("ci_low") is None else f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"  # noqa: E731
-        out.append({
-            "benchmark": key[0], "metric": key[1],
-            "n": (t or b)["n"],
-            "base": None if b is None else b["value"], "base_95ci": fmt(b),
-            "trained": None if t is None else t["value"], "trained_95ci": fmt(t),
-            "delta": None if b is None or t is None else t["value"] - b["value"],
-        })
-    return pd.DataFrame(out, columns=["benchmark", "metric", "n", "base", "base_95ci", "trained", "trained_95ci", "delta"])
-
-
-def metrics_figure(table):
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    common.plot_style()
-    labels = [f"{b}\n{m}" for b, m in zip(table["benchmark"], table["metric"])]
-    x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(labels)), 3.6))
-    for off, col, name in ((-0.2, "base", "base"), (0.2, "trained", "+ SCRIT (trained)")):
-        vals = table[col].astype(float).to_numpy()
-        ci = table[f"{col}_95ci"].tolist()
-        lo = [v - float(c.strip("[]").split(",")[0]) if c else 0 for v, c in zip(vals, ci)]
-        hi = [float(c.strip("[]").split(",")[1]) - v if c else 0 for v, c in zip(vals, ci)]
-        ax.bar(x + off, vals, width=0.4, yerr=[lo, hi], capsize=3, label=name)
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_ylabel("score (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title("Critic before and after self-training (95% bootstrap CI)")
-    ax.legend()
-    fig.tight_layout()
-    return fig
