@@ -33,57 +33,46 @@ profile = "configs/toy.yaml"  # the study profile: an interactive run reads the 
 overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
 
 # %%
-import pandas as pd
+from IPython.display import Markdown, display
 
-from scrit_utils import config
-from scrit_utils.pipeline import common, data, self_critic
+from scrit_utils import config, interpret
+from scrit_utils.pipeline import self_critic
 
 cfg = config.load(profile, overrides)
-common.setup_torch(cfg)
 st = self_critic.stage(cfg)
 print(f"stage {st.name}/{st.hash} ({'cached' if st.done else 'to compute'}), mode = {cfg.self_critique.mode}")
+
+# %% [markdown]
+# ## The stage
+# `self_critic.run` pairs the solutions of 01 by the rule above and samples the critiques with the
+# critic's own per-item seeds, written item by item, so an interrupted run resumes where it
+# stopped (or reuses the finished stage).
+
+# %%
+rep = self_critic.run(cfg)
+rep.counts
 
 # %% [markdown]
 # ## Pairs
 
 # %%
-problems, solutions = data.load_outputs(st.up(data.STAGE))
-pairs = self_critic.make_pairs(problems, solutions, cfg.run.seed, cfg.self_critique.max_pairs)
-pd.DataFrame([p.__dict__ for p in pairs[:5]])
-
-# %%
-print(f"{len(pairs)} pairs; {sum(p.label_correct for p in pairs)} of correct solutions, "
-      f"{sum(p.reference_solution_id is None for p in pairs)} use the problem's own reference solution")
+display(rep.examples["pairs"])
+print(rep.examples["pairing"])
 
 # %% [markdown]
 # ## Critiques
-# Sampled with the critic's own per-item seeds; written item by item, so an interrupted run
-# resumes where it stopped.
+# The critic's conclusion against the known label of the student solution — a first look at
+# quality. Stage 03 decides which critiques are kept.
 
 # %%
-from scrit_utils.records import write_jsonl
-
-write_jsonl(st.path("pairs.jsonl"), pairs)
-critiques = self_critic.generate_critiques(cfg, st, pairs, problems, solutions)
-self_critic.summary_table(critiques)
+rep.examples["verdicts"]
 
 # %% [markdown]
-# The table compares the critic's conclusion with the known label of the student solution —
-# a first look at quality. Stage 03 decides which critiques are kept.
-#
 # ## Worked examples
 
 # %%
-for c in self_critic.worked_examples(critiques, cfg.self_critique.examples_shown, cfg.run.seed):
-    print(self_critic.show_example(c))
-
-# %%
-manifest = self_critic.finish(st, pairs, critiques)
-manifest["counts"]
+for text in rep.examples["worked"]:
+    print(text)
 
 # %% tags=["interpretation"]
-from IPython.display import Markdown, display
-
-from scrit_utils import interpret
-
-display(Markdown(interpret.critique_02(manifest["counts"])))
+display(Markdown(interpret.critique_02(rep.counts)))

@@ -34,27 +34,27 @@ overrides = []  # optional profile overrides: a list of strings, as with scrit r
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils import config
-from scrit_utils.pipeline import common, validation
+from scrit_utils import config, interpret
+from scrit_utils.pipeline import validation
 
 cfg = config.load(profile, overrides)
-common.setup_torch(cfg)
 st = validation.stage(cfg)
 print(f"stage {st.name}/{st.hash} ({'cached' if st.done else 'to compute'}); enabled checks: {validation.enabled_checks(cfg)}")
 
+# %% [markdown]
+# ## The stage
+# `validation.run` runs check (i) on every critique's correction (resumable), computes all checks
+# for every critique, and builds the balanced self-training set (or reuses the finished stage).
+
 # %%
-critiques, problems, solutions, distinct = validation.inputs(st)
-print(f"{len(critiques)} critiques to validate")
+rep = validation.run(cfg)
+rep.counts
 
 # %% [markdown]
-# ## Check (i): the direct critic on each correction
+# ## Check (i): the direct critic on a correction
 
 # %%
-direct = (validation.direct_checks(cfg, st, critiques, problems, solutions)
-          if cfg.validation.direct_critic_approves else None)
-if direct:
-    example = next(iter(direct.values()))
-    print(example.prompt, "\n---\n", example.text)
+print(rep.examples["direct_check"] or "check (i) is switched off (validation.direct_critic_approves)")
 
 # %% [markdown]
 # ## All checks and pass rates
@@ -62,25 +62,16 @@ if direct:
 # the figure). Difficulty is the number of distinct answers the generators gave (paper Fig. 2).
 
 # %%
-results = validation.validate(cfg, critiques, problems, direct)
-overall, per_diff, per_gen = validation.save_outputs(cfg, results, distinct)
-display(Markdown("**Overall**"), overall, Markdown("**By difficulty**"), per_diff, Markdown("**By generator**"), per_gen)
+display(Markdown("**Overall**"), rep.tables["03_pass_rates"],
+        Markdown("**By difficulty**"), rep.tables["03_pass_rates_by_difficulty"],
+        Markdown("**By generator**"), rep.tables["03_pass_rates_by_generator"], rep.figures["03_self_validation"])
 
 # %% [markdown]
 # ## Self-training set
+# One example: the input the trained critic sees (no reference) and its target.
 
 # %%
-sft, info = validation.build_sft(cfg, critiques, results, problems, solutions)
-print(info)
-if sft:
-    ex = sft[0]
-    print("[input]\n" + ex.prompt[-1]["content"] + "\n\n[target]\n" + ex.completion)
-
-# %%
-manifest = validation.finish(st, results, sft, info)
-manifest["counts"]
+print(rep.examples["sft"] or "the self-training set is empty")
 
 # %% tags=["interpretation"]
-from scrit_utils import interpret
-
-display(Markdown(interpret.validation_03(manifest["counts"])))
+display(Markdown(interpret.validation_03(rep.counts)))

@@ -37,75 +37,51 @@ profile = "configs/toy.yaml"  # the study profile: an interactive run reads the 
 overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
 
 # %%
-import json
-
-import pandas as pd
 from IPython.display import Markdown, display
 
-from scrit_utils import config, figures, interpret, run, study_report
-from scrit_utils.pipeline import common, training, validation
+from scrit_utils import config, interpret
+from scrit_utils.pipeline import training
 
 cfg = config.load(profile, overrides)
-common.setup_torch(cfg)
 for st in training.stages(cfg):
     print(f"stage {st.name}/{st.hash}: {'cached' if st.done else 'to compute'}")
 
 # %% [markdown]
-# ## The self-training set
+# ## The stage
+# `training.run` fine-tunes the critic with TRL's `SFTTrainer` (full fine-tuning unless
+# `training.use_lora` is true), then evaluates the base and the trained critic. The base
+# evaluation is its own cached stage: every sweep point (data size, ablation) with the same critic
+# and benchmarks shares it.
 
 # %%
-train_st = training.train_stage(cfg)
-sft = validation.load_sft(train_st.up(validation.STAGE))
-print(f"{len(sft)} examples, {sum(e.label_correct for e in sft)} critiques of correct solutions")
-pd.DataFrame([{"label_correct": e.label_correct, "input": e.prompt[-1]["content"][:60], "target": e.completion[:80]}
-              for e in sft[:4]])
+rep = training.run(cfg)
+rep.counts
 
 # %% [markdown]
-# ## Fine-tuning (TRL `SFTTrainer`)
-# Mode: full fine-tuning unless `training.use_lora` is true.
+# ## The self-training set and the fine-tuning
 
 # %%
-t = cfg.training
-print(f"{'LoRA r=' + str(t.lora.r) if t.use_lora else 'full fine-tuning'}, lr {t.learning_rate}, "
-      f"{'max_steps ' + str(t.max_steps) if t.max_steps > 0 else str(t.num_train_epochs) + ' epochs'}, batch {t.per_device_train_batch_size}")
-train_st = training.run_train(cfg)
-train_st.manifest["counts"]
-
-# %%
-log = json.loads((train_st.dir / "train_log.json").read_text())
-curve = [[r["step"], r["loss"]] for r in log if "loss" in r and "step" in r]
-print(f"{len(curve)} logged loss values (training.logging_steps = {t.logging_steps})")
-fig = figures.loss_figure({f"{len(sft)} examples, lr {t.learning_rate:g}": curve})
-if fig is not None:
-    _ = common.save_figure(cfg, fig, "04_training_loss")
+print(rep.examples["recipe"])
+display(rep.examples["sft"])
+print(rep.examples["loss"])
+if "04_training_loss" in rep.figures:
+    display(rep.figures["04_training_loss"])
 
 # %% [markdown]
 # ## Base vs trained critic
-# The base evaluation is its own cached stage: every sweep point (data size, ablation) with the
-# same critic and benchmarks shares it.
+# Per-item scores of both critics (re-scored from the saved critiques and checked against
+# `metrics.json`), the paired difference with its bootstrap 95% CI and the MDE.
 
 # %%
-metrics = training.run_eval(cfg)
-loop = study_report.loop_items(cfg)  # per-item scores of both critics, checked against metrics.json
-b = cfg.evaluation.bootstrap
-scores, diffs = study_report.loop_frames(loop, b.n_resamples, b.seed)
-table = study_report.loop_table(scores, diffs)
-common.save_table(cfg, table, "04_base_vs_trained")
-display(table)
-
-# %%
-fig = figures.base_vs_trained_figure(scores, diffs)
-_ = common.save_figure(cfg, fig, "04_base_vs_trained")
+display(rep.tables["04_base_vs_trained"], rep.figures["04_base_vs_trained"])
 
 # %% [markdown]
 # `metrics.json` (with provenance) lies in the `04_eval_trained` stage directory; a copy with the
 # paired differences and this run's stamp goes to `results/runs/<profile>/04_metrics.json`.
 
 # %%
-out = config.resolve_path(cfg.run.results_dir) / "runs" / cfg.run.name / "04_metrics.json"
-record = {"run": run.run_stamp(cfg), "paired": diffs.to_dict("records"), **metrics}
-out.write_text(run.scrub(json.dumps(record, indent=1), run.path_replacements(cfg)) + "\n")
-print(f"wrote {out.name}; stage {training.eval_trained_stage(cfg).hash}, computed at git {metrics['provenance']['git_sha']}")
+print(rep.examples["metrics_file"])
 
 # %% tags=["interpretation"]
-display(Markdown(interpret.training_04(diffs, train_st.manifest["counts"], int(diffs["n_items"].max()))))
+diffs = rep.examples["diffs"]
+display(Markdown(interpret.training_04(diffs, rep.counts, int(diffs["n_items"].max()))))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -162,6 +163,34 @@ class ResumableBackend:
 
 
 # --- results: figures and tables -----------------------------------------------------
+@dataclass
+class StageReport:
+    """What a stage's ``run`` hands its notebook: the notebook only displays these.
+
+    ``tables`` and ``figures`` are saved under ``results/{tables,figures}/<profile>/<name>`` as
+    they are added (:meth:`table`, :meth:`figure`); ``examples`` (sample rows, worked examples,
+    one-line summaries) are shown but not saved. Figures are closed after saving, so a notebook
+    shows each one where it calls ``display`` on it, once.
+    """
+
+    stage: Any  # the finished artifacts.Stage
+    counts: dict
+    tables: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    examples: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, cfg: _config.StudyConfig, name: str, df) -> None:
+        save_table(cfg, df, name)
+        self.tables[name] = df
+
+    def figure(self, cfg: _config.StudyConfig, name: str, fig) -> None:
+        import matplotlib.pyplot as plt
+
+        save_figure(cfg, fig, name)
+        plt.close(fig)
+        self.figures[name] = fig
+
+
 def results_dir(cfg: _config.StudyConfig, kind: str) -> Path:
     d = _config.resolve_path(cfg.run.results_dir) / kind / cfg.run.name
     d.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Stage 01: problems with reference answers, solutions from several generators, labels, filter.
 
-Steps (each a function the notebook calls in turn; :func:`run` chains them):
+Steps (:func:`run` chains them; :func:`report` builds what notebook 01 shows):
 
 1. :func:`load_problems` -- toy world: :func:`scrit_utils.worlds.arith.generate_problems`;
    real world: the sources in ``world.real_sources`` via :mod:`scrit_utils.worlds.real`.
@@ -20,8 +20,8 @@ Usage::
     from scrit_utils import config
     from scrit_utils.pipeline import data
     cfg = config.load("configs/smoke.yaml")
-    st = data.run(cfg)            # no-op when cached
-    problems, solutions = data.load_outputs(st)
+    rep = data.run(cfg)           # computes or reuses the stage; tables/figure in rep (saved under results/)
+    problems, solutions = data.load_outputs(rep.stage)
 """
 from __future__ import annotations
 
@@ -323,30 +323,42 @@ def finish(cfg, st, problems_all, solutions_all, problems_kept, solutions_kept) 
     })
 
 
-def run(cfg: StudyConfig, tables: bool = True) -> artifacts.Stage:
-    """Whole stage (what the notebook does, minus the narrative). Cached when finished."""
+def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
+    """The whole stage (cached when finished); with ``tables`` also its report (:func:`report`),
+    which is what notebook 01 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
     st = stage(cfg)
-    if st.done:
-        return st
-    common.setup_torch(cfg)
-    problems = load_problems(cfg)
-    write_problems(st, problems)
-    solutions = generate_solutions(cfg, st, problems)
-    kept_p, kept_s = filter_and_cap(cfg, problems, solutions)
-    if tables:
-        save_outputs(cfg, problems, solutions, kept_p, kept_s)
-    finish(cfg, st, problems, solutions, kept_p, kept_s)
-    return st
+    if not st.done:
+        common.setup_torch(cfg)
+        problems = load_problems(cfg)
+        write_problems(st, problems)
+        solutions = generate_solutions(cfg, st, problems)
+        kept_p, kept_s = filter_and_cap(cfg, problems, solutions)
+        finish(cfg, st, problems, solutions, kept_p, kept_s)
+    return report(cfg, st) if tables else common.StageReport(st, st.manifest["counts"])
 
 
-def save_outputs(cfg, problems, solutions, kept_p, kept_s):
+def report(cfg: StudyConfig, st: artifacts.Stage) -> common.StageReport:
+    """Tables, figure and examples of a finished stage, from its files (saved under ``results/``)."""
+    import pandas as pd
+
+    problems = read_jsonl(st.dir / "all_problems.jsonl", Problem)
+    solutions = read_jsonl(st.dir / "all_solutions.jsonl", Solution)
+    kept_p, kept_s = load_outputs(st)
+    rep = common.StageReport(st, st.manifest["counts"])
     per_gen, per_diff = statistics(problems, solutions, kept_p, kept_s)
-    common.save_table(cfg, per_gen, "01_per_generator")
-    common.save_table(cfg, per_diff, "01_per_difficulty")
-    fig = figure(per_gen, per_diff)
-    common.save_figure(cfg, fig, "01_solutions")
-    common.close_figure(fig)
-    return per_gen, per_diff
+    rep.table(cfg, "01_per_generator", per_gen)
+    rep.table(cfg, "01_per_difficulty", per_diff)
+    rep.figure(cfg, "01_solutions", figure(per_gen, per_diff))
+    if problems and "n_steps" in problems[0].meta:  # toy world: a second difficulty axis, the number of steps
+        rep.table(cfg, "01_per_steps", per_steps_table(problems, solutions))
+    rep.examples["problems"] = pd.DataFrame([{"question": p.question, "answer": p.answer, "steps": p.meta.get("n_steps")}
+                                             for p in problems[:5]])
+    rep.examples["reference_solution"] = problems[0].reference_solution if problems else ""
+    rep.examples["solutions"] = pd.DataFrame([{"generator": s.generator, "final_answer": s.final_answer,
+                                               "correct": s.is_correct, "text": s.text[:80]} for s in solutions[:6]])
+    rep.examples["kept"] = (f"kept {len(kept_p)} of {len(problems)} problems, "
+                            f"{len(kept_s)} of {len(solutions)} solutions")
+    return rep
 
 
 def load_outputs(st: artifacts.Stage) -> tuple[list[Problem], list[Solution]]:

@@ -23,8 +23,8 @@ filled), ``manifest.json``. Generation is resumable item by item.
 Usage::
 
     from scrit_utils.pipeline import self_critic
-    st = self_critic.run(cfg)                 # cached when finished
-    crits = self_critic.load_outputs(st)
+    rep = self_critic.run(cfg)                # cached when finished; rep: what notebook 02 shows
+    crits = self_critic.load_outputs(rep.stage)
 """
 from __future__ import annotations
 
@@ -312,17 +312,35 @@ def show_example(c: CritiqueRecord) -> str:
 
 
 # --- whole stage -------------------------------------------------------------------------------------
-def run(cfg: StudyConfig) -> artifacts.Stage:
+def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
+    """The whole stage (cached when finished); with ``tables`` also its report (:func:`report`),
+    which is what notebook 02 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
     st = stage(cfg)
-    if st.done:
-        return st
-    common.setup_torch(cfg)
-    problems, solutions = data.load_outputs(st.up(data.STAGE))
-    pairs = make_pairs(problems, solutions, cfg.run.seed, cfg.self_critique.max_pairs)
-    write_jsonl(st.path("pairs.jsonl"), pairs)
-    crits = generate_critiques(cfg, st, pairs, problems, solutions)
-    finish(st, pairs, crits)
-    return st
+    if not st.done:
+        common.setup_torch(cfg)
+        problems, solutions = data.load_outputs(st.up(data.STAGE))
+        pairs = make_pairs(problems, solutions, cfg.run.seed, cfg.self_critique.max_pairs)
+        write_jsonl(st.path("pairs.jsonl"), pairs)
+        crits = generate_critiques(cfg, st, pairs, problems, solutions)
+        finish(st, pairs, crits)
+    return report(cfg, st) if tables else common.StageReport(st, st.manifest["counts"])
+
+
+def report(cfg: StudyConfig, st: artifacts.Stage) -> common.StageReport:
+    """Pairs, verdict-vs-label table and worked examples of a finished stage, from its files."""
+    import pandas as pd
+
+    pairs = read_jsonl(st.dir / "pairs.jsonl", Pair)
+    crits = load_outputs(st)
+    rep = common.StageReport(st, st.manifest["counts"])
+    rep.examples["pairs"] = pd.DataFrame([p.__dict__ for p in pairs[:5]])
+    rep.examples["pairing"] = (f"{len(pairs)} pairs; {sum(p.label_correct for p in pairs)} of correct solutions, "
+                               f"{sum(p.reference_solution_id is None for p in pairs)} use the problem's own "
+                               "reference solution")
+    rep.examples["verdicts"] = summary_table(crits)
+    rep.examples["worked"] = [show_example(c) for c in
+                              worked_examples(crits, cfg.self_critique.examples_shown, cfg.run.seed)]
+    return rep
 
 
 def finish(st: artifacts.Stage, pairs, crits) -> dict:

@@ -139,8 +139,8 @@ def prepare(cfg: StudyConfig) -> artifacts.Stage:
     """Run (or reuse) stages 01-03 for an arm config; returns the finished stage-03."""
     common.setup_torch(cfg)
     data.run(cfg, tables=False)
-    self_critic.run(cfg)
-    st = validation.run(cfg, tables=False)
+    self_critic.run(cfg, tables=False)
+    st = validation.run(cfg, tables=False).stage
     common.release_backends()
     return st
 

@@ -27,8 +27,8 @@ Files in ``artifacts/03_self_validation/<hash>/``: ``direct_checks.jsonl`` (chec
 Usage::
 
     from scrit_utils.pipeline import validation
-    st = validation.run(cfg)
-    sft = validation.load_sft(st)
+    rep = validation.run(cfg)                 # rep: what notebook 03 shows
+    sft = validation.load_sft(rep.stage)
 """
 from __future__ import annotations
 
@@ -287,32 +287,36 @@ def inputs(st: artifacts.Stage):
     return crits, problems, solutions, distinct
 
 
-def run(cfg: StudyConfig, tables: bool = True) -> artifacts.Stage:
+def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
+    """The whole stage (cached when finished); with ``tables`` also its report (:func:`report`),
+    which is what notebook 03 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
     st = stage(cfg)
-    if st.done:
-        return st
-    common.setup_torch(cfg)
-    crits, problems, solutions, distinct = inputs(st)
-    direct = direct_checks(cfg, st, crits, problems, solutions) if cfg.validation.direct_critic_approves else None
-    results = validate(cfg, crits, problems, direct)
-    sft, info = build_sft(cfg, crits, results, problems, solutions)
-    if tables:
-        save_outputs(cfg, results, distinct)
-    finish(st, results, sft, info)
-    return st
+    if not st.done:
+        common.setup_torch(cfg)
+        crits, problems, solutions, distinct = inputs(st)
+        direct = direct_checks(cfg, st, crits, problems, solutions) if cfg.validation.direct_critic_approves else None
+        results = validate(cfg, crits, problems, direct)
+        sft, info = build_sft(cfg, crits, results, problems, solutions)
+        finish(st, results, sft, info)
+    return report(cfg, st) if tables else common.StageReport(st, st.manifest["counts"])
 
 
-def save_outputs(cfg, results, distinct):
-    import matplotlib.pyplot as plt
-
+def report(cfg: StudyConfig, st: artifacts.Stage) -> common.StageReport:
+    """Pass-rate tables, figure and examples of a finished stage, from its files (saved under ``results/``)."""
+    _, _, _, distinct = inputs(st)
+    results = read_jsonl(st.dir / "validation.jsonl", ValidationResult)
+    rep = common.StageReport(st, st.manifest["counts"])
     overall, per_diff, per_gen = pass_rates(results, distinct)
-    common.save_table(cfg, overall, "03_pass_rates")
-    common.save_table(cfg, per_diff, "03_pass_rates_by_difficulty")
-    common.save_table(cfg, per_gen, "03_pass_rates_by_generator")
-    fig = figure(per_diff, per_gen, enabled_checks(cfg))
-    common.save_figure(cfg, fig, "03_self_validation")
-    common.close_figure(fig)
-    return overall, per_diff, per_gen
+    rep.table(cfg, "03_pass_rates", overall)
+    rep.table(cfg, "03_pass_rates_by_difficulty", per_diff)
+    rep.table(cfg, "03_pass_rates_by_generator", per_gen)
+    rep.figure(cfg, "03_self_validation", figure(per_diff, per_gen, enabled_checks(cfg)))
+    direct = st.dir / "direct_checks.jsonl"
+    checks = read_jsonl(direct, CritiqueRecord) if direct.exists() else []
+    rep.examples["direct_check"] = f"{checks[0].prompt}\n---\n{checks[0].text}" if checks else None
+    sft = load_sft(st)
+    rep.examples["sft"] = (f"[input]\n{sft[0].prompt[-1]['content']}\n\n[target]\n{sft[0].completion}" if sft else None)
+    return rep
 
 
 def finish(st: artifacts.Stage, results, sft, info) -> dict:
