@@ -1,5 +1,6 @@
-"""Notebooks 01-04 define no stage logic of their own: each calls its stage's ``run`` and displays
-what it returns, so ``scrit run`` (the notebooks) and the sweeps (``run()``) cannot disagree."""
+"""Notebooks 01-06 define no stage logic of their own: each calls its stage's function
+(``<stage>.run``, ``studies.scaling`` / ``ablations``) and displays what it returns, so ``scrit run``
+(the notebooks) and the sweeps (which call ``run()``) cannot disagree."""
 from __future__ import annotations
 
 import ast
@@ -8,12 +9,15 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-#: notebook -> (its stage module, the module attributes a notebook may use: naming and running the stage)
+#: notebook -> {pipeline module: the attributes the notebook may use (naming its stages, the one
+#: function that computes and reports them)}; the first attribute listed for a module is that function
 STAGE_OF = {
-    "01_data.py": ("data", {"STAGE", "stage", "run"}),
-    "02_self_critique.py": ("self_critic", {"stage", "run"}),
-    "03_self_validation.py": ("validation", {"stage", "enabled_checks", "run"}),
-    "04_training.py": ("training", {"stages", "run"}),
+    "01_data.py": {"data": ("run", "STAGE", "stage")},
+    "02_self_critique.py": {"self_critic": ("run", "stage")},
+    "03_self_validation.py": {"validation": ("run", "stage", "enabled_checks")},
+    "04_training.py": {"training": ("run", "stages")},
+    "05_scaling_analysis.py": {"studies": ("scaling",), "sweeps": ("scaling_stage",)},
+    "06_ablations.py": {"studies": ("ablations",), "sweeps": ("ablation_stage", "ablation_size")},
 }
 
 
@@ -31,12 +35,14 @@ def pipeline_uses(source: str) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("name", sorted(STAGE_OF))
 def test_notebook_only_runs_its_stage_and_displays(name):
-    module, allowed = STAGE_OF[name]
+    allowed = STAGE_OF[name]
     uses = pipeline_uses((NOTEBOOKS / name).read_text())
-    assert set(uses) == {module}, f"{name} uses pipeline modules {sorted(uses)}; only {module} (its stage)"
-    assert "run" in uses[module], f"{name} does not call {module}.run"
-    extra = uses[module] - allowed
-    assert not extra, f"{name} calls {module}.{sorted(extra)}: stage logic belongs in {module}.run / report"
+    assert set(uses) == set(allowed), f"{name} uses pipeline modules {sorted(uses)}; expected {sorted(allowed)}"
+    main = next(m for m, attrs in allowed.items() if attrs[0] in ("run", "scaling", "ablations"))
+    assert allowed[main][0] in uses[main], f"{name} does not call {main}.{allowed[main][0]}"
+    for mod, attrs in allowed.items():
+        extra = uses[mod] - set(attrs)
+        assert not extra, f"{name} calls {mod}.{sorted(extra)}: stage logic belongs in the stage's function"
 
 
 def test_the_check_sees_a_repeated_step():
