@@ -227,12 +227,8 @@ def test_block_major_cache_is_the_cpu_default_and_matches_the_contiguous_cache(b
 
 
 def test_lean_decode_step_is_bitwise_the_models_forward(backend):
-    from scrit_utils.generation.transformers_backend import (
-        KV_BLOCK_ATTENTION,
-        _attention_implementation,
-        _lean_decode_step,
-        _make_cache,
-    )
+    from scrit_utils.generation.kv_cache import KV_BLOCK_ATTENTION, _attention_implementation, _make_cache
+    from scrit_utils.generation.lean_decode import _lean_decode_step
 
     ids = [backend.tokenizer(p)["input_ids"] for p in PROMPTS[:5]]
     width = max(map(len, ids))
@@ -254,10 +250,39 @@ def test_lean_decode_step_is_bitwise_the_models_forward(backend):
             nxt = nxt + 1
 
 
+def test_lean_decode_is_chosen_by_what_the_model_is_made_of(backend):
+    """By its parts and settings, not its class name; and only where a probe gives bitwise its own logits."""
+    import copy
+
+    from scrit_utils.generation.lean_decode import _lean_decode_matches, _supports_lean_decode
+
+    def variant(change):
+        m = copy.deepcopy(backend.model)
+        change(m)
+        return m
+    renamed = variant(lambda m: setattr(m, "__class__", type("SomeDecoderForCausalLM", (type(m),), {})))
+    assert _supports_lean_decode(backend.model) and _supports_lean_decode(renamed)
+    # a part the lean step would skip (Qwen3's q-norm), a setting it does not implement
+    assert not _supports_lean_decode(variant(lambda m: setattr(m.model.layers[1].self_attn, "q_norm",
+                                                               torch.nn.Identity())))
+    assert not _supports_lean_decode(variant(lambda m: setattr(m.config, "final_logit_softcapping", 30.0)))
+
+    def scale_in_forward(m):  # arithmetic no attribute shows (as Gemma scales its embeddings in code)
+        def hook(module, args, out):
+            out.last_hidden_state = out.last_hidden_state * 1.5
+            return out
+        m.model.register_forward_hook(hook)
+    hidden = variant(scale_in_forward)
+    assert _supports_lean_decode(hidden) and not _lean_decode_matches(hidden, 4)
+    assert _lean_decode_matches(backend.model, 4)
+    assert not TransformersBackend("tiny", _loaded=(hidden, backend.tokenizer)).lean_decode
+    assert TransformersBackend("tiny", _loaded=(renamed, backend.tokenizer)).lean_decode
+
+
 def test_kv_block_attention_equals_sdpa_on_the_same_cache():
     from transformers.integrations.sdpa_attention import repeat_kv
 
-    from scrit_utils.generation.transformers_backend import _BlockedLayer, _kv_block_attention
+    from scrit_utils.generation.kv_cache import _BlockedLayer, _kv_block_attention
 
     torch.manual_seed(0)
     b, h, hkv, d, prompt, steps, block = 3, 4, 2, 8, 11, 9, 4

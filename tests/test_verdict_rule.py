@@ -9,9 +9,11 @@ import torch
 
 from scrit_utils import config as study_config
 from scrit_utils.generation import SamplingParams
-from scrit_utils.generation.transformers_backend import TransformersBackend, load_tokenizer, make_verdict_rule
+from scrit_utils.generation.decode_hook import DecodeHook
+from scrit_utils.generation.transformers_backend import TransformersBackend, load_tokenizer
 from scrit_utils.pipeline import common, critic_eval
 from scrit_utils.worlds import arith, arith_bench
+from scrit_utils.worlds.arith import make_verdict_rule
 
 from .tiny_lm import build_tiny_lm
 
@@ -30,12 +32,26 @@ def tok():
 
 def test_rule_reads_the_pair_just_written(tok):
     rule = make_verdict_rule("compared_values", tok)
-    assert rule("### Critique of Step 4\n376+5=381|386") == rule.wrong_id
-    assert rule("### Critique of Step 1\n48-17=31|31") == rule.ok_id
-    assert rule("2-5=-3|-3") == rule.ok_id and rule("2-5=-3|3") == rule.wrong_id
-    assert rule("=31|31 ok\n### Critique of Step 2\n") is None  # no pair has just ended
-    assert rule("Values: 1:4 2:2") is None
+    assert rule.verdict("### Critique of Step 4\n376+5=381|386") == rule.wrong_id
+    assert rule.verdict("### Critique of Step 1\n48-17=31|31") == rule.ok_id
+    assert rule.verdict("2-5=-3|-3") == rule.ok_id and rule.verdict("2-5=-3|3") == rule.wrong_id
+    assert rule.verdict("=31|31 ok\n### Critique of Step 2\n") is None  # no pair has just ended
+    assert rule.verdict("Values: 1:4 2:2") is None
     assert make_verdict_rule(None, tok) is None
+
+
+def test_rule_as_a_decode_hook(tok):
+    """Only live rows whose chosen token is a verdict word after a pair are set; the rest pass through."""
+    rule = make_verdict_rule("compared_values", tok)
+    assert isinstance(rule, DecodeHook)
+    ok, wrong, other = rule.ok_id, rule.wrong_id, tok(" x", add_special_tokens=False)["input_ids"][0]
+    tails = ["1+2=3|4", "1+2=3|3", "1+2=3|4", None, "no pair here"]
+    tokens = [ok, ok, other, ok, wrong]
+    assert rule(tokens, tails, None) == [wrong, ok, other, ok, wrong]
+    assert tokens == [ok, ok, other, ok, wrong]  # the backend's list is left as it was
+    assert rule.stats == {"verdicts": 2, "overridden": 1}
+    assert rule([ok, wrong], ["1+2=3|3", "1+2=3|4"], None) is None  # nothing to change
+    assert rule.stats == {"verdicts": 4, "overridden": 1}
 
 
 def test_rule_errors_are_clear(tok, tmp_path):
@@ -61,15 +77,17 @@ def test_rule_on_makes_every_written_verdict_match_its_pair():
     cfg = critic_eval.CriticEvalConfig(mode="contrastive", variant="compact",
                                        params=SamplingParams(max_new_tokens=arith_bench.CRITIQUE_MAX_NEW))
     plain = TransformersBackend(MODEL, batch_size=8)
-    ruled = TransformersBackend(MODEL, batch_size=8, verdict_rule="compared_values")
+    ruled = TransformersBackend.from_objects(plain.model, plain.tokenizer, batch_size=8,
+                                             decode_hook=make_verdict_rule("compared_values", plain.tokenizer))
     own = [r["text"] for r in critic_eval.run_critiques(plain, items, cfg)]
     forced = [r["text"] for r in critic_eval.run_critiques(ruled, items, cfg)]
     pairs = [m.groups() for t in forced for m in PAIR_VERDICT.finditer(t)]
-    assert pairs and ruled.rule_stats["verdicts"] >= len(pairs)
+    stats = ruled.decode_hook.stats
+    assert pairs and stats["verdicts"] >= len(pairs)
     assert all((a == b) == (v == arith.VERDICT_OK) for a, b, v in pairs)
     # texts differ exactly when the rule changed a verdict word
-    assert (own != forced) == (ruled.rule_stats["overridden"] > 0)
-    assert plain.rule_stats == {"verdicts": 0, "overridden": 0}
+    assert (own != forced) == (stats["overridden"] > 0)
+    assert plain.decode_hook is None
 
 
 def test_base_model_table_reports_both_ways(tmp_path):
@@ -79,7 +97,7 @@ def test_base_model_table_reports_both_ways(tmp_path):
         for col in (f"pb_f1_{tag}", f"cc_mix_{tag}", f"cc_wrong_{tag}"):
             assert 0 <= r[col] <= 100 and 0 <= r[col + "_vr"] <= 100
     assert 0 <= r["vr_overridden"] <= 100
-    assert be.verdict_rule is None  # the caller's backend is left as it was
+    assert be.decode_hook is None  # the caller's backend is left as it was
     arith_bench.write_base_model_table([{**r, "n_params": 1}], tmp_path / "t")
     header = (tmp_path / "t.md").read_text().splitlines()[0]
     assert "pb_f1_ref_vr" in header and "vr_overridden" in header

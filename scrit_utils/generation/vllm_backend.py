@@ -137,7 +137,7 @@ class VLLMBackend:
                 "the vLLM backend needs vllm (GPU machines: pip install -e '.[gpu]'); "
                 f"on CPU use the transformers or openai backend ({e})"
             ) from None
-        from .transformers_backend import load_tokenizer
+        from .loading import load_tokenizer
 
         self._vllm = vllm
         # our tokenizer loader (keeps a custom toy tokenizer.json as it is) renders and tokenizes

@@ -69,15 +69,18 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
         "base_url": g.base_url,
         "tensor_parallel_size": g.tensor_parallel_size,
         "seed": cfg.run.seed,
-        "verdict_rule": g.verdict_rule,
     }
     params = inspect.signature(cls).parameters
-    if g.verdict_rule and "verdict_rule" not in params:
+    if g.verdict_rule and "decode_hook" not in params:
         raise ValueError(f"generation.verdict_rule={g.verdict_rule!r} is implemented only by the transformers "
                          f"backend (generation.backend is {g.backend!r}); set it to null")
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
     kw = {k: v for k, v in wanted.items() if (k in params or (takes_kwargs and k == "model")) and v is not None}
     backend = get_backend(g.backend, **kw)
+    if g.verdict_rule:  # the toy world's verdict rule, a hook on the backend's decode loop
+        from ..worlds.arith import make_verdict_rule
+
+        backend.decode_hook = make_verdict_rule(g.verdict_rule, backend.tokenizer)
     if cache:
         _BACKENDS[key] = backend
     return backend

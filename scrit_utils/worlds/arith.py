@@ -342,6 +342,10 @@ class ComparedValuesVerdictRule:
     the word is set by whether the two values it wrote are equal. Everything else -- both values,
     when to write a verdict, the conclusion, first-error step and correction that follow -- is
     the model's own output. Off by default; results are reported with it on and off.
+
+    An instance is a decode hook (:class:`scrit_utils.generation.decode_hook.DecodeHook`); build it
+    with :func:`make_verdict_rule` and pass it to the backend. ``stats`` counts the verdict words it
+    was consulted on (``verdicts``) and those whose word it changed (``overridden``).
     """
 
     name = "compared_values"
@@ -358,16 +362,47 @@ class ComparedValuesVerdictRule:
             ids[word] = enc[0]
         self.ok_id, self.wrong_id = ids[VERDICT_OK], ids[VERDICT_WRONG]
         self.candidates = frozenset(ids.values())
+        self.stats = {"verdicts": 0, "overridden": 0}
 
-    def __call__(self, tail: str) -> int | None:
+    def verdict(self, tail: str) -> int | None:
         """The verdict token to write after generated text ``tail`` (None: no compared pair just ended)."""
         m = self._TAIL_RE.search(tail)
         if m is None:
             return None
         return self.ok_id if m.group(1) == m.group(2) else self.wrong_id
 
+    def __call__(self, tokens: list[int], tails: Sequence[str | None], logits=None) -> list[int] | None:
+        """The decode hook: each verdict word a live row chose right after a compared pair is set by the pair."""
+        out = None
+        for j, (t, tail) in enumerate(zip(tokens, tails)):
+            if tail is None or t not in self.candidates:
+                continue
+            v = self.verdict(tail)
+            if v is None:
+                continue
+            self.stats["verdicts"] += 1
+            if v != t:
+                self.stats["overridden"] += 1
+                if out is None:
+                    out = list(tokens)
+                out[j] = v
+        return out
+
 
 VERDICT_RULES = {ComparedValuesVerdictRule.name: ComparedValuesVerdictRule}
+
+
+def make_verdict_rule(name: str | None, tokenizer) -> ComparedValuesVerdictRule | None:
+    """The decode hook for ``generation.verdict_rule`` = ``name`` (None or empty = off), with fresh ``stats``.
+
+    Usage: ``backend.decode_hook = make_verdict_rule("compared_values", backend.tokenizer)``.
+    An unknown name is an error that lists the known ones.
+    """
+    if not name:
+        return None
+    if name not in VERDICT_RULES:
+        raise ValueError(f"generation.verdict_rule: unknown rule {name!r}; known: {sorted(VERDICT_RULES)} or null")
+    return VERDICT_RULES[name](tokenizer)
 
 
 def _num(v: int | None) -> str:

@@ -282,21 +282,19 @@ def evaluate_base_model(model_dir: str | Path, bench_dir: str | Path, seed: int 
 def _critique_columns(be, items: dict, seed: int, rule: str | None) -> dict:
     """CC-Acc, ProcessBench F1 and checked-value accuracy without / with reference for one verdict rule."""
     from scrit_utils.evaluation import processbench_f1
-    from scrit_utils.generation.transformers_backend import make_verdict_rule
     from scrit_utils.pipeline import critic_eval
     from scrit_utils.worlds import arith_diagnostics as ad
 
     sfx = "_vr" if rule else ""
-    has_rule = hasattr(be, "verdict_rule")  # only the transformers backend implements the rule
+    has_rule = hasattr(be, "decode_hook")  # only the transformers backend takes a decode hook
     if rule and not has_rule:
         raise ValueError(f"verdict rule {rule!r}: backend {getattr(be, 'name', be)!r} does not implement it")
-    saved = be.verdict_rule if has_rule else None
+    saved = be.decode_hook if has_rule else None
     res: dict = {}
     params = SamplingParams(max_new_tokens=CRITIQUE_MAX_NEW)
     try:
         if has_rule:
-            be.verdict_rule = make_verdict_rule(rule, be.tokenizer)
-            be.rule_stats = {"verdicts": 0, "overridden": 0}
+            be.decode_hook = arith.make_verdict_rule(rule, be.tokenizer)  # fresh stats per pass
         for mode in ("direct", "contrastive"):
             tag = ("noref" if mode == "direct" else "ref") + sfx
             cfg = critic_eval.CriticEvalConfig(mode=mode, variant="compact", params=params, seed=seed, progress=False)
@@ -317,10 +315,11 @@ def _critique_columns(be, items: dict, seed: int, rule: str | None) -> dict:
                                             [t for _, t in checked])
             res[f"checked_acc_{tag}"], res[f"checked_acc_error_{tag}"] = acc["checked_acc"], acc["checked_acc_error"]
         if rule:
-            res["vr_overridden"] = 100 * be.rule_stats["overridden"] / max(1, be.rule_stats["verdicts"])
+            stats = be.decode_hook.stats
+            res["vr_overridden"] = 100 * stats["overridden"] / max(1, stats["verdicts"])
     finally:
         if has_rule:
-            be.verdict_rule = saved
+            be.decode_hook = saved
     return res
 
 
