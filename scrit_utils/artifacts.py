@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from . import config as _config
+from . import config as _config, inputs
 from .records import ResumableJsonl, write_json
 
 MANIFEST = "manifest.json"
@@ -126,7 +126,10 @@ class Stage:
     upstream: dict  # stage name -> hash
     cfg: _config.StudyConfig | None = None
     upstream_stages: dict = field(default_factory=dict)  # stage name -> Stage
+    keys: tuple = ()  # the declared config keys the hash covers
     _t0: float = field(default_factory=time.time, repr=False)
+    _recorder: Any = field(default=None, repr=False)
+    _token: Any = field(default=None, repr=False)
 
     @property
     def manifest_path(self) -> Path:
@@ -160,8 +163,54 @@ class Stage:
     def start_clock(self) -> None:
         self._t0 = time.time()
 
+    def record(self, cfg: _config.StudyConfig | None = None) -> "inputs.ConfigView":
+        """Start recording this stage's inputs; returns the config view the stage must compute with.
+
+        From here until :meth:`finish`, every config value read through the view and every model or
+        file opened (:func:`scrit_utils.inputs.record_model`) is noted; :meth:`finish` refuses to write
+        the manifest when one of them is not covered by the hash (:meth:`unrecorded`). Calling it
+        again returns a view on the same record (a stage computed in several steps)."""
+        if self._recorder is None:
+            self._recorder = inputs.Recorder()
+        if self._token is None:
+            self._token = inputs.activate(self._recorder)
+        return inputs.ConfigView(cfg if cfg is not None else self.cfg, self._recorder)
+
+    def stop_recording(self) -> None:
+        """Stop noting opened models/files for this stage (done by :meth:`finish`)."""
+        if self._token is not None:
+            try:
+                inputs.deactivate(self._token)
+            except ValueError:  # reset from another context: just clear the active recorder
+                inputs.activate(None)
+            self._token = None
+
+    @property
+    def recorded(self) -> dict | None:
+        """What the stage read so far (``keys``, ``models``, ``files``), or None when not recording."""
+        return self._recorder.as_dict() if self._recorder is not None else None
+
+    def unrecorded(self) -> list[str]:
+        """The recorded inputs the hash does not cover (empty when all are covered, or not recording)."""
+        if self._recorder is None:
+            return []
+        ups = [u.dir for u in self.upstream_stages.values()]
+        hubs = [r for r in _strings(self.config_slice) if r.strip() and not _config.looks_local(r)]
+        named = [_config.resolve_path(r) for r in _strings(self.config_slice) if r.strip() and _config.looks_local(r)]
+        models = [_config.resolve_path(m) for m in self.config_slice.get("_models", {})]
+        return inputs.uncovered(self._recorder, self.keys, models, [self.dir, *ups], hubs, named)
+
     def finish(self, counts: dict | None = None, extra: dict | None = None) -> dict:
-        """Write ``config_slice.json`` then ``manifest.json`` (last). Returns the manifest."""
+        """Write ``config_slice.json`` then ``manifest.json`` (last). Returns the manifest.
+
+        When the stage recorded its inputs (:meth:`record`), an input the hash misses raises
+        :class:`scrit_utils.inputs.UnrecordedInputError` here, before anything marks the stage done."""
+        self.stop_recording()
+        missing = self.unrecorded()
+        if missing:
+            raise inputs.UnrecordedInputError(
+                f"stage {self.name} read inputs its cache key does not cover: {'; '.join(missing)}. "
+                f"Add the keys to the stage's declared keys (and bump its version).")
         self.dir.mkdir(parents=True, exist_ok=True)
         partial = sorted(p.name for p in self.dir.glob("*.partial"))
         if partial:
@@ -181,6 +230,7 @@ class Stage:
             "wall_time_s": round(time.time() - self._t0, 3),
             "files": files,
             **provenance(self.cfg),
+            **({"inputs": self.recorded} if self._recorder is not None else {}),
             **(extra or {}),
         }
         write_json(self.manifest_path, manifest)
@@ -188,47 +238,63 @@ class Stage:
 
 
 _DIGESTS: dict[tuple, str] = {}
+# what a model dir holds that never changes what the model does: training logs, build notes, caches
+_LOG_NAMES = ("train_log.json", "train_log.csv", "build_info.json")
+_LOG_DIRS = ("logs", "runs", "__pycache__")
 
 
-def weights_digest(model_dir: str | Path) -> str | None:
-    """sha256 (first 16 hex) of a local model dir's safetensors files; None for hub ids / no weights."""
+def _model_files(d: Path) -> list[Path]:
+    out = []
+    for f in sorted(d.rglob("*")):
+        rel = f.relative_to(d).parts
+        if not f.is_file() or any(p.startswith(".") for p in rel) or any(p in _LOG_DIRS for p in rel[:-1]):
+            continue
+        if f.name in _LOG_NAMES or f.suffix == ".log":
+            continue
+        out.append(f)
+    return out
+
+
+def model_digest(model_dir: str | Path) -> str | None:
+    """sha256 (first 16 hex) over a local model dir's files -- weights, config, tokenizer, chat template,
+    generation config, anything else in it -- with logs and build notes left out (``_LOG_NAMES``,
+    ``*.log``, ``logs/``, ``runs/``); None for hub ids and empty dirs. File names are hashed with their
+    contents, so a renamed or added tokenizer file changes it too."""
     d = Path(model_dir)
-    files = sorted(d.glob("*.safetensors")) if d.is_dir() else []
+    files = _model_files(d) if d.is_dir() else []
     if not files:
         return None
     key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
     if key not in _DIGESTS:
         h = hashlib.sha256()
         for f in files:
+            h.update(f.relative_to(d).as_posix().encode() + b"\0")
             with open(f, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
+            h.update(b"\0")
         _DIGESTS[key] = h.hexdigest()[:16]
     return _DIGESTS[key]
 
 
+def _strings(v) -> list[str]:
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, dict):
+        return [s for x in v.values() for s in _strings(x)]
+    if isinstance(v, (list, tuple)):
+        return [s for x in v for s in _strings(x)]
+    return []
+
+
 def model_fingerprints(slice_: dict) -> dict[str, str]:
-    """``{model path: weights digest}`` for the local model dirs named under ``models.*`` keys."""
-    refs: list[str] = []
-
-    def walk(v):
-        if isinstance(v, str):
-            refs.append(v)
-        elif isinstance(v, dict):
-            for k, x in v.items():
-                if k in ("path", "critic") or isinstance(x, (dict, list)):
-                    walk(x)
-        elif isinstance(v, (list, tuple)):
-            for x in v:
-                walk(x)
-
-    for k, v in slice_.items():
-        if k == "models" or k.startswith("models."):
-            walk(v)
+    """``{path: digest}`` for every local model dir (a dir with ``config.json``) named by a string in the
+    slice, under any key: a model named under ``sweeps.model_sizes`` is as much an input as ``models.critic``."""
     out = {}
-    for r in refs:
-        if _config.looks_local(r):
-            dig = weights_digest(_config.resolve_path(r))
+    for r in _strings(slice_):
+        # a model dir holds a config.json; data folders named in the slice are not digested here
+        if r.strip() and _config.looks_local(r) and (_config.resolve_path(r) / "config.json").is_file():
+            dig = model_digest(_config.resolve_path(r))
             if dig:
                 out[r] = dig
     return out
@@ -249,13 +315,16 @@ def stage(
 ) -> Stage:
     """Describe (not run) a stage; ``extra_key`` adds non-config values to the hash.
 
-    The weights of every local model the slice names (``models.*`` keys) are part of the key:
-    a rebuilt base model under the same path is a different stage input.
+    The digest of every local model dir the slice names (:func:`model_digest`: weights, tokenizer,
+    chat template, generation config) is part of the key, so a rebuilt model under the same path is a
+    different stage input. Run the stage through :meth:`Stage.record` to have the declared ``keys``
+    checked against what it reads.
     """
+    cfg = inputs.raw(cfg)  # describing a stage is not reading its inputs
     slice_ = _config.config_slice(cfg, keys)
-    weights = model_fingerprints(slice_)
-    if weights:
-        slice_ = {**slice_, "_weights": weights}
+    models = model_fingerprints(slice_)
+    if models:
+        slice_ = {**slice_, "_models": models}
     if extra_key:
         slice_ = {**slice_, "_extra": extra_key}
     ups = {u.name: u.hash for u in upstream}
@@ -263,7 +332,7 @@ def stage(
     root = Path(root) if root is not None else artifacts_root(cfg)
     return Stage(
         name=name, hash=h, dir=root / name / h, version=version, config_slice=slice_,
-        upstream=ups, cfg=cfg, upstream_stages={u.name: u for u in upstream},
+        upstream=ups, cfg=cfg, upstream_stages={u.name: u for u in upstream}, keys=tuple(keys),
     )
 
 

@@ -446,7 +446,11 @@ def load(path: str | os.PathLike, overrides=None) -> StudyConfig:
 
 
 def to_dict(cfg: Any) -> Any:
-    """Plain nested dict/list form (JSON-serialisable); drops ``source``."""
+    """Plain nested dict/list form (JSON-serialisable); drops ``source``. A recording view
+    (:class:`scrit_utils.inputs.ConfigView`) records its whole section."""
+    from .inputs import unwrap
+
+    cfg = unwrap(cfg)
     if dataclasses.is_dataclass(cfg):
         return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name != "source"}
     if isinstance(cfg, (list, tuple)):
@@ -455,6 +459,16 @@ def to_dict(cfg: Any) -> Any:
 
 
 def get(cfg: Any, dotted: str) -> Any:
+    from .inputs import ConfigView
+
+    if isinstance(cfg, ConfigView):  # read through the view, so the key is recorded
+        node = cfg
+        for part in dotted.split("."):
+            try:
+                node = getattr(node, part)
+            except AttributeError:
+                raise KeyError(f"no config key {dotted!r}") from None
+        return node
     node = cfg
     for part in dotted.split("."):
         if not dataclasses.is_dataclass(node) or part not in {f.name for f in dataclasses.fields(node)}:

@@ -115,11 +115,103 @@ def test_rebuilt_weights_under_the_same_path_change_the_hash(tmp_path):
     model = tmp_path / "critic"
     model.mkdir()
     (model / "model.safetensors").write_bytes(b"weights v1")
+    (model / "config.json").write_text("{}")
     cfg = config.load(config.REPO_ROOT / "configs" / "smoke.yaml",
                       overrides={"models.critic": str(model), "run.artifacts_dir": str(tmp_path / "a")})
     a = artifacts.stage("s", cfg, ["models.critic"], "1")
-    assert a.config_slice["_weights"] == {str(model): artifacts.weights_digest(model)}
+    assert a.config_slice["_models"] == {str(model): artifacts.model_digest(model)}
     assert artifacts.stage("s", cfg, ["models.critic"], "1").hash == a.hash
     (model / "model.safetensors").write_bytes(b"weights v2")
     assert artifacts.stage("s", cfg, ["models.critic"], "1").hash != a.hash
     assert artifacts.stage("s", cfg, ["run.seed"], "1").config_slice.get("_weights") is None
+
+
+# --- recorded inputs (scrit_utils.inputs) -------------------------------------------------------
+def test_view_records_leaves_and_whole_tuples(cfg):
+    st = artifacts.stage("s", cfg, ["run.seed"], "1")
+    v = st.record(cfg)
+    assert v.generation.solve.temperature == cfg.generation.solve.temperature
+    assert [g.name for g in v.models.generators] == ["toy-0.1m", "toy-0.3m"]
+    assert config.get(v, "data.require_mixed") is True
+    _ = v.source, v.run.torch_threads  # the file name and an inert key
+    assert st.recorded["keys"] == ["data.require_mixed", "generation.solve.temperature", "models.generators",
+                                   "run.torch_threads"]
+    assert st.unrecorded() == ["config key data.require_mixed", "config key generation.solve.temperature",
+                               "config key models.generators"]
+    with pytest.raises(artifacts.inputs.UnrecordedInputError, match="models.generators"):
+        st.finish()
+    assert not st.done
+
+
+def test_view_records_a_whole_section_when_converted(cfg):
+    st = artifacts.stage("s", cfg, ["world"], "1")
+    v = st.record(cfg)
+    assert config.to_dict(v.world) == config.to_dict(cfg.world)
+    config.to_dict(v.evaluation.bootstrap)
+    assert st.recorded["keys"] == ["evaluation.bootstrap", "world"]
+    assert st.unrecorded() == ["config key evaluation.bootstrap"]
+
+
+def test_declared_prefix_covers_and_manifest_lists_inputs(cfg):
+    st = artifacts.stage("s", cfg, ["world", "run.seed"], "1")
+    v = st.record(cfg)
+    _ = v.world.arith.max_steps, v.run.seed
+    m = st.finish()
+    assert m["inputs"]["keys"] == ["run.seed", "world.arith.max_steps"]
+
+
+def test_opened_models_must_be_covered(cfg, tmp_path):
+    from scrit_utils import inputs
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    c = config.load("configs/smoke.yaml", {"models.critic": str(model), "run.artifacts_dir": str(tmp_path / "a")})
+    up = artifacts.stage("up", c, ["run.seed"], "1")
+    covered = artifacts.stage("s", c, ["models.critic"], "1", upstream=[up])
+    covered.record(c)
+    inputs.record_model(str(model))  # digested through models.critic
+    inputs.record_model(str(up.dir / "model"))  # inside an upstream stage: its hash is in the key
+    inputs.record_model("Qwen/Qwen2.5-7B-Instruct")  # a hub id no declared key names
+    assert covered.unrecorded() == ["model Qwen/Qwen2.5-7B-Instruct"]
+    covered.stop_recording()
+    inputs.record_model("other")  # no stage recording: ignored
+    assert "other" not in covered.recorded["models"]
+
+
+def test_eval_base_stage_must_declare_models_generators(tmp_path):
+    """The issue's case: the toy benchmark's wrong solutions are sampled from ``models.generators``,
+    so an eval stage keyed without them (the old EVAL_KEYS) is refused before it is cached."""
+    from scrit_utils.pipeline import training
+
+    cfg = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "evaluation.natural_errors": True,
+                                             "evaluation.n_items": 2, "generation.solve.max_new_tokens": 8})
+    old_keys = [k for k in training.EVAL_KEYS if k != "models.generators"]
+    old = artifacts.stage(training.EVAL_BASE_STAGE, cfg, old_keys, "1")
+    training.build_toy_benchmarks(old.record(cfg), old.path("bench"))
+    assert "config key models.generators" in old.unrecorded()
+    with pytest.raises(artifacts.inputs.UnrecordedInputError, match="models.generators"):
+        old.finish()
+    new = training.eval_base_stage(cfg)
+    training.build_toy_benchmarks(new.record(cfg), new.path("bench"))
+    assert new.unrecorded() == [] and "models.generators" in new.recorded["keys"]
+    assert set(new.config_slice["_models"]) == {"models/toy-0.1m", "models/toy-0.3m"}  # generators and critic
+    other = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "evaluation.natural_errors": True,
+                                               "evaluation.n_items": 2, "models.generators": [{"name": "g", "path": "models/toy-0.2m"}]})
+    assert training.eval_base_stage(other).hash != new.hash
+
+
+def test_model_digest_covers_tokenizer_and_template_not_logs(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    for name, text in {"model.safetensors": "w", "config.json": "{}", "tokenizer.json": "t",
+                       "chat_template.jinja": "c", "generation_config.json": "g", "train_log.json": "[]"}.items():
+        (model / name).write_text(text)
+    d0 = artifacts.model_digest(model)
+    (model / "train_log.json").write_text("[1]")
+    assert artifacts.model_digest(model) == d0
+    for name in ("tokenizer.json", "chat_template.jinja", "generation_config.json", "model.safetensors"):
+        (model / name).write_text("edited")
+        d1 = artifacts.model_digest(model)
+        assert d1 != d0, name
+        d0 = d1

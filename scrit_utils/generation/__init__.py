@@ -6,6 +6,9 @@ __all__ = ["Backend", "GenerationRequest", "SamplingParams", "derive_seed", "tru
 
 def get_backend(kind: str, **kwargs) -> Backend:
     """Construct a backend by name; GPU/optional ones are imported lazily."""
+    from ..inputs import record_model
+
+    record_model(kwargs.get("model"))  # a stage recording its inputs (scrit_utils.inputs) sees the model
     if kind == "transformers":
         from .transformers_backend import TransformersBackend
 

@@ -21,13 +21,23 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from tqdm.auto import tqdm
 
-from .. import config as _config
+from .. import config as _config, inputs
 from ..generation import GenerationRequest, SamplingParams, get_backend
 from ..records import ResumableJsonl, atomic_write_text
 
 T = TypeVar("T")
 
 _BACKENDS: dict[tuple, Any] = {}
+# what make_backend reads: every stage that generates declares these (beside run.seed and its sampling)
+BACKEND_KEYS = (
+    "generation.backend",
+    "generation.batch_size",  # chunking and batch composition (padding) of every generate call
+    "generation.dtype",  # a bf16 GPU run and a float32 CPU run differ
+    "generation.device",
+    "generation.base_url",
+    "generation.tensor_parallel_size",
+    "generation.verdict_rule",
+)
 
 
 def setup_torch(cfg: _config.StudyConfig) -> None:
@@ -53,6 +63,7 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
     g = cfg.generation
     ref = _config.model_ref(model)
     key = (g.backend, ref, g.batch_size, g.dtype, g.device, g.verdict_rule)
+    inputs.record_model(ref)  # also when the backend comes from the cache: the running stage uses it
     if cache and key in _BACKENDS:
         return _BACKENDS[key]
     if g.backend == "transformers":

@@ -36,12 +36,12 @@ from ..records import Problem, Solution, read_jsonl, stable_id, write_jsonl
 from . import common
 
 STAGE = "01_data"
-VERSION = "1"
+VERSION = "2"  # 2: keys checked against what the stage reads (backend settings)
 KEYS = (
     "run.seed",
     "world",
     "models.generators",
-    "generation.backend",
+    *common.BACKEND_KEYS,
     "generation.prompt_variant",
     "generation.solve",
     "data",
@@ -328,6 +328,7 @@ def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
     which is what notebook 01 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
     st = stage(cfg)
     if not st.done:
+        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
         common.setup_torch(cfg)
         problems = load_problems(cfg)
         write_problems(st, problems)

@@ -40,14 +40,13 @@ from ..records import CritiqueRecord, Pair, Problem, Solution, read_jsonl, stabl
 from . import common, data
 
 STAGE = "02_self_critique"
-VERSION = "1"
+VERSION = "2"  # 2: keys checked against what the stage reads (backend settings)
 KEYS = (
     "run.seed",
     "models.critic",
-    "generation.backend",
+    *common.BACKEND_KEYS,
     "generation.prompt_variant",
     "generation.critique",
-    "generation.verdict_rule",
     "self_critique.mode",
     "self_critique.injector",
     "self_critique.max_pairs",
@@ -317,6 +316,7 @@ def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
     which is what notebook 02 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
     st = stage(cfg)
     if not st.done:
+        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
         common.setup_torch(cfg)
         problems, solutions = data.load_outputs(st.up(data.STAGE))
         pairs = make_pairs(problems, solutions, cfg.run.seed, cfg.self_critique.max_pairs)

@@ -52,8 +52,8 @@ from ..records import SFTExample, write_json, write_jsonl
 from . import common, data, self_critic, training, validation
 from .selection import Pool, candidates, example_ids_hash, load_pool, nested_subset  # noqa: F401 - re-exported
 
-VERSION = "2"  # train/eval stages; 2: capped data sizes are one point at their real size
-SUMMARY_VERSION = "3"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics)
+VERSION = "3"  # train/eval stages; 2: capped data sizes are one point at their real size; 3: checked keys
+SUMMARY_VERSION = "4"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics); 4: new keys below
 TRAIN_STAGE = "sweep_train"
 EVAL_STAGE = "sweep_eval"
 SCALING_STAGE = "05_scaling"
@@ -156,6 +156,7 @@ def run_train(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExa
     if st.done:
         return st
     st.start_clock()
+    cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
     common.setup_torch(cfg)
     write_jsonl(st.path("examples.jsonl"), examples)
     stats = training.train(cfg, st, examples)

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .. import artifacts, config as _config, prompts
+from .. import artifacts, config as _config, inputs, prompts
 from ..config import StudyConfig
 from ..records import Problem, SFTExample, write_json
 from . import common, validation
@@ -38,16 +38,16 @@ from . import common, validation
 TRAIN_STAGE = "04_train"
 EVAL_BASE_STAGE = "04_eval_base"
 EVAL_TRAINED_STAGE = "04_eval_trained"
-VERSION = "1"
-TRAIN_KEYS = ("models.critic", "training")
+VERSION = "2"  # 2: keys checked against what the stages read (models.generators, dtype, device, ...)
+TRAIN_KEYS = ("models.critic", "models.critic_revision", "training")
 EVAL_KEYS = (
     "run.seed",
     "world",
     "models.critic",
-    "generation.backend",
+    "models.generators",  # the toy benchmark's natural wrong solutions are sampled from them
+    *common.BACKEND_KEYS,
     "generation.prompt_variant",
     "generation.evaluation",
-    "generation.verdict_rule",
     "evaluation",
 )
 MODEL_DIR = "model"
@@ -133,6 +133,7 @@ def load_critic(cfg: StudyConfig):
     from ..generation.transformers_backend import load_tokenizer
 
     ref = _config.model_ref(cfg.models.critic)
+    inputs.record_model(ref)
     tok = load_tokenizer(ref, False, cfg.models.critic_revision)
     dtype = torch.bfloat16 if cfg.training.bf16 else torch.float32
     model = AutoModelForCausalLM.from_pretrained(
@@ -194,6 +195,7 @@ def run_train(cfg: StudyConfig) -> artifacts.Stage:
     st = train_stage(cfg)
     if st.done:
         return st
+    cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
     common.setup_torch(cfg)
     sft = validation.load_sft(st.up(validation.STAGE))
     stats = train(cfg, st, sft)
@@ -364,6 +366,7 @@ def run_eval_stage(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str
     the base evaluation and the sweeps' trained points run through here."""
     if not st.done:
         st.start_clock()
+        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
         common.setup_torch(cfg)
         m = evaluate(cfg, st, model, label, base_st=base_st)
         write_json(st.path("metrics.json"), m)
@@ -380,12 +383,12 @@ def run_eval(cfg: StudyConfig) -> dict:
     if st.done:
         return json.loads((st.dir / "metrics.json").read_text())
     tr = st.up(TRAIN_STAGE)
-    trained = evaluate(cfg, st, str(trained_model_dir(tr)), "trained", base_st=base_st)
+    trained = evaluate(st.record(cfg), st, str(trained_model_dir(tr)), "trained", base_st=base_st)
     metrics = {
         "base": base,
         "trained": trained,
         "training": tr.manifest["counts"],
-        "provenance": {
+        "provenance": {  # where the result came from (the whole profile's hash), not an input of it
             **artifacts.provenance(cfg),
             "stages": {s.name: s.hash for s in stages(cfg)},
             "upstream": {"03_self_validation": validation.stage(cfg).hash},

@@ -43,14 +43,13 @@ from ..records import CritiqueRecord, Problem, SFTExample, Solution, ValidationR
 from . import common, data, self_critic
 
 STAGE = "03_self_validation"
-VERSION = "1"
+VERSION = "2"  # 2: keys checked against what the stage reads (backend settings)
 KEYS = (
     "run.seed",
     "models.critic",
-    "generation.backend",
+    *common.BACKEND_KEYS,
     "generation.prompt_variant",
     "generation.validation",
-    "generation.verdict_rule",
     "validation",
 )
 CHECKS = ("direct_critic_approves", "answer_matches_reference", "verdict_matches_label")
@@ -292,6 +291,7 @@ def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
     which is what notebook 03 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
     st = stage(cfg)
     if not st.done:
+        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
         common.setup_torch(cfg)
         crits, problems, solutions, distinct = inputs(st)
         direct = direct_checks(cfg, st, crits, problems, solutions) if cfg.validation.direct_critic_approves else None
