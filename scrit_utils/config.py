@@ -33,6 +33,9 @@ from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 
+from . import worlds
+from .worlds.arith import ArithConfig
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,21 +55,6 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
-class ArithWorldConfig:
-    """Mirrors :class:`scrit_utils.worlds.arith.ArithConfig` plus how many problems to draw."""
-
-    n_problems: int = 200  # problems drawn for stage 01 (before filtering)
-    split: Literal["train", "seed", "benchmark"] = "train"
-    min_steps: int = 2
-    max_steps: int = 6
-    max_start: int = 99
-    max_addend: int = 99
-    max_factor: int = 9
-    max_value: int = 999
-    ops: tuple[str, ...] = ("+", "-", "*")
-
-
-@dataclass(frozen=True)
 class RealSourceConfig:
     name: str  # e.g. "gsm8k"
     path: str  # local file / folder or hub id
@@ -76,8 +64,8 @@ class RealSourceConfig:
 
 @dataclass(frozen=True)
 class WorldConfig:
-    kind: Literal["arith", "real"] = "arith"
-    arith: ArithWorldConfig = field(default_factory=ArithWorldConfig)
+    kind: Literal["arith", "real"] = "arith"  # scrit_utils.worlds.KINDS
+    arith: ArithConfig = field(default_factory=ArithConfig)  # the toy world's config, its own knobs included
     real_sources: tuple[RealSourceConfig, ...] = ()
 
 
@@ -112,9 +100,6 @@ class GenerationConfig:
     device: str = "auto"
     base_url: str | None = None  # openai backend only
     tensor_parallel_size: int = 1  # vllm backend only
-    # toy world, transformers backend only: a decode-time rule that sets the step-verdict word from the
-    # compared pair the critic just wrote ("compared_values"); null = the model's own verdicts
-    verdict_rule: str | None = None
     solve: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
     critique: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
     validation: StageSampling = field(default_factory=StageSampling)
@@ -127,18 +112,11 @@ class DataConfig:
     cap_correct_per_generator: int | None = None
     cap_incorrect_per_generator: int | None = None
     require_mixed: bool = True  # keep problems with >=1 correct and >=1 incorrect solution
-    # toy world only: also add the world's own reference solution and one rule-injected wrong solution per
-    # problem (generators "world:reference" / "world:injected"), so both labels exist even when the base
-    # models rarely solve a problem (used by the smoke profile; off in the study)
-    world_solutions: bool = False
 
 
 @dataclass(frozen=True)
 class SelfCritiqueConfig:
     mode: Literal["contrastive", "direct", "bug_injection"] = "contrastive"
-    # bug_injection only: who writes the injected error -- the model (paper) or the world's rule-based
-    # injector (toy world: the tiny base models never learned the injection prompt)
-    injector: Literal["model", "world"] = "model"
     max_pairs: int | None = None
     examples_shown: int = 3  # worked examples printed in notebook 02
 
@@ -195,7 +173,6 @@ class EvaluationConfig:
     scenarios: tuple[Literal["wrong", "mix", "own"], ...] = ("wrong", "mix", "own")
     processbench: tuple[str, ...] = ()  # EI-F1 sets (toy: "arith"; real: gsm8k, math, ...)
     n_items: int | None = None  # cap per benchmark task and scenario
-    natural_errors: bool = True  # toy: benchmark wrong solutions sampled from the generators (else injected)
     realcritic_path: str = "../shared/data/realcritic"  # real world: RealCritic root (local dir or hub id)
     processbench_path: str = "../shared/data/processbench"  # real world: ProcessBench root (local dir or hub id)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
@@ -227,22 +204,6 @@ class AblationsConfig:
     variants: tuple[str, ...] = ()  # names from scrit_utils.pipeline.sweeps.ABLATIONS (empty = all)
     easy_family_max_steps: int = 3  # toy family "short": problems with <= this many operations
     single_generators: tuple[str, ...] = ()  # generators for "single generator" (empty = every one)
-
-
-def _check_base_models(value: Mapping, key: str, src: str) -> dict:
-    """``base_models`` is read by :mod:`scrit_utils.base_models` (toy world); check its key names."""
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{src}: {key}: expected mapping, got {type(value).__name__} {value!r}")
-    try:
-        from .base_models import BuildConfig
-
-        allowed = {f.name for f in dataclasses.fields(BuildConfig)} - {"world", "seed"}
-    except ImportError:  # pragma: no cover - toy world module absent
-        return dict(value)
-    for k in value:
-        if k not in allowed:
-            raise ConfigError(f"{src}: {key}.{k}: unknown key (allowed: {', '.join(sorted(allowed))})")
-    return json.loads(json.dumps(value))
 
 
 @dataclass(frozen=True)
@@ -289,8 +250,8 @@ def _convert(value: Any, tp: Any, key: str, src: str) -> Any:
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
-    if tp is dict:
-        return _check_base_models(value, key, src)
+    if tp is dict:  # the toy world's base_models section, checked by the world package
+        return worlds.check_base_models(value, key, src, ConfigError)
     if tp is type(None):
         if value is None:
             return None
@@ -356,7 +317,10 @@ def _build(cls: type, data: Mapping, prefix: str, src: str) -> Any:
             kwargs[name] = _convert(data[name], hints[name], dotted, src)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{src}: {dotted}: required key is missing")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:  # a section's own check (e.g. ArithConfig: min_steps <= max_steps)
+        raise ConfigError(f"{src}: {prefix or '<top>'}: {e}") from None
 
 
 # --- overrides ---------------------------------------------------------------------
@@ -413,11 +377,29 @@ def resolve_profile(path: str | os.PathLike) -> Path:
     raise ConfigError(f"profile not found: {path} (looked in {Path.cwd()} and {REPO_ROOT})")
 
 
+#: keys that moved (old -> new); a profile or override still using the old one gets an error naming both
+MOVED_KEYS = {
+    "generation.verdict_rule": "world.arith.verdict_rule",
+    "data.world_solutions": "world.arith.world_solutions",
+    "self_critique.injector": "world.arith.injector",
+    "evaluation.natural_errors": "world.arith.natural_errors",
+}
+
+
+def _check_moved(tree: Mapping, ov: Mapping, src: str) -> None:
+    for old, new in MOVED_KEYS.items():
+        section, name = old.split(".")
+        if isinstance(tree.get(section), Mapping) and name in tree[section]:
+            how = f" (set by override {old}={ov[old]!r})" if old in ov else ""
+            raise ConfigError(f"{src}: {old}: moved to {new} (a toy-world knob lives under world.arith){how}")
+
+
 def load_dict(data: Mapping, src: str = "<dict>", overrides=None) -> StudyConfig:
     tree = json.loads(json.dumps(data))  # deep copy, plain types
     ov = parse_overrides(overrides)
     for key, value in ov.items():
         _set_dotted(tree, key, value, f"{src} (override {key}={value!r})")
+    _check_moved(tree, ov, src)
     try:
         cfg = _build(StudyConfig, tree, "", src)
     except ConfigError as e:

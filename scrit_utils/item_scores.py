@@ -35,6 +35,8 @@ from typing import Mapping
 
 import numpy as np
 
+from . import worlds
+
 CC_SETS = ("wrong", "mix", "own")
 PB = "processbench"
 
@@ -43,7 +45,7 @@ PB = "processbench"
 def _items(cfg_eval, base_dir: Path) -> dict[str, list[dict]]:
     from .pipeline import training
 
-    bench = base_dir / "bench" if cfg_eval.world.kind == "arith" else None
+    bench = base_dir / "bench" if worlds.get(cfg_eval).builds_benchmarks else None
     items = training.benchmark_items(cfg_eval, bench)
     out = {s: items[s] for s in cfg_eval.evaluation.scenarios if s != "own"}
     if "own" in cfg_eval.evaluation.scenarios:

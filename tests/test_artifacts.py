@@ -182,21 +182,22 @@ def test_opened_models_must_be_covered(cfg, tmp_path):
 def test_eval_base_stage_must_declare_models_generators(tmp_path):
     """The issue's case: the toy benchmark's wrong solutions are sampled from ``models.generators``,
     so an eval stage keyed without them (the old EVAL_KEYS) is refused before it is cached."""
+    from scrit_utils import worlds
     from scrit_utils.pipeline import training
 
-    cfg = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "evaluation.natural_errors": True,
-                                             "evaluation.n_items": 2, "generation.solve.max_new_tokens": 8})
+    cfg = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "world.arith.natural_errors": True,
+                                             "evaluation.n_items": 2})
     old_keys = [k for k in training.EVAL_KEYS if k != "models.generators"]
     old = artifacts.stage(training.EVAL_BASE_STAGE, cfg, old_keys, "1")
-    training.build_toy_benchmarks(old.record(cfg), old.path("bench"))
+    worlds.get(old.record(cfg)).build_benchmarks(old.path("bench"))  # what stage 04's evaluate calls
     assert "config key models.generators" in old.unrecorded()
     with pytest.raises(artifacts.inputs.UnrecordedInputError, match="models.generators"):
         old.finish()
     new = training.eval_base_stage(cfg)
-    training.build_toy_benchmarks(new.record(cfg), new.path("bench"))
+    worlds.get(new.record(cfg)).build_benchmarks(new.path("bench"))
     assert new.unrecorded() == [] and "models.generators" in new.recorded["keys"]
     assert set(new.config_slice["_models"]) == {"models/toy-0.1m", "models/toy-0.3m"}  # generators and critic
-    other = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "evaluation.natural_errors": True,
+    other = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "world.arith.natural_errors": True,
                                                "evaluation.n_items": 2, "models.generators": [{"name": "g", "path": "models/toy-0.2m"}]})
     assert training.eval_base_stage(other).hash != new.hash
 

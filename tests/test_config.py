@@ -169,3 +169,46 @@ def test_config_slice_and_hash():
     assert config.get(a, "generation.solve.temperature") == a.generation.solve.temperature
     with pytest.raises(KeyError):
         config.get(a, "generation.nope")
+
+
+def test_world_arith_is_the_worlds_config_one_set_of_defaults():
+    from scrit_utils.worlds.arith import ArithConfig
+
+    cfg = config.load_dict({"run": {"name": "x"}, "models": {"critic": "c"}})
+    assert cfg.world.arith == ArithConfig() and type(cfg.world.arith) is ArithConfig
+    toy = config.load("configs/toy.yaml").world.arith  # the committed study's world, value for value
+    assert (toy.n_problems, toy.split, toy.min_steps, toy.max_steps, toy.max_start, toy.max_addend, toy.max_factor,
+            toy.max_value, toy.ops) == (1500, "train", 2, 5, 50, 50, 9, 999, ("+", "-", "*"))
+    assert (toy.world_solutions, toy.injector, toy.natural_errors, toy.verdict_rule) == (False, "world", True, None)
+
+
+@pytest.mark.parametrize("old,new,value", [
+    ("generation.verdict_rule", "world.arith.verdict_rule", "compared_values"),
+    ("data.world_solutions", "world.arith.world_solutions", True),
+    ("self_critique.injector", "world.arith.injector", "world"),
+    ("evaluation.natural_errors", "world.arith.natural_errors", False),
+])
+def test_moved_toy_knobs_name_their_new_key(old, new, value, tmp_path):
+    with pytest.raises(ConfigError, match=rf"{old}: moved to {new}.*set by override"):
+        config.load("configs/smoke.yaml", [f"{old}={value}"])
+    d = yaml.safe_load((config.REPO_ROOT / "configs" / "smoke.yaml").read_text())
+    section, name = old.split(".")
+    d[section][name] = value
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(d))
+    with pytest.raises(ConfigError, match=rf"p.yaml: {old}: moved to {new}"):
+        config.load(tmp_path / "p.yaml")
+    assert config.get(config.load("configs/smoke.yaml", [f"{new}={value}"]), new) == value
+
+
+def test_world_section_check_is_a_config_error():
+    with pytest.raises(ConfigError, match="world.arith: ArithConfig: need 1 <= min_steps <= max_steps"):
+        config.load("configs/smoke.yaml", ["world.arith.min_steps=9"])
+
+
+def test_no_world_kind_branch_outside_worlds():
+    import re
+
+    hits = [f"{p.relative_to(config.REPO_ROOT)}:{i}" for p in (config.REPO_ROOT / "scrit_utils").rglob("*.py")
+            if "worlds" not in p.parts
+            for i, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"world\.kind|kind\s*==\s*\"(arith|real)\"", line)]
+    assert hits == []

@@ -125,14 +125,14 @@ def test_extract_injected():
 
 
 def test_world_injector_corrupts_each_correct_solution_once(tmp_path):
-    """self_critique.injector=world (the toy profile's bug-injection baseline): one rule-injected wrong
+    """world.arith.injector=world (the toy profile's bug-injection baseline): one rule-injected wrong
     solution per correct student solution, labelled and graded wrong, reproducible from the seed."""
     from scrit_utils import artifacts
     from scrit_utils.grading import is_equivalent
     from scrit_utils.records import Pair
 
     cfg = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "self_critique.mode=bug_injection",
-                                             "self_critique.injector=world"])
+                                             "world.arith.injector=world"])
     probs = {p.id: p for p in arith.generate_problems(0, 4, "train")}
     sols = {p.id + "/ref": arith.reference_solution(p) for p in probs.values()}
     pairs = [Pair(id=f"pair{i}", problem_id=pid, solution_id=pid + "/ref", reference_solution_id=None,
@@ -149,7 +149,10 @@ def test_world_injector_corrupts_each_correct_solution_once(tmp_path):
         assert not is_equivalent(s.final_answer, probs[p.problem_id].answer)
         assert s.meta["source_solution_id"] == p.solution_id
     assert [s.text for s in run("inject_b")] == [s.text for s in inj]
-    real = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "self_critique.injector=world",
+    from scrit_utils import worlds
+
+    real = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "world.arith.injector=world",
                                               "world.kind=real"])
-    with pytest.raises(ValueError, match="injector=world needs world.kind=arith"):
-        self_critic.inject_bugs(real, artifacts.stage("inject_c", real, ["run.seed"], "1"), None, pairs, probs, sols)
+    assert worlds.get(cfg).injects_errors and not worlds.get(real).injects_errors  # a toy knob, read by the toy world
+    with pytest.raises(config.ConfigError, match="self_critique.injector: moved to world.arith.injector"):
+        config.load("configs/smoke.yaml", ["self_critique.injector=world"])

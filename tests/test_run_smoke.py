@@ -106,7 +106,7 @@ def test_kill_mid_generation_then_resume(tmp_path):
     partial = st.dir / "all_solutions.jsonl.partial"
     sampled = cfg.world.arith.n_problems * cfg.generation.solve.n * len(cfg.models.generators)
     assert sampled >= 4 * cfg.generation.batch_size  # several chunks, so the kill lands mid-stage
-    expected = sampled + (2 * cfg.world.arith.n_problems if cfg.data.world_solutions else 0)
+    expected = sampled + (2 * cfg.world.arith.n_problems if cfg.world.arith.world_solutions else 0)
 
     proc = subprocess.Popen([PY, "-c", _STAGE01, *ov(killed_dir)], cwd=REPO, env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

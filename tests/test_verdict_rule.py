@@ -1,4 +1,4 @@
-"""The switchable decode-time verdict rule (generation.verdict_rule) on the committed toy models."""
+"""The switchable decode-time verdict rule (world.arith.verdict_rule) on the committed toy models."""
 from __future__ import annotations
 
 import re
@@ -64,9 +64,9 @@ def test_rule_errors_are_clear(tok, tmp_path):
 
 def test_profile_rejects_rule_on_other_backends():
     cfg = study_config.load(ROOT / "configs" / "smoke.yaml",
-                      overrides=["generation.backend=openai", "generation.verdict_rule=compared_values",
+                      overrides=["generation.backend=openai", "world.arith.verdict_rule=compared_values",
                                  "generation.base_url=http://localhost:1"])
-    with pytest.raises(ValueError, match="verdict_rule"):
+    with pytest.raises(ValueError, match="decode rule 'compared_values' is implemented only by the transformers"):
         common.make_backend(cfg, cfg.models.critic, cache=False)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from tqdm.auto import tqdm
 
-from .. import config as _config, inputs
+from .. import config as _config, inputs, worlds
 from ..generation import GenerationRequest, SamplingParams, get_backend
 from ..records import ResumableJsonl, atomic_write_text
 
@@ -36,7 +36,9 @@ BACKEND_KEYS = (
     "generation.device",
     "generation.base_url",
     "generation.tensor_parallel_size",
-    "generation.verdict_rule",
+    # the world chooses its decode-time rule (toy: world.arith.verdict_rule); the whole section costs no
+    # cache sharing, since every stage downstream of 01 already depends on it through 01's hash
+    "world",
 )
 
 
@@ -61,8 +63,9 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
     (kind, model) inside one process (a notebook reuses the loaded model across cells).
     """
     g = cfg.generation
+    world = worlds.get(cfg)
     ref = _config.model_ref(model)
-    key = (g.backend, ref, g.batch_size, g.dtype, g.device, g.verdict_rule)
+    key = (g.backend, ref, g.batch_size, g.dtype, g.device, world.decode_rule)
     inputs.record_model(ref)  # also when the backend comes from the cache: the running stage uses it
     if cache and key in _BACKENDS:
         return _BACKENDS[key]
@@ -82,16 +85,14 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
         "seed": cfg.run.seed,
     }
     params = inspect.signature(cls).parameters
-    if g.verdict_rule and "decode_hook" not in params:
-        raise ValueError(f"generation.verdict_rule={g.verdict_rule!r} is implemented only by the transformers "
-                         f"backend (generation.backend is {g.backend!r}); set it to null")
+    if world.decode_rule and "decode_hook" not in params:
+        raise ValueError(f"the world's decode rule {world.decode_rule!r} is implemented only by the "
+                         f"transformers backend (generation.backend is {g.backend!r}); switch it off")
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
     kw = {k: v for k, v in wanted.items() if (k in params or (takes_kwargs and k == "model")) and v is not None}
     backend = get_backend(g.backend, **kw)
-    if g.verdict_rule:  # the toy world's verdict rule, a hook on the backend's decode loop
-        from ..worlds.arith import make_verdict_rule
-
-        backend.decode_hook = make_verdict_rule(g.verdict_rule, backend.tokenizer)
+    if world.decode_rule:  # e.g. the toy world's verdict rule, a hook on the backend's decode loop
+        backend.decode_hook = world.decode_hook(backend.tokenizer)
     if cache:
         _BACKENDS[key] = backend
     return backend

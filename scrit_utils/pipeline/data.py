@@ -2,11 +2,12 @@
 
 Steps (:func:`run` chains them; :func:`report` builds what notebook 01 shows):
 
-1. :func:`load_problems` -- toy world: :func:`scrit_utils.worlds.arith.generate_problems`;
-   real world: the sources in ``world.real_sources`` via :mod:`scrit_utils.worlds.real`.
+1. :func:`load_problems` -- the world's problems (:mod:`scrit_utils.worlds`: the toy world draws
+   them, the real world reads ``world.real_sources``).
 2. :func:`generate_solutions` -- every generator model samples ``generation.solve.n``
    solutions per problem (solve prompt, per-item seeds), graded against the reference
-   answer as they are written; resumable (``all_solutions.jsonl.partial``).
+   answer as they are written; resumable (``all_solutions.jsonl.partial``); a world may add
+   solutions of its own (toy: ``world.arith.world_solutions``).
 3. :func:`filter_and_cap` -- keep problems with >= 1 correct and >= 1 incorrect solution,
    cap each generator's correct / incorrect solutions, cap the number of problems.
 4. :func:`statistics` -- tables per generator and per difficulty (number of distinct
@@ -29,14 +30,15 @@ import random
 from collections import Counter, defaultdict
 from typing import Sequence
 
-from .. import artifacts, prompts
-from ..config import StudyConfig, looks_local, resolve_path
+from .. import artifacts, prompts, worlds
+from ..config import StudyConfig
+from ..worlds import real_world
 from ..generation import GenerationRequest, derive_seed
 from ..records import Problem, Solution, read_jsonl, stable_id, write_jsonl
 from . import common
 
 STAGE = "01_data"
-VERSION = "2"  # 2: keys checked against what the stage reads (backend settings)
+VERSION = "3"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith
 KEYS = (
     "run.seed",
     "world",
@@ -58,44 +60,11 @@ def stages(cfg: StudyConfig) -> list[artifacts.Stage]:
 
 # --- 1. problems ------------------------------------------------------------------------
 def load_problems(cfg: StudyConfig) -> list[Problem]:
-    w = cfg.world
-    if w.kind == "arith":
-        from ..worlds import arith
-
-        a = w.arith
-        acfg = arith.ArithConfig(
-            min_steps=a.min_steps, max_steps=a.max_steps, max_start=a.max_start, max_addend=a.max_addend,
-            max_factor=a.max_factor, max_value=a.max_value, ops=tuple(a.ops),
-        )
-        return arith.generate_problems(cfg.run.seed, a.n_problems, a.split, acfg, stream="study-problems")
-    out: list[Problem] = []
-    for src in w.real_sources:
-        out.extend(load_real_source(src))
-    if not out:
-        raise ValueError(f"{cfg.source}: world.real_sources yielded no problems")
-    return out
+    """The world's problems (:meth:`scrit_utils.worlds.base.World.problems`)."""
+    return worlds.get(cfg).problems()
 
 
-def load_real_source(src) -> list[Problem]:
-    """Problems of one ``world.real_sources`` entry via ``scrit_utils.worlds.real.load_<name>``."""
-    import inspect
-
-    from ..worlds import real
-
-    loader = getattr(real, f"load_{src.name}", None)
-    if loader is None:
-        known = sorted(n[5:] for n in dir(real) if n.startswith("load_"))
-        raise ValueError(f"world.real_sources: no loader for {src.name!r} in scrit_utils.worlds.real (have {known})")
-    params = inspect.signature(loader).parameters
-    path = str(resolve_path(src.path)) if looks_local(src.path) else src.path
-    if "split" in params:
-        items = loader(path, split=src.split)
-    elif "tasks" in params:  # math_eval: the "split" names the task
-        items = loader(path, tasks=[src.split])
-    else:
-        items = loader(path)
-    problems = [it.to_problem() if hasattr(it, "to_problem") else it for it in items]
-    return problems[: src.n] if src.n is not None else problems
+load_real_source = real_world.load_real_source  # one ``world.real_sources`` entry (kept importable here)
 
 
 # --- 2. solutions -----------------------------------------------------------------------
@@ -119,7 +88,8 @@ def _grade(pred: str | None, ref: str) -> bool:
 
 def generate_solutions(cfg: StudyConfig, st: artifacts.Stage, problems: Sequence[Problem]) -> list[Solution]:
     """Sample solutions from every generator (resumable), each graded on the fly."""
-    if not cfg.models.generators and not cfg.data.world_solutions:
+    world = worlds.get(cfg)
+    if not cfg.models.generators and not world.supplies_solutions:
         raise ValueError(f"{cfg.source}: models.generators is empty")
     out = st.jsonl("all_solutions.jsonl", Solution)
     params = common.sampling(cfg.generation.solve)
@@ -156,31 +126,9 @@ def generate_solutions(cfg: StudyConfig, st: artifacts.Stage, problems: Sequence
         )
         del backend
         common.release_backends()
-    if cfg.data.world_solutions:
-        out.append(world_solutions(cfg, problems))
+    out.append(world.world_solutions(problems, solution_id, f"{cfg.run.seed}/{STAGE}/world"))
     out.finalize()
     return out.records()
-
-
-def world_solutions(cfg: StudyConfig, problems: Sequence[Problem]) -> list[Solution]:
-    """Toy world: the reference solution and one rule-injected wrong solution per problem."""
-    import random
-
-    from ..worlds import arith
-
-    if cfg.world.kind != "arith":
-        raise ValueError(f"{cfg.source}: data.world_solutions needs world.kind=arith")
-    out = []
-    for p in problems:
-        ref = arith.reference_solution(p)
-        bad = arith.inject_error(p, random.Random(f"{cfg.run.seed}/{STAGE}/world/{p.id}"))
-        for gen, s in (("world:reference", ref), ("world:injected", bad)):
-            out.append(Solution(
-                id=solution_id(p.id, gen, 0), problem_id=p.id, generator=gen, steps=s.steps,
-                final_answer=s.final_answer, is_correct=_grade(s.final_answer, p.answer), text=s.text,
-                meta={"sample": 0, **s.meta},
-            ))
-    return out
 
 
 # --- 3. filter ------------------------------------------------------------------------------

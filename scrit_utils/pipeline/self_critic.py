@@ -33,22 +33,21 @@ import re
 from collections import Counter, defaultdict
 from typing import Sequence
 
-from .. import artifacts, prompts
+from .. import artifacts, prompts, worlds
 from ..config import StudyConfig
 from ..generation import GenerationRequest, derive_seed
 from ..records import CritiqueRecord, Pair, Problem, Solution, read_jsonl, stable_id, write_jsonl
 from . import common, data
 
 STAGE = "02_self_critique"
-VERSION = "2"  # 2: keys checked against what the stage reads (backend settings)
+VERSION = "3"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith
 KEYS = (
     "run.seed",
     "models.critic",
-    *common.BACKEND_KEYS,
+    *common.BACKEND_KEYS,  # includes "world" (the decode rule; the toy world's error injector)
     "generation.prompt_variant",
     "generation.critique",
     "self_critique.mode",
-    "self_critique.injector",
     "self_critique.max_pairs",
 )
 
@@ -148,15 +147,14 @@ def extract_injected(text: str) -> str | None:
 
 
 def inject_bugs_world(cfg: StudyConfig, st: artifacts.Stage, pairs, problems, solutions) -> list[Solution]:
-    """Toy world: the rule-based injector corrupts each correct solution (one wrong step)."""
-    from ..worlds import arith
-
+    """The world's rule-based injector corrupts each correct solution (toy world: one wrong step)."""
+    world = worlds.get(cfg)
     out = st.jsonl("injected.jsonl", Solution)
     recs = []
     for p in pairs:
         if not p.label_correct:
             continue
-        inj = arith.inject_error(problems[p.problem_id], random.Random(f"{cfg.run.seed}/{STAGE}/inject/{p.id}"))
+        inj = world.inject_error(problems[p.problem_id], random.Random(f"{cfg.run.seed}/{STAGE}/inject/{p.id}"))
         recs.append(Solution(
             id=stable_id(p.solution_id, "injected"), problem_id=p.problem_id, generator="injected:world",
             steps=inj.steps, final_answer=inj.final_answer, is_correct=False, text=inj.text,
@@ -171,9 +169,7 @@ def inject_bugs(cfg: StudyConfig, st: artifacts.Stage, backend, pairs, problems,
     """The model rewrites each correct solution with one error; returns usable injected solutions."""
     from ..grading import is_equivalent
 
-    if cfg.self_critique.injector == "world":
-        if cfg.world.kind != "arith":
-            raise ValueError(f"{cfg.source}: self_critique.injector=world needs world.kind=arith")
+    if worlds.get(cfg).injects_errors:  # toy: world.arith.injector=world
         return inject_bugs_world(cfg, st, pairs, problems, solutions)
     out = st.jsonl("injected.jsonl", Solution)
     variant = cfg.generation.prompt_variant

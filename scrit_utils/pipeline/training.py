@@ -30,22 +30,22 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .. import artifacts, config as _config, inputs, prompts
+from .. import artifacts, config as _config, inputs, prompts, worlds
 from ..config import StudyConfig
-from ..records import Problem, SFTExample, write_json
+from ..records import SFTExample, write_json
 from . import common, validation
 
 TRAIN_STAGE = "04_train"
 EVAL_BASE_STAGE = "04_eval_base"
 EVAL_TRAINED_STAGE = "04_eval_trained"
-VERSION = "2"  # 2: keys checked against what the stages read (models.generators, dtype, device, ...)
+VERSION = "3"  # 2: keys checked against what the stages read (models.generators, dtype, ...); 3: world.arith knobs
 TRAIN_KEYS = ("models.critic", "models.critic_revision", "training")
 EVAL_KEYS = (
     "run.seed",
     "world",
     "models.critic",
     "models.generators",  # the toy benchmark's natural wrong solutions are sampled from them
-    *common.BACKEND_KEYS,
+    *common.BACKEND_KEYS,  # includes "world" (benchmarks, decode rule)
     "generation.prompt_variant",
     "generation.evaluation",
     "evaluation",
@@ -210,9 +210,6 @@ def trained_model_dir(st: artifacts.Stage) -> Path:
 # --- evaluation -----------------------------------------------------------------------------
 # Benchmark items are uniform dicts: id, task, question, gt, solution (text shown to the critic),
 # original_correct (CC scenarios), label (ProcessBench: 0-based first wrong paragraph, -1 if none).
-SCENARIO_FILES = {"wrong": "wrong_data", "mix": "mix_data"}
-
-
 def _cap(items: list[dict], n: int | None, seed: int, tag: str) -> list[dict]:
     """At most ``n`` items per task, a seeded sample (order kept)."""
     import random
@@ -229,55 +226,11 @@ def _cap(items: list[dict], n: int | None, seed: int, tag: str) -> list[dict]:
     return out
 
 
-def build_toy_benchmarks(cfg: StudyConfig, bench_dir: Path) -> dict:
-    """The toy world's RealCritic / ProcessBench-format sets (benchmark split, never trained on)."""
-    import math
-
-    from ..worlds import arith, arith_bench
-
-    if (bench_dir / "summary.json").exists():
-        return json.loads((bench_dir / "summary.json").read_text())
-    a = cfg.world.arith
-    acfg = arith.ArithConfig(min_steps=a.min_steps, max_steps=a.max_steps, max_start=a.max_start,
-                             max_addend=a.max_addend, max_factor=a.max_factor, max_value=a.max_value, ops=tuple(a.ops))
-    n = cfg.evaluation.n_items or 600
-    gens = {g.name: _config.model_ref(g.path) for g in cfg.models.generators} if cfg.evaluation.natural_errors else None
-    return arith_bench.write_toy_benchmarks(bench_dir, seed=cfg.run.seed, n_per_class=math.ceil(n / 2),
-                                            generators=gens, config=acfg)
-
-
 def benchmark_items(cfg: StudyConfig, bench_dir: Path | None) -> dict[str, list[dict]]:
-    """``{"wrong": [...], "mix": [...], "processbench": [...]}`` for the profile's benchmarks."""
-    ev = cfg.evaluation
-    out: dict[str, list[dict]] = {}
-    if cfg.world.kind == "arith":
-        from ..worlds import arith
-
-        for scen, folder in SCENARIO_FILES.items():
-            path = bench_dir / "realcritic" / folder / "arith" / "test.jsonl"
-            rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
-            out[scen] = [{"id": f"arith/{r['idx']}", "task": "arith", "question": r["question"], "gt": str(r["gt"]),
-                          "solution": r["reasoning"], "original_correct": bool(r.get("previous_score", [False])[0])}
-                         for r in rows]
-        pb = json.loads((bench_dir / "processbench" / "arith.json").read_text())
-        out["processbench"] = [{
-            "id": r["id"], "task": "arith", "question": r["problem"], "solution": prompts.format_solution(r["steps"]),
-            "label": r["label"], "gt": str(arith.parse_problem(Problem(id="", question=r["problem"], answer="")).answer),
-        } for r in pb]
-    else:
-        from ..worlds import real
-
-        for scen, folder in SCENARIO_FILES.items():
-            items = real.load_realcritic(str(_config.resolve_path(ev.realcritic_path)) if _config.looks_local(ev.realcritic_path)
-                                         else ev.realcritic_path, folder, tasks=list(ev.benchmarks) or None)
-            out[scen] = [{"id": it.id, "task": it.task, "question": it.question, "gt": it.gt, "solution": it.solution,
-                          "original_correct": bool(it.label_correct)} for it in items]
-        if ev.processbench:
-            src = str(_config.resolve_path(ev.processbench_path)) if _config.looks_local(ev.processbench_path) else ev.processbench_path
-            out["processbench"] = [{"id": f"{it.subset}/{it.id}", "task": it.subset, "question": it.problem,
-                                    "solution": prompts.format_solution(it.steps), "label": it.label, "gt": it.answer}
-                                   for it in real.load_processbench(src, list(ev.processbench))]
-    return {k: _cap(v, ev.n_items, cfg.run.seed, k) for k, v in out.items()}
+    """``{"wrong": [...], "mix": [...], "processbench": [...]}`` for the profile's benchmarks: the world's
+    items (:meth:`scrit_utils.worlds.base.World.benchmark_items`), at most ``evaluation.n_items`` per task."""
+    items = worlds.get(cfg).benchmark_items(bench_dir)
+    return {k: _cap(v, cfg.evaluation.n_items, cfg.run.seed, k) for k, v in items.items()}
 
 
 def eval_config(cfg: StudyConfig):
@@ -334,11 +287,12 @@ def evaluate(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str, base
     from . import critic_eval
 
     src = base_st or st
+    world = worlds.get(cfg)
     bench_dir = None
-    if cfg.world.kind == "arith":
+    if world.builds_benchmarks:  # toy: written into the base evaluation's stage, shared by the trained one
         bench_dir = src.dir / "bench"
         if base_st is None:
-            build_toy_benchmarks(cfg, bench_dir)
+            world.build_benchmarks(bench_dir)
     items = benchmark_items(cfg, bench_dir)
     ecfg = eval_config(cfg)
     sets: dict[str, list] = {}

@@ -43,7 +43,7 @@ from ..records import CritiqueRecord, Problem, SFTExample, Solution, ValidationR
 from . import common, data, self_critic
 
 STAGE = "03_self_validation"
-VERSION = "2"  # 2: keys checked against what the stage reads (backend settings)
+VERSION = "3"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith
 KEYS = (
     "run.seed",
     "models.critic",

@@ -44,7 +44,7 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Literal, Sequence
 
 from scrit_utils import prompts
 from scrit_utils.records import Problem, Solution, stable_id
@@ -55,13 +55,14 @@ SPLITS = ("train", "seed", "benchmark")
 _SPLIT_BOUNDS = {"train": (0, 80), "seed": (80, 90), "benchmark": (90, 100)}
 
 OP_WORDS = {"+": "Add {b}.", "-": "Subtract {b}.", "*": "Multiply by {b}."}
-VERDICT_OK = "ok"
-VERDICT_WRONG = "wrong"
+from scrit_utils.worlds.arith_verdict import VERDICT_OK, VERDICT_WRONG  # noqa: E402  (one definition)
 
 
 @dataclass(frozen=True)
 class ArithConfig:
-    """Difficulty knobs: number of steps and operand sizes."""
+    """The arithmetic world's config: a profile's ``world.arith`` section is this dataclass (one set of
+    defaults). Difficulty knobs (number of steps, operand sizes) are used everywhere problems are drawn
+    (the study, the base-model recipe); the rest are read by the study's stages only."""
 
     min_steps: int = 2
     max_steps: int = 5
@@ -70,6 +71,20 @@ class ArithConfig:
     max_factor: int = 9  # k in *k is 2..max_factor
     max_value: int = 999  # every intermediate value stays in 0..max_value
     ops: tuple[str, ...] = ("+", "-", "*")
+    # --- the study's stages (scrit_utils.worlds.ArithWorld) ---
+    n_problems: int = 200  # problems drawn for stage 01 (before filtering)
+    split: Literal["train", "seed", "benchmark"] = "train"
+    # stage 01: also add the world's reference solution and one rule-injected wrong solution per problem
+    # (generators "world:reference" / "world:injected"), so both labels exist when the bases rarely solve one
+    world_solutions: bool = False
+    # stage 02, self_critique.mode=bug_injection: who writes the injected error -- the model (paper) or
+    # the world's rule-based injector (the tiny bases never learned the injection prompt)
+    injector: Literal["model", "world"] = "model"
+    # stage 04: the benchmark's wrong solutions are sampled from models.generators (else injected)
+    natural_errors: bool = True
+    # transformers backend: a decode-time rule that sets the step-verdict word from the compared pair the
+    # critic just wrote ("compared_values"; scrit_utils.worlds.arith_verdict); null = the model's own verdicts
+    verdict_rule: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_steps <= self.max_steps:
@@ -328,81 +343,9 @@ def _pad(v: int | None, width: int) -> str:
     return f"-{abs(v):0{width}d}" if v < 0 else f"{v:0{width}d}"
 
 
-#: the two compared values of a step body, ``=<checked>|<student's>`` (whitespace tolerated for model text)
-COMPARED_VALUES_RE = re.compile(r"=\s*(-?[0-9?]+)\s*\|\s*(-?[0-9?]+)")
-
-
-class ComparedValuesVerdictRule:
-    """The switchable decode-time verdict rule (``generation.verdict_rule: compared_values``).
-
-    Small toy critics compute the checked value and copy the student's value well, but learn
-    the equality test behind the verdict word slowly (the calibration prototype never wrote
-    "incorrect" either). With this rule on, whenever the critic *chooses to write* a step verdict
-    (its next token is `` ok`` or `` wrong``) right after a compared pair ``=<checked>|<student>``,
-    the word is set by whether the two values it wrote are equal. Everything else -- both values,
-    when to write a verdict, the conclusion, first-error step and correction that follow -- is
-    the model's own output. Off by default; results are reported with it on and off.
-
-    An instance is a decode hook (:class:`scrit_utils.generation.decode_hook.DecodeHook`); build it
-    with :func:`make_verdict_rule` and pass it to the backend. ``stats`` counts the verdict words it
-    was consulted on (``verdicts``) and those whose word it changed (``overridden``).
-    """
-
-    name = "compared_values"
-    _TAIL_RE = re.compile(r"=\s*(-?\d+)\s*\|\s*(-?\d+)\s*$")
-    tail_chars = 24  # characters of generated text the rule looks at
-
-    def __init__(self, tokenizer):
-        ids = {}
-        for word in (VERDICT_OK, VERDICT_WRONG):
-            enc = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
-            if len(enc) != 1:
-                raise ValueError(f"verdict_rule {self.name!r} needs ' {word}' to be one token in this tokenizer "
-                                 f"(got {len(enc)}); it is meant for the toy tokenizer")
-            ids[word] = enc[0]
-        self.ok_id, self.wrong_id = ids[VERDICT_OK], ids[VERDICT_WRONG]
-        self.candidates = frozenset(ids.values())
-        self.stats = {"verdicts": 0, "overridden": 0}
-
-    def verdict(self, tail: str) -> int | None:
-        """The verdict token to write after generated text ``tail`` (None: no compared pair just ended)."""
-        m = self._TAIL_RE.search(tail)
-        if m is None:
-            return None
-        return self.ok_id if m.group(1) == m.group(2) else self.wrong_id
-
-    def __call__(self, tokens: list[int], tails: Sequence[str | None], logits=None) -> list[int] | None:
-        """The decode hook: each verdict word a live row chose right after a compared pair is set by the pair."""
-        out = None
-        for j, (t, tail) in enumerate(zip(tokens, tails)):
-            if tail is None or t not in self.candidates:
-                continue
-            v = self.verdict(tail)
-            if v is None:
-                continue
-            self.stats["verdicts"] += 1
-            if v != t:
-                self.stats["overridden"] += 1
-                if out is None:
-                    out = list(tokens)
-                out[j] = v
-        return out
-
-
-VERDICT_RULES = {ComparedValuesVerdictRule.name: ComparedValuesVerdictRule}
-
-
-def make_verdict_rule(name: str | None, tokenizer) -> ComparedValuesVerdictRule | None:
-    """The decode hook for ``generation.verdict_rule`` = ``name`` (None or empty = off), with fresh ``stats``.
-
-    Usage: ``backend.decode_hook = make_verdict_rule("compared_values", backend.tokenizer)``.
-    An unknown name is an error that lists the known ones.
-    """
-    if not name:
-        return None
-    if name not in VERDICT_RULES:
-        raise ValueError(f"generation.verdict_rule: unknown rule {name!r}; known: {sorted(VERDICT_RULES)} or null")
-    return VERDICT_RULES[name](tokenizer)
+from scrit_utils.worlds.arith_verdict import (  # noqa: E402,F401  (the decode-time rule, re-exported)
+    COMPARED_VALUES_RE, VERDICT_RULES, ComparedValuesVerdictRule, make_verdict_rule,
+)
 
 
 def _num(v: int | None) -> str:

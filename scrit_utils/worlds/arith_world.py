@@ -1,0 +1,115 @@
+"""The toy arithmetic world as a :class:`~scrit_utils.worlds.base.World` (config: ``world.arith``, an
+:class:`~scrit_utils.worlds.arith.ArithConfig`).
+
+Usage::
+
+    from scrit_utils import worlds
+    world = worlds.get(cfg)      # cfg.world.kind == "arith"
+    world.problems()             # arith.generate_problems on the profile's split
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Callable, Sequence
+
+from scrit_utils import prompts
+from scrit_utils.records import Problem, Solution
+from scrit_utils.worlds import arith
+from scrit_utils.worlds.base import World
+
+#: folders of the RealCritic-format sets per CC scenario
+SCENARIO_FILES = {"wrong": "wrong_data", "mix": "mix_data"}
+
+
+class ArithWorld(World):
+    kind = "arith"
+
+    @property
+    def a(self) -> arith.ArithConfig:
+        return self.cfg.world.arith
+
+    def problems(self) -> list[Problem]:
+        a = self.a
+        return arith.generate_problems(self.cfg.run.seed, a.n_problems, a.split, self._difficulty(),
+                                       stream="study-problems")
+
+    @property
+    def supplies_solutions(self) -> bool:
+        return self.a.world_solutions
+
+    def world_solutions(self, problems: Sequence[Problem], solution_id: Callable[[str, str, int], str],
+                        rng_tag: str) -> list[Solution]:
+        """With ``world.arith.world_solutions``: the reference solution and one rule-injected wrong one per problem."""
+        if not self.a.world_solutions:
+            return []
+        from scrit_utils.grading import is_equivalent
+
+        out = []
+        for p in problems:
+            ref = arith.reference_solution(p)
+            bad = arith.inject_error(p, random.Random(f"{rng_tag}/{p.id}"))
+            for gen, s in (("world:reference", ref), ("world:injected", bad)):
+                ok = s.final_answer is not None and bool(is_equivalent(s.final_answer, p.answer))
+                out.append(Solution(
+                    id=solution_id(p.id, gen, 0), problem_id=p.id, generator=gen, steps=s.steps,
+                    final_answer=s.final_answer, is_correct=ok, text=s.text, meta={"sample": 0, **s.meta},
+                ))
+        return out
+
+    @property
+    def injects_errors(self) -> bool:
+        return self.a.injector == "world"
+
+    def inject_error(self, problem: Problem, rng: random.Random) -> Solution:
+        return arith.inject_error(problem, rng)
+
+    @property
+    def builds_benchmarks(self) -> bool:
+        return True
+
+    def build_benchmarks(self, bench_dir: Path) -> dict:
+        """The RealCritic / ProcessBench-format sets on the benchmark split (never trained on); the wrong
+        solutions are sampled from ``models.generators`` when ``world.arith.natural_errors``."""
+        from scrit_utils import config as _config
+        from scrit_utils.worlds import arith_bench
+
+        if (bench_dir / "summary.json").exists():
+            return json.loads((bench_dir / "summary.json").read_text())
+        cfg = self.cfg
+        n = cfg.evaluation.n_items or 600
+        gens = {g.name: _config.model_ref(g.path) for g in cfg.models.generators} if self.a.natural_errors else None
+        return arith_bench.write_toy_benchmarks(bench_dir, seed=cfg.run.seed, n_per_class=math.ceil(n / 2),
+                                                generators=gens, config=self._difficulty())
+
+    def _difficulty(self) -> arith.ArithConfig:
+        # the difficulty knobs as a plain dataclass: read once (recorded) rather than in the sampling loop,
+        # and the stage knobs left at their defaults so nothing downstream sees them
+        a = self.a
+        return arith.ArithConfig(min_steps=a.min_steps, max_steps=a.max_steps, max_start=a.max_start,
+                                 max_addend=a.max_addend, max_factor=a.max_factor, max_value=a.max_value,
+                                 ops=tuple(a.ops))
+
+    def benchmark_items(self, bench_dir: Path | None) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for scen, folder in SCENARIO_FILES.items():
+            path = bench_dir / "realcritic" / folder / "arith" / "test.jsonl"
+            rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+            out[scen] = [{"id": f"arith/{r['idx']}", "task": "arith", "question": r["question"], "gt": str(r["gt"]),
+                          "solution": r["reasoning"], "original_correct": bool(r.get("previous_score", [False])[0])}
+                         for r in rows]
+        pb = json.loads((bench_dir / "processbench" / "arith.json").read_text())
+        out["processbench"] = [{
+            "id": r["id"], "task": "arith", "question": r["problem"], "solution": prompts.format_solution(r["steps"]),
+            "label": r["label"], "gt": str(arith.parse_problem(Problem(id="", question=r["problem"], answer="")).answer),
+        } for r in pb]
+        return out
+
+    @property
+    def decode_rule(self) -> str | None:
+        return self.a.verdict_rule or None
+
+    def decode_hook(self, tokenizer):
+        return arith.make_verdict_rule(self.a.verdict_rule, tokenizer)
