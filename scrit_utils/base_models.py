@@ -44,20 +44,20 @@ import math
 import os
 import random
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scrit_utils.base_data import Encoder, collate, encode_pools
-from scrit_utils.records import atomic_write_text, write_json
+from scrit_utils.base_model_info import (  # noqa: F401 (is_complete, is_current, steps_done re-exported)
+    RECIPE_VERSION, _git_sha, _write_log, is_complete,
+    is_current, steps_done)
+from scrit_utils.records import write_json
 from scrit_utils.worlds import arith
 
 TOKENIZER_DIR = "tokenizer"
 #: batch kinds a phase can mix
 BATCH_KINDS = ("drill", "solve", "direct", "contrastive")
-#: bump when the recipe's logic changes (recorded in build_info; a dir built by another version is rebuilt)
-RECIPE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -258,40 +258,6 @@ def lr_at(j: int, n: int, phase: Phase, min_lr_ratio: float) -> float:
     return phase.lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, prog))))
 
 
-def _info(model_dir: Path) -> dict:
-    info = Path(model_dir) / "build_info.json"
-    if not info.exists() or not (Path(model_dir) / "model.safetensors").exists():
-        return {}
-    try:
-        return json.loads(info.read_text())
-    except json.JSONDecodeError:
-        return {}
-
-
-def is_complete(model_dir: Path) -> bool:
-    """Every phase of the model's recipe finished and saved (the v1 dirs committed before v2 say so too)."""
-    return bool(_info(model_dir).get("complete"))
-
-
-def is_current(model_dir: Path) -> bool:
-    """Complete and built by this recipe version (``build_base_models`` skips only these)."""
-    i = _info(model_dir)
-    return bool(i.get("complete")) and i.get("recipe_version") == RECIPE_VERSION
-
-
-def steps_done(info: dict) -> int:
-    """Optimizer steps recorded in ``build_info``."""
-    return int(info.get("steps", 0))
-
-
-def _git_sha() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except OSError:  # pragma: no cover
-        return ""
-
-
 class _Run:
     """The state of one build: model, optimizer of the current phase, log; checkpointed to ``<dir>.ckpt``."""
 
@@ -430,14 +396,6 @@ def _save_model(cfg: BuildConfig, run: _Run, train_s: float) -> None:
 
 def _cfg_dict(cfg: BuildConfig) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
-def _write_log(out: Path, log: list[dict]) -> None:
-    write_json(out / "train_log.json", log)
-    if log:
-        cols = list(log[0])
-        lines = [",".join(cols)] + [",".join("" if r.get(c) is None else str(r.get(c)) for c in cols) for r in log]
-        atomic_write_text(out / "train_log.csv", "\n".join(lines) + "\n")
 
 
 def _worker(args: tuple[dict, str]) -> str:

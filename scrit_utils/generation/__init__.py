@@ -1,7 +1,8 @@
 """Generation backends behind one interface; see :mod:`scrit_utils.generation.base`."""
 from .base import Backend, GenerationRequest, SamplingParams, derive_seed, truncate_at_stop
+from .decode_hook import DecodeHook
 
-__all__ = ["Backend", "GenerationRequest", "SamplingParams", "derive_seed", "truncate_at_stop", "get_backend"]
+__all__ = ["Backend", "DecodeHook", "GenerationRequest", "SamplingParams", "derive_seed", "truncate_at_stop", "get_backend"]
 
 
 def get_backend(kind: str, **kwargs) -> Backend:

@@ -97,6 +97,58 @@ def _clean_correct(problem: Problem, sol: Solution) -> bool:
     return bool(sol.is_correct) and arith.label_solution(problem, sol.steps).is_correct
 
 
+def _rc_row(idx: int, p: Problem, s: Solution, mix: bool) -> dict:
+    """One RealCritic-format row (``previous_score`` only in the mix set)."""
+    row = {
+        "idx": idx,
+        "question": p.question,
+        "gt": p.answer,
+        "reasoning": s.text if s.text else prompts.format_solution(s.steps),
+        "pred": s.final_answer,
+        "model": s.generator,
+        "reference_solution": p.reference_solution,
+    }
+    if mix:
+        row["previous_score"] = [bool(s.is_correct)]
+    return row
+
+
+def _pb_row(idx: int, p: Problem, s: Solution) -> dict:
+    """One ProcessBench-format row; ``label`` is the 0-based first wrong step (-1: all right)."""
+    lab = arith.label_solution(p, s.steps)
+    return {
+        "id": f"arith-{idx}",
+        "generator": s.generator,
+        "problem": p.question,
+        "steps": list(s.steps),
+        "final_answer_correct": bool(s.is_correct),
+        "label": -1 if lab.is_correct else lab.first_error_step - 1,
+        "reference_solution": p.reference_solution,
+    }
+
+
+class _Picker:
+    """Chooses each benchmark solution: a cleanly labelled model sample when there is one, else the
+    reference (correct) or an injected error (wrong); counts where each came from per set."""
+
+    def __init__(self, natural: Mapping[str, list[Solution]], seed: int, rng: random.Random) -> None:
+        self.natural, self.seed, self.rng = natural, seed, rng
+        self.origins: dict[str, dict[str, int]] = {}
+
+    def __call__(self, set_name: str, p: Problem, want_correct: bool) -> Solution:
+        clean = _clean_correct if want_correct else _clean_wrong
+        cands = [s for s in self.natural.get(p.id, []) if clean(p, s)]
+        if cands:
+            s, origin = cands[self.rng.randrange(len(cands))], "sampled"
+        elif want_correct:
+            s, origin = arith.reference_solution(p), "reference"
+        else:
+            s, origin = arith.inject_error(p, random.Random(f"{self.seed}/bench-inject/{p.id}")), "injected"
+        counts = self.origins.setdefault(set_name, {})
+        counts[origin] = counts.get(origin, 0) + 1
+        return s
+
+
 def write_toy_benchmarks(
     out_dir: str | Path,
     seed: int,
@@ -122,69 +174,20 @@ def write_toy_benchmarks(
         for s in sample_solutions(probs, generators, seed, temperature, samples_per_problem):
             natural.setdefault(s.problem_id, []).append(s)
     rng = random.Random(f"{seed}/toy-bench")
-
-    def pick(p: Problem, want_correct: bool) -> tuple[Solution, str]:
-        cands = [s for s in natural.get(p.id, []) if (_clean_correct(p, s) if want_correct else _clean_wrong(p, s))]
-        if cands:
-            return cands[rng.randrange(len(cands))], "sampled"
-        if want_correct:
-            return arith.reference_solution(p), "reference"
-        return arith.inject_error(p, random.Random(f"{seed}/bench-inject/{p.id}")), "injected"
-
-    origin_counts: dict[str, dict[str, int]] = {}
-
-    def note(set_name: str, origin: str) -> None:
-        origin_counts.setdefault(set_name, {}).setdefault(origin, 0)
-        origin_counts[set_name][origin] += 1
-
-    def rc_row(idx: int, p: Problem, s: Solution, mix: bool) -> dict:
-        row = {
-            "idx": idx,
-            "question": p.question,
-            "gt": p.answer,
-            "reasoning": s.text if s.text else prompts.format_solution(s.steps),
-            "pred": s.final_answer,
-            "model": s.generator,
-            "reference_solution": p.reference_solution,
-        }
-        if mix:
-            row["previous_score"] = [bool(s.is_correct)]
-        return row
-
-    out = Path(out_dir)
-    mix_rows, wrong_rows, pb_rows = [], [], []
+    pick = _Picker(natural, seed, rng)
     order = list(range(2 * n))
-    rng.shuffle(order)
-    for j, i in enumerate(order):  # mix: problems 0..2n-1, first n correct
-        p = probs[i]
-        s, origin = pick(p, want_correct=i < n)
-        note("mix", origin)
-        mix_rows.append(rc_row(j, p, s, mix=True))
-    for j, p in enumerate(probs[2 * n : 3 * n]):
-        s, origin = pick(p, want_correct=False)
-        note("wrong", origin)
-        wrong_rows.append(rc_row(j, p, s, mix=False))
+    rng.shuffle(order)  # mix: problems 0..2n-1, the first n correct
+    mix_rows = [_rc_row(j, probs[i], pick("mix", probs[i], i < n), mix=True) for j, i in enumerate(order)]
+    wrong_rows = [_rc_row(j, p, pick("wrong", p, False), mix=False) for j, p in enumerate(probs[2 * n: 3 * n])]
     pb_idx = list(range(3 * n, 5 * n))
     rng.shuffle(pb_idx)
-    for j, i in enumerate(pb_idx):
-        p = probs[i]
-        s, origin = pick(p, want_correct=i < 4 * n)
-        note("processbench", origin)
-        lab = arith.label_solution(p, s.steps)
-        pb_rows.append({
-            "id": f"arith-{j}",
-            "generator": s.generator,
-            "problem": p.question,
-            "steps": list(s.steps),
-            "final_answer_correct": bool(s.is_correct),
-            "label": -1 if lab.is_correct else lab.first_error_step - 1,
-            "reference_solution": p.reference_solution,
-        })
+    pb_rows = [_pb_row(j, probs[i], pick("processbench", probs[i], i < 4 * n)) for j, i in enumerate(pb_idx)]
+    out = Path(out_dir)
     for name, rows in (("mix_data", mix_rows), ("wrong_data", wrong_rows)):
         atomic_write_text(out / "realcritic" / name / "arith" / "test.jsonl",
                           "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_json(out / "processbench" / "arith.json", pb_rows)
-    summary = {"seed": seed, "n_per_class": n, "origins": origin_counts,
+    summary = {"seed": seed, "n_per_class": n, "origins": pick.origins,
                "generators": {k: str(v) for k, v in (generators or {}).items()},
                "temperature": temperature, "samples_per_problem": samples_per_problem}
     write_json(out / "summary.json", summary)
