@@ -80,3 +80,34 @@ def test_empty_training_set_is_a_clear_error(tmp_path, tiny):
     cfg = _cfg(tmp_path, tiny)
     with pytest.raises(ValueError, match="self-training set is empty"):
         training.train(cfg, training.train_stage(cfg), [])
+
+
+def test_trainer_log_lines_go_to_stderr_not_stdout(capfd):
+    """Saved notebooks keep stdout: the Trainer's {'loss': ...} lines must not land there (#13)."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from scrit_utils.pipeline.training import _log_lines_to_stderr
+
+    class FakeTrainer:  # only the callback list matters here
+        def __init__(self):
+            from transformers.trainer_callback import ProgressCallback
+            self.callbacks = [ProgressCallback()]
+
+        def pop_callback(self, cls):
+            for c in self.callbacks:
+                if isinstance(c, cls):
+                    self.callbacks.remove(c)
+                    return c
+
+        def add_callback(self, cls):
+            self.callbacks.append(cls())
+
+    t = FakeTrainer()
+    _log_lines_to_stderr(t)
+    (cb,) = t.callbacks
+    args, state = TrainingArguments(output_dir="unused", report_to=[]), TrainerState(max_steps=2)
+    cb.on_train_begin(args, state, TrainerControl())
+    cb.on_log(args, state, TrainerControl(), logs={"loss": 1.25, "total_flos": 3.0})
+    cb.on_train_end(args, state, TrainerControl())
+    out, err = capfd.readouterr()
+    assert "'loss': '1.25'" in err and "loss" not in out

@@ -151,7 +151,32 @@ def make_trainer(cfg: StudyConfig, st: artifacts.Stage, examples: Sequence[SFTEx
     peft_cfg = lora_config(cfg) if cfg.training.use_lora else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples), processing_class=tok,
                          peft_config=peft_cfg)
+    _log_lines_to_stderr(trainer)
     return trainer, tok
+
+
+def _log_lines_to_stderr(trainer) -> None:
+    """The Trainer's per-log lines (``{'loss': ...}``) go to stderr beside its progress bar: its
+    ProgressCallback writes them with ``tqdm.write``, i.e. to stdout, which a saved notebook keeps
+    (``scrit run`` routes stderr to the terminal, see :mod:`scrit_utils.notebook_env`)."""
+    import sys
+
+    from transformers.trainer_callback import ProgressCallback
+
+    class StderrLogProgress(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            bar = self.training_bar
+            if bar is None:
+                return
+            write = bar.write
+            bar.write = lambda s, **kw: write(s, file=sys.stderr, **kw)  # instance attribute shadows the classmethod
+            try:
+                super().on_log(args, state, control, logs=logs, **kwargs)
+            finally:
+                del bar.write
+
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(StderrLogProgress)
 
 
 def train(cfg: StudyConfig, st: artifacts.Stage, examples: Sequence[SFTExample]) -> dict:
