@@ -8,7 +8,8 @@
   ``runs/<name>/04_metrics.json``'s ``run.sha`` must all name the same sha (per profile); a
   generated file without a stamp is reported too;
 - an executed notebook that is larger than :data:`MAX_NOTEBOOK_BYTES`,
-  contains "Warning" or "Traceback" in its code or outputs, contains an absolute machine path, or
+  contains "Warning", "Traceback" or a Trainer log line (``{'loss': ...``) in its code or outputs,
+  contains an absolute machine path, or
   does not end with an interpretation (a cell whose output is markdown);
 - a study README whose first section is not "## Bottom line".
 
@@ -31,7 +32,7 @@ from pathlib import Path
 MAX_NOTEBOOK_BYTES = 300_000
 STAMP_RE = re.compile(r"^<!-- scrit-run sha=(\S+) profile=(\S+)")
 ABS_PATH_RE = re.compile(r"(?<![\w.~<>-])/(?:home|root|tmp|work|Users|mnt|var|private|opt|srv|scratch)/")
-FORBIDDEN = ("Warning", "Traceback")
+FORBIDDEN = ("Warning", "Traceback", "{'loss'")  # the last: Trainer log lines printed into an output
 INPUT_NOTEBOOKS = ("00",)
 
 
