@@ -32,7 +32,6 @@ from typing import Sequence
 
 from .. import artifacts, prompts, worlds
 from ..config import StudyConfig
-from ..worlds import real_world
 from ..generation import GenerationRequest, derive_seed
 from ..records import Problem, Solution, read_jsonl, stable_id, write_jsonl
 from . import common
@@ -63,8 +62,6 @@ def load_problems(cfg: StudyConfig) -> list[Problem]:
     """The world's problems (:meth:`scrit_utils.worlds.base.World.problems`)."""
     return worlds.get(cfg).problems()
 
-
-load_real_source = real_world.load_real_source  # one ``world.real_sources`` entry (kept importable here)
 
 
 # --- 2. solutions -----------------------------------------------------------------------

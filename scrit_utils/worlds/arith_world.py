@@ -15,13 +15,10 @@ import random
 from pathlib import Path
 from typing import Callable, Sequence
 
-from scrit_utils import prompts
+from scrit_utils import inputs, prompts
 from scrit_utils.records import Problem, Solution
 from scrit_utils.worlds import arith
-from scrit_utils.worlds.base import World
-
-#: folders of the RealCritic-format sets per CC scenario
-SCENARIO_FILES = {"wrong": "wrong_data", "mix": "mix_data"}
+from scrit_utils.worlds.base import SCENARIO_FILES, World
 
 
 class ArithWorld(World):
@@ -52,7 +49,7 @@ class ArithWorld(World):
             ref = arith.reference_solution(p)
             bad = arith.inject_error(p, random.Random(f"{rng_tag}/{p.id}"))
             for gen, s in (("world:reference", ref), ("world:injected", bad)):
-                ok = s.final_answer is not None and bool(is_equivalent(s.final_answer, p.answer))
+                ok = is_equivalent(s.final_answer, p.answer)  # False for a missing answer
                 out.append(Solution(
                     id=solution_id(p.id, gen, 0), problem_id=p.id, generator=gen, steps=s.steps,
                     final_answer=s.final_answer, is_correct=ok, text=s.text, meta={"sample": 0, **s.meta},
@@ -85,12 +82,9 @@ class ArithWorld(World):
                                                 generators=gens, config=self._difficulty())
 
     def _difficulty(self) -> arith.ArithConfig:
-        # the difficulty knobs as a plain dataclass: read once (recorded) rather than in the sampling loop,
-        # and the stage knobs left at their defaults so nothing downstream sees them
-        a = self.a
-        return arith.ArithConfig(min_steps=a.min_steps, max_steps=a.max_steps, max_start=a.max_start,
-                                 max_addend=a.max_addend, max_factor=a.max_factor, max_value=a.max_value,
-                                 ops=tuple(a.ops))
+        # the real dataclass, not the recording view: read once (the whole world.arith section recorded)
+        # rather than attribute by attribute inside the sampling loop
+        return inputs.unwrap(self.a)
 
     def benchmark_items(self, bench_dir: Path | None) -> dict[str, list[dict]]:
         out: dict[str, list[dict]] = {}

@@ -26,6 +26,9 @@ from typing import Any, Callable, Sequence
 
 from scrit_utils.records import Problem, Solution
 
+#: RealCritic's folder per CC scenario (every world's CC sets use RealCritic's layout)
+SCENARIO_FILES = {"wrong": "wrong_data", "mix": "mix_data"}
+
 
 class World:
     """Base class; the defaults are "this world has no such part"."""

@@ -14,9 +14,7 @@ from pathlib import Path
 
 from scrit_utils import prompts
 from scrit_utils.records import Problem
-from scrit_utils.worlds.base import World
-
-SCENARIO_FILES = {"wrong": "wrong_data", "mix": "mix_data"}
+from scrit_utils.worlds.base import SCENARIO_FILES, World
 
 
 def _ref(path: str) -> str:
