@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=None, help="checkpoint dir or hub id (default: models/toy-0.6m if present)")
     ap.add_argument("--n", type=int, default=512, help="critiques for the batched backend")
     ap.add_argument("--naive-n", type=int, default=32, help="critiques for the naive loop (a prefix of the same prompts)")
-    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=128, help="rows per batch (configs/toy.yaml generation.batch_size)")
     ap.add_argument("--max-new-tokens", type=int, default=192)
     ap.add_argument("--temperature", type=float, default=0.7, help="for the extra sampled batched run")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the batched backend (the study uses 2 cores)")

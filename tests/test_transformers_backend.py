@@ -208,26 +208,26 @@ def test_get_backend_and_validation(model_dir):
         TransformersBackend(model_dir, batch_size=0)
 
 
-# --- the block-major KV cache (CPU default) ---------------------------------------------
-def test_block_major_cache_is_the_cpu_default_and_matches_the_contiguous_cache(backend):
-    assert backend.kv_block_size == 32 and backend.lean_decode and backend.prefill_rows == 32
+# --- the head-major KV cache (CPU default) ----------------------------------------------
+def test_head_major_cache_is_the_cpu_default_and_matches_the_contiguous_cache(backend):
+    assert backend.kv_head_major and backend.lean_decode and backend.prefill_rows == 32
     rs = reqs(seed_base=11)
 
-    def run(block, bs, params, prefill_rows=32, lean=True):
-        b = TransformersBackend("tiny", batch_size=bs, kv_block_size=block, prefill_rows=prefill_rows, lean_decode=lean,
+    def run(head_major, bs, params, prefill_rows=32, lean=True):
+        b = TransformersBackend("tiny", batch_size=bs, kv_head_major=head_major, prefill_rows=prefill_rows, lean_decode=lean,
                                 _loaded=(backend.model, backend.tokenizer))
         return b.generate(rs, params, progress=False)
     for params in (GREEDY, SAMPLED):
-        ref = run(0, 8, params)  # the contiguous cache, stock attention, one prefill, transformers' forward
-        # 1 and 5: prompts and steps straddle many block edges; prefill_rows 2/3: chunked prefill over
-        # several batches that share the storage pool; lean off: the registered attention function
-        for block, bs, prefill_rows, lean in ((32, 8, 32, True), (5, 3, 2, True), (1, 8, 3, False), (32, 8, 3, True)):
-            assert run(block, bs, params, prefill_rows, lean) == ref, (block, bs, prefill_rows, lean, params)
+        ref = run(False, 8, params)  # the contiguous cache, stock attention, one prefill, transformers' forward
+        # prefill_rows 2/3: chunked prefill over several batches that share the storage pool (rows cut
+        # to their chunk's longest prompt leave unwritten slots); lean off: the registered attention function
+        for bs, prefill_rows, lean in ((8, 32, True), (3, 2, True), (8, 3, False), (8, 3, True)):
+            assert run(True, bs, params, prefill_rows, lean) == ref, (bs, prefill_rows, lean, params)
     assert backend.model.config._attn_implementation == "sdpa"  # switched only for the duration of a call
 
 
 def test_lean_decode_step_is_bitwise_the_models_forward(backend):
-    from scrit_utils.generation.kv_cache import KV_BLOCK_ATTENTION, _attention_implementation, _make_cache
+    from scrit_utils.generation.kv_cache import KV_CACHE_ATTENTION, _attention_implementation, _make_cache
     from scrit_utils.generation.lean_decode import _lean_decode_step
 
     ids = [backend.tokenizer(p)["input_ids"] for p in PROMPTS[:5]]
@@ -237,8 +237,8 @@ def test_lean_decode_step_is_bitwise_the_models_forward(backend):
     for r, p in enumerate(ids):
         x[r, width - len(p):], mask[r, width - len(p):] = torch.tensor(p), 1
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    caches = [_make_cache(backend.model, width + 12, 4) for _ in range(2)]
-    with torch.inference_mode(), _attention_implementation(backend.model, KV_BLOCK_ATTENTION):
+    caches = [_make_cache(backend.model, width + 12, head_major=True) for _ in range(2)]
+    with torch.inference_mode(), _attention_implementation(backend.model, KV_CACHE_ATTENTION):
         logits = [backend._forward(x, mask, pos, c) for c in caches]
         nxt = pos[:, -1:] + 1
         for _ in range(10):
@@ -273,25 +273,25 @@ def test_lean_decode_is_chosen_by_what_the_model_is_made_of(backend):
             return out
         m.model.register_forward_hook(hook)
     hidden = variant(scale_in_forward)
-    assert _supports_lean_decode(hidden) and not _lean_decode_matches(hidden, 4)
-    assert _lean_decode_matches(backend.model, 4)
+    assert _supports_lean_decode(hidden) and not _lean_decode_matches(hidden)
+    assert _lean_decode_matches(backend.model)
     assert not TransformersBackend("tiny", _loaded=(hidden, backend.tokenizer)).lean_decode
     assert TransformersBackend("tiny", _loaded=(renamed, backend.tokenizer)).lean_decode
 
 
-def test_kv_block_attention_equals_sdpa_on_the_same_cache():
+def test_head_major_attention_equals_sdpa_on_the_same_cache():
     from transformers.integrations.sdpa_attention import repeat_kv
 
-    from scrit_utils.generation.kv_cache import _BlockedLayer, _kv_block_attention
+    from scrit_utils.generation.kv_cache import _HeadMajorLayer, _kv_cache_attention
 
     torch.manual_seed(0)
-    b, h, hkv, d, prompt, steps, block = 3, 4, 2, 8, 11, 9, 4
+    b, h, hkv, d, prompt, steps = 3, 4, 2, 8, 11, 9
 
     class Module:  # what the attention function reads from the calling layer
         num_key_value_groups = h // hkv
         is_causal = True
 
-    layer = _BlockedLayer(capacity=prompt + steps + 1, block_size=block)
+    layer = _HeadMajorLayer(capacity=prompt + steps + 1)
     k0, v0 = torch.randn(b, hkv, prompt, d), torch.randn(b, hkv, prompt, d)
     first = layer.update(k0, v0)
     assert first[0] is k0  # the prefill attends over its own states
@@ -302,10 +302,10 @@ def test_kv_block_attention_equals_sdpa_on_the_same_cache():
         kb, vb = layer.update(k1, v1)
         keys.append(k1), values.append(v1)
         n = prompt + step + 1
-        assert kb.dim() == 5 and kb.shape[0] == -(-n // block)
+        assert kb.shape == (b, hkv, 1, d, n) and vb.shape == (b, hkv, 1, n, d)
         mask = (torch.arange(n)[None, :] >= pad[:, None]).reshape(b, 1, 1, n)
         q = torch.randn(b, h, 1, d)
-        got, _ = _kv_block_attention(Module(), q, kb, vb, mask, scaling=0.3)
+        got, _ = _kv_cache_attention(Module(), q, kb, vb, mask, scaling=0.3)
         k, v = torch.cat(keys, 2), torch.cat(values, 2)
         want = torch.nn.functional.scaled_dot_product_attention(q, repeat_kv(k, 2), repeat_kv(v, 2), attn_mask=mask,
                                                                 scale=0.3).transpose(1, 2)
@@ -313,28 +313,39 @@ def test_kv_block_attention_equals_sdpa_on_the_same_cache():
     # dropping rows keeps the survivors' states (twice: the second selection reuses the first's storage)
     for keep, rows in (([2, 0], [2, 0]), ([1], [0])):
         layer.batch_select_indices(torch.tensor(keep))
-        kb, _ = layer.update(torch.zeros(len(keep), hkv, 0, d), torch.zeros(len(keep), hkv, 0, d))
-        flat = kb.permute(1, 2, 0, 3, 4).reshape(len(keep), hkv, -1, d)[:, :, :prompt + steps]
-        torch.testing.assert_close(flat, torch.cat(keys, 2)[rows])
+        kb, vb = layer.update(torch.zeros(len(keep), hkv, 0, d), torch.zeros(len(keep), hkv, 0, d))
+        torch.testing.assert_close(kb[:, :, 0].transpose(-1, -2), torch.cat(keys, 2)[rows])
+        torch.testing.assert_close(vb[:, :, 0], torch.cat(values, 2)[rows])
     # released storages go to the pool and the next layer takes them instead of new memory
     pool = layer.pool
     layer.release()
     assert len(pool) == 4 and layer.kbuf is None
     ptrs = {t.data_ptr() for t in pool}
-    again = _BlockedLayer(capacity=prompt + steps + 1, block_size=block, pool=pool)
+    again = _HeadMajorLayer(capacity=prompt + steps + 1, pool=pool)
     again.update(k0, v0)
     assert {again.kbuf.data_ptr(), again.vbuf.data_ptr()} <= ptrs and len(pool) == 2
+
+
+def test_a_chunked_prefill_zeroes_the_slots_its_rows_never_write():
+    """Rows cut to their chunk's longest prompt leave slots unwritten; reused storage must not leak into them."""
+    from scrit_utils.generation.kv_cache import _HeadMajorLayer
+
+    pool = [torch.full((2 * 2 * 4 * 8,), float("nan")) for _ in range(2)]  # storage left over from a batch
+    layer = _HeadMajorLayer(capacity=8, pool=pool)
+    layer.prefill_rows = (1, 2, 3, 2)  # the chunk of row 1 starts at slot 3
+    layer.update(torch.ones(1, 2, 5, 4), torch.ones(1, 2, 5, 4))
+    assert torch.equal(layer.kbuf[1, :, :, :3], torch.zeros(2, 4, 3))
+    assert torch.equal(layer.vbuf[1, :, :3], torch.zeros(2, 3, 4))
+    assert torch.equal(layer.kbuf[1, :, :, 3:], torch.ones(2, 4, 5))
 
 
 def test_attention_implementation_restored_after_a_failed_call(backend, monkeypatch):
     b = TransformersBackend("tiny", batch_size=4, _loaded=(backend.model, backend.tokenizer))
 
     def boom(*a, **k):
-        assert backend.model.config._attn_implementation == "scrit_kv_blocks"
+        assert backend.model.config._attn_implementation == "scrit_kv_head_major"
         raise RuntimeError("boom")
     monkeypatch.setattr(b, "_generate_batch", boom)
     with pytest.raises(RuntimeError, match="boom"):
         b.generate(reqs(), GREEDY, progress=False)
     assert backend.model.config._attn_implementation == "sdpa"
-    with pytest.raises(ValueError, match="kv_block_size"):
-        TransformersBackend("tiny", kv_block_size=-1, _loaded=(backend.model, backend.tokenizer))

@@ -1,9 +1,9 @@
-"""A lean decode step for pre-norm rotary decoders (Qwen2 and alike) on the block-major KV cache.
+"""A lean decode step for pre-norm rotary decoders (Qwen2 and alike) on the head-major KV cache.
 
 For a one-token decode step on CPU, transformers' per-module dispatch, output capturing and
 mask building cost about as much as the arithmetic. :func:`_lean_decode_step` does the same
 operations, in the same order and on the same weights, as the model's own forward with
-:func:`~scrit_utils.generation.kv_cache._kv_block_attention` (the logits are bitwise equal),
+:func:`~scrit_utils.generation.kv_cache._kv_cache_attention` (the logits are bitwise equal),
 without that plumbing.
 
 Which models get it is decided by what they are made of, not by their class name
@@ -15,7 +15,7 @@ equal (:func:`_lean_decode_matches`).
 
 Usage (what :class:`~scrit_utils.generation.transformers_backend.TransformersBackend` does)::
 
-    if _supports_lean_decode(model) and _lean_decode_matches(model, block_size=32):
+    if _supports_lean_decode(model) and _lean_decode_matches(model):
         logits = _lean_decode_step(model, tokens, positions, cache, mask)  # per decode step
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import weakref
 
 import torch
 
-from .kv_cache import KV_BLOCK_ATTENTION, _attend_blocks, _attention_implementation, _block_bias, _make_cache
+from .kv_cache import KV_CACHE_ATTENTION, _attend, _attention_implementation, _make_cache, _padding_bias
 
 __all__: list[str] = []
 
@@ -93,19 +93,18 @@ def _supports_lean_decode(model) -> bool:
     return all(_layer_supported(layer) for layer in inner.layers)
 
 
-_MATCHES: "weakref.WeakKeyDictionary[torch.nn.Module, dict[int, bool]]" = weakref.WeakKeyDictionary()
+_MATCHES: "weakref.WeakKeyDictionary[torch.nn.Module, bool]" = weakref.WeakKeyDictionary()
 
 
 @torch.inference_mode()
-def _lean_decode_matches(model, block_size: int, steps: int = 2) -> bool:
+def _lean_decode_matches(model, steps: int = 2) -> bool:
     """Run the model's own forward and :func:`_lean_decode_step` on a tiny padded batch; True if bitwise equal.
 
-    Two rows (one left-padded), a prefill and ``steps`` decode steps on two caches of
-    ``block_size``-token blocks. The answer is remembered per model and block size. Needs
-    the block attention registered (:func:`~scrit_utils.generation.kv_cache._register_kv_block_attention`).
+    Two rows (one left-padded), a prefill and ``steps`` decode steps on two head-major caches.
+    The answer is remembered per model. Needs the head-major attention registered
+    (:func:`~scrit_utils.generation.kv_cache._register_kv_cache_attention`).
     """
-    known = _MATCHES.setdefault(model, {})
-    if block_size not in known:
+    if model not in _MATCHES:
         dev = model.lm_head.weight.device
         vocab = model.lm_head.out_features
         ids = (torch.arange(10, device=dev).reshape(2, 5) * 7 + 1) % vocab
@@ -113,8 +112,8 @@ def _lean_decode_matches(model, block_size: int, steps: int = 2) -> bool:
         mask[1, :2] = 0  # the second row is a 3-token prompt behind two pads
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        caches = [_make_cache(model, 5 + steps + 1, block_size) for _ in range(2)]
-        with _attention_implementation(model, KV_BLOCK_ATTENTION):
+        caches = [_make_cache(model, 5 + steps + 1, head_major=True) for _ in range(2)]
+        with _attention_implementation(model, KV_CACHE_ATTENTION):
             own = [model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
                          **{cache_kw: c}).logits[:, -1] for c in caches]
             equal, nxt = torch.equal(own[0], own[1]), pos[:, -1:] + 1
@@ -129,17 +128,17 @@ def _lean_decode_matches(model, block_size: int, steps: int = 2) -> bool:
             for layer in cache.layers:
                 if hasattr(layer, "release"):
                     layer.release()
-        known[block_size] = equal
-    return known[block_size]
+        _MATCHES[model] = equal
+    return _MATCHES[model]
 
 
 def _lean_decode_step(model, tokens: torch.Tensor, positions: torch.Tensor, cache, mask: torch.Tensor) -> torch.Tensor:
-    """One decode step of a Qwen2-style model over :class:`_BlockedLayer` caches; returns ``[batch, vocab]`` logits.
+    """One decode step of a Qwen2-style model over :class:`_HeadMajorLayer` caches; returns ``[batch, vocab]`` logits.
 
     Only for a model that passes :func:`_supports_lean_decode` (and :func:`_lean_decode_matches`).
 
     The same operations, in the same order and on the same weights, as the model's own
-    forward with :func:`_kv_block_attention` (a test checks the logits are bitwise equal),
+    forward with :func:`_kv_cache_attention` (a test checks the logits are bitwise equal),
     without the per-module dispatch, output capturing and mask building that cost about
     as much as the arithmetic for a one-token step on CPU. ``mask`` is the 2-d padding mask
     including the new token.
@@ -162,8 +161,8 @@ def _lean_decode_step(model, tokens: torch.Tensor, positions: torch.Tensor, cach
         q, k = apply_rotary_pos_emb(q, k, cos, sin)
         keys, values = cache.layers[i].update(k, v)
         if bias is None:  # the same for every layer
-            bias = _block_bias(mask.bool(), keys.shape[0] * keys.shape[3], q)
-        out = _attend_blocks(q * attn.scaling, keys, values, bias).reshape(b, 1, -1)
+            bias = _padding_bias(mask.bool(), q)
+        out = _attend(q * attn.scaling, keys, values, bias).reshape(b, 1, -1)
         x = residual + attn.o_proj(out)
         x = x + layer.mlp(layer.post_attention_layernorm(x))
     x = inner.norm(x)

@@ -27,13 +27,13 @@ How a call runs:
    in request order.
 
 Where the parts live: sampling and its counter-based randomness in
-:mod:`~scrit_utils.generation.sampling`; the preallocated, block-major (on CPU) KV cache and the
+:mod:`~scrit_utils.generation.sampling`; the preallocated KV cache (on CPU head-major, keys transposed) and the
 attention function registered for it in :mod:`~scrit_utils.generation.kv_cache`; the prompt's
 prefill runs through stock SDPA, in chunks of ``prefill_rows`` rows each cut to its own longest
 prompt, and the cache storages of one call are pooled across its batches. For a model built like
 Qwen2 (checked on its modules, :mod:`~scrit_utils.generation.lean_decode`) the decode steps skip
 transformers' module plumbing with bitwise-equal logits. Together these took the benchmark on
-toy-0.6m from 13.9x to 21-22x the naive loop. Loading is in :mod:`~scrit_utils.generation.loading`.
+toy-0.6m from 13.9x to 20-21x the naive loop (README). Loading is in :mod:`~scrit_utils.generation.loading`.
 
 :class:`~scrit_utils.generation.naive_backend.NaiveTransformersBackend` (re-exported here) is the slow
 reference: one prompt at a time through ``model.generate``. The benchmark
@@ -63,11 +63,11 @@ from .. import prompts
 from .base import GenerationRequest, SamplingParams, truncate_at_stop
 from .decode_hook import DecodeHook
 from .kv_cache import (
-    KV_BLOCK_ATTENTION,
+    KV_CACHE_ATTENTION,
     _attention_implementation,
-    _BlockedLayer,
+    _HeadMajorLayer,
     _make_cache,
-    _register_kv_block_attention,
+    _register_kv_cache_attention,
 )
 from .lean_decode import _lean_decode_matches, _lean_decode_step, _supports_lean_decode
 from .loading import _eos_ids, _validate, load_model, load_tokenizer, resolve_device, resolve_dtype
@@ -107,7 +107,7 @@ class TransformersBackend:
         attn_implementation: str | None = None,
         prune_fraction: float = 0.25,
         decode_hook: DecodeHook | None = None,
-        kv_block_size: int | None = None,
+        kv_head_major: bool | None = None,
         prefill_rows: int = 32,
         lean_decode: bool = True,
         _loaded: tuple | None = None,
@@ -130,22 +130,20 @@ class TransformersBackend:
         self.eos_ids = _eos_ids(self.tokenizer, self.model)
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.eos_ids)
-        # block-major KV cache: on CPU by default, and only over stock SDPA (a model loaded with
-        # another attention implementation keeps it, with the contiguous cache)
-        if kv_block_size is None:
-            kv_block_size = 32 if self.device.type == "cpu" else 0
-        if kv_block_size < 0:
-            raise ValueError(f"kv_block_size must be >= 0, got {kv_block_size}")
-        if kv_block_size and (self.model.config._attn_implementation != "sdpa" or not _register_kv_block_attention()):
-            kv_block_size = 0
-        self.kv_block_size = kv_block_size
+        # head-major KV cache: on CPU by default, and only over stock SDPA (a model loaded with
+        # another attention implementation keeps it, with the plain preallocated cache)
+        if kv_head_major is None:
+            kv_head_major = self.device.type == "cpu"
+        if kv_head_major and (self.model.config._attn_implementation != "sdpa" or not _register_kv_cache_attention()):
+            kv_head_major = False
+        self.kv_head_major = bool(kv_head_major)
         if prefill_rows < 0:
             raise ValueError(f"prefill_rows must be >= 0, got {prefill_rows}")
         self.prefill_rows = prefill_rows
         # decode steps skip transformers' module plumbing where the model is built as the lean step
         # assumes and a tiny probe gives bitwise the same logits both ways
-        self.lean_decode = (bool(kv_block_size) and lean_decode and _supports_lean_decode(self.model)
-                            and _lean_decode_matches(self.model, kv_block_size))
+        self.lean_decode = (self.kv_head_major and lean_decode and _supports_lean_decode(self.model)
+                            and _lean_decode_matches(self.model))
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._pieces: dict[int, str] = {}
@@ -193,7 +191,7 @@ class TransformersBackend:
         with tqdm(total=len(requests), disable=not progress, desc=f"generate ({Path(self.model_name).name})",
                   unit="req", dynamic_ncols=True) as bar:
             for b in batches:
-                with _attention_implementation(self.model, KV_BLOCK_ATTENTION if self.kv_block_size else None):
+                with _attention_implementation(self.model, KV_CACHE_ATTENTION if self.kv_head_major else None):
                     texts = self._generate_batch([ids[i] for i in b], [requests[i].seed for i in b], params, pool)
                 for i, t in zip(b, texts):
                     out[i] = t
@@ -214,7 +212,7 @@ class TransformersBackend:
         return out.logits[:, -1, :]
 
     def _prefill(self, input_ids, mask, position_ids, cache):
-        """The prompts' forward: in chunks of ``prefill_rows`` rows on a block-major cache, else at once.
+        """The prompts' forward: in chunks of ``prefill_rows`` rows on a head-major cache, else at once.
 
         Rows are sorted longest first, so a chunk is cut to its own longest prompt (less
         padding), and its activations stay small enough for the CPU caches; the chunk's
@@ -223,7 +221,7 @@ class TransformersBackend:
         n, width = input_ids.shape
         layers = getattr(cache, "layers", None) or []
         chunk = self.prefill_rows
-        if not chunk or n <= chunk or not all(isinstance(layer, _BlockedLayer) for layer in layers):
+        if not chunk or n <= chunk or not all(isinstance(layer, _HeadMajorLayer) for layer in layers):
             return self._forward(input_ids, mask, position_ids, cache)
         lengths = mask.sum(-1).tolist()
         logits = []
@@ -291,9 +289,9 @@ class TransformersBackend:
         next_pos = position_ids[:, -1:] + 1
         seed_t = torch.tensor(seeds, dtype=torch.int64)
 
-        cache = _make_cache(self.model, input_ids.shape[1] + params.max_new_tokens, self.kv_block_size, pool)
+        cache = _make_cache(self.model, input_ids.shape[1] + params.max_new_tokens, self.kv_head_major, pool)
         logits = self._prefill(input_ids, mask, position_ids, cache)
-        lean = self.lean_decode and all(isinstance(layer, _BlockedLayer) for layer in getattr(cache, "layers", ()))
+        lean = self.lean_decode and all(isinstance(layer, _HeadMajorLayer) for layer in getattr(cache, "layers", ()))
 
         stops = tuple(s for s in params.stop if s)
         hook = self.decode_hook
@@ -328,7 +326,7 @@ class TransformersBackend:
             next_pos = next_pos + 1
 
         for layer in getattr(cache, "layers", ()):
-            if isinstance(layer, _BlockedLayer):
+            if isinstance(layer, _HeadMajorLayer):
                 layer.release()
         texts = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
         return [truncate_at_stop(t, stops) for t in texts]
