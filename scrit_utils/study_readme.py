@@ -148,6 +148,14 @@ def _xlabel(study: str, x: float) -> str:
     return "0 (base)" if x == 0 else f"{x:g}"
 
 
+def _by_kind(frame, study: str):
+    """``frame`` with the study's ``kind:model`` arms renamed to their kind (``base``, ``scrit``)."""
+    f = frame.copy()
+    sel = f["study"] == study
+    f.loc[sel, "arm"] = f.loc[sel, "arm"].astype(str).str.split(":").str[0]
+    return f
+
+
 def wide_sections(summ, gains) -> list[str]:
     out = []
     for m in ("cc_mean", "ei_f1_strict"):
@@ -157,9 +165,9 @@ def wide_sections(summ, gains) -> list[str]:
             if not t.empty:
                 out += [f"**{title}: {lab}**, seed mean [95% CI]", "", markdown(t), ""]
         ms = summ[(summ["study"] == "model_size") & (summ["metric"] == m)]
-        if not ms.empty:
-            t = wide(summ, "model_size", m)
-            g = wide(gains, "model_size", m, value="delta")
+        if not ms.empty:  # one row per critic kind: the model is the column
+            t = wide(_by_kind(summ, "model_size"), "model_size", m)
+            g = wide(_by_kind(gains, "model_size"), "model_size", m, value="delta")
             if not g.empty:
                 g["critic"] = "gain of SCRIT (paired)"
             import pandas as pd

@@ -107,6 +107,11 @@ def test_readme_opens_with_its_bottom_line(tmp_path):
     # wide tables: one row per critic, one column per data size
     header = next(l for l in lines if l.startswith("| critic | 0 (base) | 16 | 32 | 64 | 128 |"))
     assert header
+    # model size: one row per critic kind (base, SCRIT, paired gain), one column per model
+    i = lines.index(next(l for l in lines if l.startswith("**Model size: CC-Acc")))
+    table = lines[i + 2:lines.index("", i + 2)]
+    assert [r.split(" | ")[0] for r in table[2:]] == ["| base critic", "| SCRIT", "| gain of SCRIT (paired)"]
+    assert all(r.count("[") == table[0].count("params") for r in table[2:]), table
 
 
 def test_interpretations_are_written_from_the_numbers():
