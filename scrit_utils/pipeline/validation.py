@@ -53,6 +53,11 @@ KEYS = (
     "validation",
 )
 CHECKS = ("direct_critic_approves", "answer_matches_reference", "verdict_matches_label")
+#: what each check asks, for figure legends
+CHECK_LABELS = {"direct_critic_approves": "a direct critique approves the correction",
+                "answer_matches_reference": "the correction's answer matches the reference",
+                "verdict_matches_label": "the verdict matches the solution's label",
+                "passed": "all enabled checks (kept)"}
 
 
 def stage(cfg: StudyConfig) -> artifacts.Stage:
@@ -198,15 +203,16 @@ def figure(per_diff, per_gen, enabled: Sequence[str]):
             x = df[by].astype(str)
             for col in [c for c in [*CHECKS, "passed"] if c in df.columns]:
                 style = "-o" if col == "passed" else "--."
-                lab = "all enabled checks" if col == "passed" else col + ("" if col in enabled else " (off)")
+                lab = CHECK_LABELS[col] + ("" if col == "passed" or col in enabled else " (off)")
                 ax.plot(x, df[col].astype(float), style, label=lab)
             ax.set_ylim(-0.02, 1.02)
         ax.set_title(title)
         ax.set_xlabel(by.replace("_", " "))
         ax.set_ylabel("share of critiques kept")
         ax.tick_params(axis="x", rotation=20)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 
