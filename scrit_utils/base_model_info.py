@@ -15,7 +15,7 @@ from pathlib import Path
 from scrit_utils.records import atomic_write_text, write_json
 
 #: bump when the recipe's logic changes (recorded in build_info; a dir built by another version is rebuilt)
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 
 def _info(model_dir: Path) -> dict:
