@@ -103,8 +103,11 @@ def test_recipe_is_data_one_loop_for_every_size():
     # only width/depth and the compute-scaled step count differ between sizes
     steps = [cfg.steps_for(n) for n in (66_000, 150_000, 409_000, 709_000)]
     assert steps == sorted(steps) and steps[1] == cfg.steps_base
-    assert cfg.phase_bounds(1000) == [(0, 500), (500, 800), (800, 1000)]
-    assert cfg.phase_bounds(3) == [(0, 1), (1, 2), (2, 3)]  # every phase gets at least one step
+    three = bm.config_from_dict({"recipe": [{"name": n, "share": s, "mix": [0, 1, 0, 0], "lr": 1e-3}
+                                            for n, s in (("a", 0.5), ("b", 0.3), ("c", 0.2))]})
+    assert three.phase_bounds(1000) == [(0, 500), (500, 800), (800, 1000)]  # shares of the size's steps
+    assert three.phase_bounds(3) == [(0, 1), (1, 2), (2, 3)]  # every phase gets at least one step
+    assert cfg.phase_bounds(1000)[-1][1] == 1000 and len(cfg.phase_bounds(1000)) == len(bm.RECIPE)
     assert bm.BuildConfig(max_steps=1).steps_for(10**6) == len(cfg.recipe)
     # a recipe from plain data (a profile's base_models.recipe) round-trips; a bad phase names its index
     d = {"recipe": [{"name": "a", "share": 1.0, "mix": [0, 1, 0, 0], "lr": 1e-3}], "steps_base": 10}
