@@ -236,6 +236,11 @@ def paper_slope(study: str, i: int) -> float:
 
 
 # --- verdicts --------------------------------------------------------------------------------------------------
+#: each comparison's noise, for sizing a study from a pilot (:mod:`scrit_utils.study_design`): item SE and seed SE
+#: of the estimate, items per set, SFT seeds per trained arm, and how many trained arms (or levels) add seed noise
+NOISE_COLS = ["se_item", "se_seed", "n_items", "n_seeds", "seed_terms"]
+
+
 def verdict(paper: float, est: dict | None, paper_size: float | None = None) -> str:
     """Our effect's verdict against the paper's (points; ``est`` has ci_low, ci_high, mde).
 
@@ -267,7 +272,7 @@ def verdict(paper: float, est: dict | None, paper_size: float | None = None) -> 
 
 
 COMP_COLS = ["claim", "metric", "paper_effect", "our_effect", "ci_low", "ci_high", "mde", "unit", "verdict",
-             "items_needed", "detail"]
+             "items_needed", "detail", *NOISE_COLS]
 
 
 def _claim(claim: str, metric: str, paper: float, est: dict | None, unit: str, detail: str,
@@ -276,7 +281,8 @@ def _claim(claim: str, metric: str, paper: float, est: dict | None, unit: str, d
            "verdict": verdict(paper, est, paper_size), "our_effect": float("nan"), "ci_low": float("nan"),
            "ci_high": float("nan"), "mde": float("nan"), "items_needed": None}
     if est is not None:
-        row.update(our_effect=est["estimate"], ci_low=est["ci_low"], ci_high=est["ci_high"], mde=est["mde"])
+        row.update(our_effect=est["estimate"], ci_low=est["ci_low"], ci_high=est["ci_high"], mde=est["mde"],
+                   **{k: est.get(k) for k in NOISE_COLS})
         if row["verdict"].startswith("inconclusive (under") and "n_seeds_a" in est:
             row["items_needed"] = items_for(est, abs(paper))
     return row

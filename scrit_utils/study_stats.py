@@ -186,7 +186,7 @@ def paired_difference(a: Arm, b: Arm, n_boot: int = 1000, seed: int = 0, confide
     out = combine_se(est, _se_item(reps, a.n_items), _seed_term(a) + _seed_term(b), confidence, power)
     unmeasured = [n for n, arm in (("a", a), ("b", b)) if arm.k == 1]
     return {**out, "n_seeds_a": a.k, "n_seeds_b": b.k, "n_items": a.n_items,
-            "single_eval": unmeasured}
+            "single_eval": unmeasured, "n_seeds": max(a.k, b.k), "seed_terms": sum(_trained(x) for x in (a, b))}
 
 
 def unpaired_difference(a: Arm, b: Arm, **kw) -> dict:
@@ -230,7 +230,7 @@ def trend(arms: Sequence[Arm], x: Sequence[float], n_boot: int = 1000, seed: int
     out = combine_se(float((w * means).sum()), se_i, terms, confidence, power)
     rho, p_rho = spearman_exact(x, means)
     return {**out, "rho": rho, "p_rho": p_rho, "levels": int(x.size), "means": means.tolist(),
-            "n_items": arms[0].n_items}
+            "n_items": arms[0].n_items, "n_seeds": max(a.k for a in arms), "seed_terms": len(terms)}
 
 
 # --- planning -----------------------------------------------------------------------------------------------------
