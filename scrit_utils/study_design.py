@@ -45,7 +45,7 @@ def scaled_mde(row, n_items: int, n_seeds: int, confidence: float = 0.95, power:
         raise ValueError(f"a design needs >= 1 item and >= 1 seed, got {n_items} x {n_seeds}")
     n0, k0, terms = _get(row, "n_items"), _get(row, "n_seeds"), int(_get(row, "seed_terms") or 0)
     se_item, se_seed = _get(row, "se_item"), _get(row, "se_seed") or 0.0
-    if se_item is None or n0 is None or (isinstance(se_item, float) and math.isnan(se_item)):
+    if se_item is None or n0 is None:
         return math.nan  # the pilot did not measure this comparison
     se_i = float(se_item) * math.sqrt(float(n0) / n_items)
     seed_terms: list[tuple[float, int]] = []

@@ -149,13 +149,11 @@ class _HeadMajorLayer(_PreallocatedLayer):
         self.kbuf = self.vbuf = None
         self.is_initialized = False
 
-    def _shapes(self, rows: int, heads: int, dim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        return (rows, heads, dim, self.capacity), (rows, heads, self.capacity, dim)
-
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor, rows: int | None = None) -> None:
         b, h, _, d = key_states.shape
-        kshape, vshape = self._shapes(b if rows is None else rows, h, d)
-        numel = kshape[0] * h * d * self.capacity
+        b = b if rows is None else rows
+        kshape, vshape = (b, h, d, self.capacity), (b, h, self.capacity, d)
+        numel = b * h * d * self.capacity
         self.device = key_states.device
         self._flats["k"], self._flats["v"] = self._take(numel, key_states), self._take(numel, value_states)
         self.kbuf = self._flats["k"][:numel].view(kshape)
