@@ -21,7 +21,8 @@ def test_same_seed_same_problems_and_different_seed_differs():
 
 def test_splits_are_disjoint_and_assigned_by_question_hash():
     qs = {s: {p.question for p in arith.generate_problems(0, 300, s)} for s in arith.SPLITS}
-    assert not qs["train"] & qs["seed"] and not qs["train"] & qs["benchmark"] and not qs["seed"] & qs["benchmark"]
+    names = list(qs)
+    assert all(not qs[a] & qs[b] for i, a in enumerate(names) for b in names[i + 1:])
     for s, q in qs.items():
         assert all(arith.split_of(x) == s for x in q)
     # a different stream/seed of the same split still never lands in another split
@@ -159,3 +160,24 @@ def test_toy_benchmarks_layout_labels_and_held_out(tmp_path):
     assert sum(r["label"] == -1 for r in pb) == 6
     items = critique_items(tmp_path)
     assert [it["label"] for it in items["processbench"]] == [r["label"] for r in pb]
+
+
+def test_toy_benchmarks_on_the_dev_split(tmp_path):
+    """Pilots score on dev: its items are dev problems, never benchmark ones; a training split is refused."""
+    import json
+
+    from scrit_utils.worlds.arith_bench import write_toy_benchmarks
+
+    s = write_toy_benchmarks(tmp_path / "dev", seed=0, n_per_class=5, split="dev")
+    write_toy_benchmarks(tmp_path / "bench", seed=0, n_per_class=5)
+    assert s["split"] == "dev"
+
+    def questions(d):
+        rc = [json.loads(l)["question"] for f in ("mix_data", "wrong_data")
+              for l in (d / "realcritic" / f / "arith" / "test.jsonl").read_text().splitlines()]
+        return rc + [r["problem"] for r in json.loads((d / "processbench" / "arith.json").read_text())]
+
+    dev, bench = questions(tmp_path / "dev"), questions(tmp_path / "bench")
+    assert {arith.split_of(q) for q in dev} == {"dev"} and {arith.split_of(q) for q in bench} == {"benchmark"}
+    with pytest.raises(ValueError, match="held-out split"):
+        write_toy_benchmarks(tmp_path / "x", seed=0, n_per_class=2, split="train")

@@ -50,9 +50,11 @@ from scrit_utils import prompts
 from scrit_utils.records import Problem, Solution, stable_id
 
 WORLD = "arith"
-SPLITS = ("train", "seed", "benchmark")
-# share of the hash space per split (train 80%, seed 10%, benchmark 10%)
-_SPLIT_BOUNDS = {"train": (0, 80), "seed": (80, 90), "benchmark": (90, 100)}
+SPLITS = ("train", "seed", "dev", "benchmark")
+# share of the hash space per split: train 80% (bases and study), seed 10% (the bases' ground-truth critiques),
+# dev 5% (choosing the study's hyper-parameters), benchmark 5% (the claims). dev and benchmark were one 10%
+# benchmark split until 2026-12-03; train and seed never moved, so bases built before still never saw either.
+_SPLIT_BOUNDS = {"train": (0, 80), "seed": (80, 90), "dev": (90, 95), "benchmark": (95, 100)}
 
 OP_WORDS = {"+": "Add {b}.", "-": "Subtract {b}.", "*": "Multiply by {b}."}
 from scrit_utils.worlds.arith_verdict import VERDICT_OK, VERDICT_WRONG  # noqa: E402  (one definition)
@@ -73,7 +75,10 @@ class ArithConfig:
     ops: tuple[str, ...] = ("+", "-", "*")
     # --- the study's stages (scrit_utils.worlds.ArithWorld) ---
     n_problems: int = 200  # problems drawn for stage 01 (before filtering)
-    split: Literal["train", "seed", "benchmark"] = "train"
+    split: Literal["train", "seed", "dev", "benchmark"] = "train"
+    # stage 04: the held-out split the toy benchmarks are drawn from: benchmark for the study's claims, dev for
+    # pilots that choose hyper-parameters (never tune on benchmark)
+    eval_split: Literal["dev", "benchmark"] = "benchmark"
     # stage 01: also add the world's reference solution and one rule-injected wrong solution per problem
     # (generators "world:reference" / "world:injected"), so both labels exist when the bases rarely solve one
     world_solutions: bool = False

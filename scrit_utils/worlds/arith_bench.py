@@ -157,10 +157,11 @@ def write_toy_benchmarks(
     config: arith.ArithConfig | None = None,
     temperature: float = 1.0,
     samples_per_problem: int = 2,
+    split: str = "benchmark",
 ) -> dict:
     """Write the toy RealCritic (mix, wrong) and ProcessBench sets; returns a summary dict.
 
-    Problems come from the ``benchmark`` split (never seen in training). mix: ``n_per_class``
+    Problems come from ``split`` (``benchmark``, or ``dev`` for pilots; neither is ever trained on). mix: ``n_per_class``
     correct + ``n_per_class`` wrong solutions; wrong: ``n_per_class`` wrong; ProcessBench:
     ``n_per_class`` correct + ``n_per_class`` erroneous. All on distinct problems. Correct
     solutions are model-sampled correct ones when available (else the reference); wrong ones are
@@ -168,7 +169,9 @@ def write_toy_benchmarks(
     """
     cfg = config or arith.ArithConfig()
     n = n_per_class
-    probs = arith.generate_problems(seed, 5 * n, "benchmark", cfg, stream="toy-bench")
+    if split not in ("dev", "benchmark"):
+        raise ValueError(f"toy benchmarks come from a held-out split (dev | benchmark), not {split!r}")
+    probs = arith.generate_problems(seed, 5 * n, split, cfg, stream="toy-bench")
     natural: dict[str, list[Solution]] = {}
     if generators:
         for s in sample_solutions(probs, generators, seed, temperature, samples_per_problem):
@@ -187,7 +190,7 @@ def write_toy_benchmarks(
         atomic_write_text(out / "realcritic" / name / "arith" / "test.jsonl",
                           "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_json(out / "processbench" / "arith.json", pb_rows)
-    summary = {"seed": seed, "n_per_class": n, "origins": pick.origins,
+    summary = {"seed": seed, "split": split, "n_per_class": n, "origins": pick.origins,
                "generators": {k: str(v) for k, v in (generators or {}).items()},
                "temperature": temperature, "samples_per_problem": samples_per_problem}
     write_json(out / "summary.json", summary)

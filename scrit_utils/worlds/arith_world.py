@@ -68,7 +68,7 @@ class ArithWorld(World):
         return True
 
     def build_benchmarks(self, bench_dir: Path) -> dict:
-        """The RealCritic / ProcessBench-format sets on the benchmark split (never trained on); the wrong
+        """The RealCritic / ProcessBench-format sets on ``world.arith.eval_split`` (never trained on); the wrong
         solutions are sampled from ``models.generators`` when ``world.arith.natural_errors``."""
         from scrit_utils import config as _config
         from scrit_utils.worlds import arith_bench
@@ -79,7 +79,7 @@ class ArithWorld(World):
         n = cfg.evaluation.n_items or 600
         gens = {g.name: _config.model_ref(g.path) for g in cfg.models.generators} if self.a.natural_errors else None
         return arith_bench.write_toy_benchmarks(bench_dir, seed=cfg.run.seed, n_per_class=math.ceil(n / 2),
-                                                generators=gens, config=self._difficulty())
+                                                generators=gens, config=self._difficulty(), split=self.a.eval_split)
 
     def _difficulty(self) -> arith.ArithConfig:
         # the real dataclass, not the recording view: read once (the whole world.arith section recorded)
