@@ -185,7 +185,7 @@ class SweepsConfig:
     data_sizes: tuple[int, ...] = ()  # nested SFT subset sizes (0 = the base critic)
     critic_modes: tuple[Literal["contrastive", "direct", "bug_injection"], ...] = ("contrastive",)
     seeds: tuple[int, ...] = (0,)  # SFT seeds per point (training.seed)
-    sft_max_steps: int = 30  # fixed SFT step budget for every sweep point
+    sft_max_steps: int = 30  # fixed SFT step budget for every sweep point (<= 0: training.num_train_epochs each)
     sft_batch_size: int | None = None  # training.per_device_train_batch_size for sweep points (None = profile's)
     eval_items: int | None = None  # evaluation.n_items for sweep points (None = profile's)
     model_sizes: tuple[str, ...] = ()  # base critics (paths / hub ids) for the model-size sweep

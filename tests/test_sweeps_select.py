@@ -45,3 +45,17 @@ def test_ablation_catalogue_covers_the_paper_table():
                  "easier_first", "harder_first", "single_generator", "ratio_0.75", "ratio_0.25"):
         assert name in sweeps.ABLATIONS
     assert sweeps.CHECK_SETS["no_validation"] == ()
+
+
+def test_epoch_budget_sweeps_train_for_epochs_not_one_step(tmp_path):
+    """sweeps.sft_max_steps <= 0 means the paper's fixed epochs: training.max_steps -1, which TRL reads as
+    "use num_train_epochs" (a literal 0 made transformers train a single step, silently)."""
+    from scrit_utils import config
+    from scrit_utils.pipeline import training
+
+    cfg = config.load("configs/smoke.yaml", ["sweeps.sft_max_steps=0", "training.num_train_epochs=3"])
+    pt = sweeps.point_cfg(cfg, seed=1)
+    assert pt.training.max_steps == -1 and pt.training.seed == 1
+    assert training.sft_config(pt, tmp_path).max_steps == -1
+    assert training.sft_config(config.load("configs/smoke.yaml", ["training.max_steps=0"]), tmp_path).max_steps == -1
+    assert sweeps.point_cfg(config.load("configs/smoke.yaml"), 0).training.max_steps == config.load("configs/smoke.yaml").sweeps.sft_max_steps

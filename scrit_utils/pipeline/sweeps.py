@@ -108,7 +108,8 @@ def arm_cfg(cfg: StudyConfig, mode: str = "contrastive", critic: str | None = No
 
 def point_cfg(cfg: StudyConfig, seed: int) -> StudyConfig:
     """SFT seed, fixed step budget and sweep eval size on top of an arm config."""
-    ov: dict = {"training.seed": seed, "training.max_steps": cfg.sweeps.sft_max_steps}
+    # sft_max_steps <= 0: every point trains training.num_train_epochs, so steps grow with data (the paper's recipe)
+    ov: dict = {"training.seed": seed, "training.max_steps": cfg.sweeps.sft_max_steps if cfg.sweeps.sft_max_steps > 0 else -1}
     if cfg.sweeps.eval_items is not None:
         ov["evaluation.n_items"] = cfg.sweeps.eval_items
     if cfg.sweeps.sft_batch_size is not None:

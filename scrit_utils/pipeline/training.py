@@ -93,7 +93,7 @@ def sft_config(cfg: StudyConfig, output_dir: Path):
         output_dir=str(output_dir),
         learning_rate=t.learning_rate,
         num_train_epochs=t.num_train_epochs,
-        max_steps=t.max_steps,
+        max_steps=t.max_steps if t.max_steps > 0 else -1,  # transformers trains 0 as one step, not epochs
         per_device_train_batch_size=t.per_device_train_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         warmup_steps=t.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
