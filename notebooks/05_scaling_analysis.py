@@ -25,8 +25,9 @@
 # 3. **Multi-round.** Round r's critic regenerates critiques over the same solution pool, is
 #    validated by itself and fine-tuned further.
 #
-# Every point is trained with several SFT seeds and a **fixed step budget**
-# (`sweeps.sft_max_steps`), so a larger data set means more distinct examples, not more steps.
+# Every point is trained with several SFT seeds. The SFT budget is the profile's: a fixed number of epochs
+# (`training.num_train_epochs` with `sweeps.sft_max_steps` <= 0, the paper's recipe: steps grow with data)
+# or a fixed step budget (`sweeps.sft_max_steps` > 0: more data means more distinct examples, not more steps).
 # Each point reports CC-Acc (mean of the three scenarios, and each scenario) and EI-F1 (strict and
 # original). Every critic is scored on the same items as the base critic, so each comparison is
 # **paired**: a bootstrap over the shared items, applied to both critics and every seed, plus the

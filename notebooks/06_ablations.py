@@ -46,7 +46,7 @@ from scrit_utils.pipeline import studies, sweeps
 cfg = config.load(profile, overrides)
 st = sweeps.ablation_stage(cfg)
 print(f"stage {st.name}/{st.hash}; ablation data size {sweeps.ablation_size(cfg)}, "
-      f"seeds {list(cfg.sweeps.seeds)}, {cfg.sweeps.sft_max_steps} SFT steps")
+      f"seeds {list(cfg.sweeps.seeds)}, SFT {studies.budget_text(cfg)}")
 
 # %% [markdown]
 # ## Train and evaluate every variant

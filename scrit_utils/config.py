@@ -185,13 +185,14 @@ class SweepsConfig:
     data_sizes: tuple[int, ...] = ()  # nested SFT subset sizes (0 = the base critic)
     critic_modes: tuple[Literal["contrastive", "direct", "bug_injection"], ...] = ("contrastive",)
     seeds: tuple[int, ...] = (0,)  # SFT seeds per point (training.seed)
+    baseline_data_sizes: tuple[int, ...] = ()  # data sizes for the non-contrastive critic modes (empty = data_sizes)
     sft_max_steps: int = 30  # fixed SFT step budget for every sweep point (<= 0: training.num_train_epochs each)
     sft_batch_size: int | None = None  # training.per_device_train_batch_size for sweep points (None = profile's)
     eval_items: int | None = None  # evaluation.n_items for sweep points (None = profile's)
     model_sizes: tuple[str, ...] = ()  # base critics (paths / hub ids) for the model-size sweep
     model_size_data: int | None = None  # SFT examples for model sizes and rounds (None = largest data size)
     rounds: int = 1  # multi-round: rounds of regenerate -> validate -> SFT
-    max_pairs: int | None = None  # self_critique.max_pairs for regenerated data (modes, sizes, rounds)
+    max_pairs: int | None = None  # self_critique.max_pairs for other critics' arms (model sizes, rounds 2+)
     readme: str = "README.md"  # study README (under run.results_dir)
     timing: str = "timing.md"  # timing report (under run.results_dir)
 

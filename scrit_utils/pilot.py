@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import artifacts, config as _config, study_design, study_report
+from . import artifacts, config as _config, study_design, study_report, worlds
 from .config import StudyConfig
 from .records import atomic_write_text, write_json
 
@@ -32,11 +32,15 @@ DEV = "dev"
 
 def pilot_config(cfg: StudyConfig, overrides=None) -> StudyConfig:
     """``cfg`` with the given overrides and the toy benchmarks on the dev split (an error outside the toy world)."""
-    if cfg.world.kind != "arith":
-        raise _config.ConfigError(f"{cfg.source}: a pilot needs the toy world's dev split (world.kind is "
-                                  f"{cfg.world.kind!r}; a real profile names its dev sets in evaluation.benchmarks)")
+    if not worlds.get(cfg).builds_benchmarks:
+        raise _config.ConfigError(f"{cfg.source}: a pilot needs a world that draws its benchmarks from a dev split "
+                                  f"(the toy world); a real profile names its dev sets in evaluation.benchmarks")
     ov = {**_config.parse_overrides(overrides), "world.arith.eval_split": DEV}
     return _config.load_dict(_config.to_dict(cfg), cfg.source, ov)
+
+
+def config_split(cfg: StudyConfig) -> str:
+    return _config.get(cfg, "world.arith.eval_split")
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def run(cfg: StudyConfig, items: Sequence[int], seeds: Sequence[int],
     """Run the pilot's points (cached stages) and plan the design. ``cfg`` must come from :func:`pilot_config`."""
     from .pipeline import sweeps
 
-    if cfg.world.arith.eval_split != DEV:
+    if config_split(cfg) != DEV:
         raise ValueError(f"{cfg.source}: a pilot scores on dev; build its config with pilot_config()")
     rows = sweeps.run_scaling(cfg, progress)
     if cfg.ablations.variants:
@@ -84,7 +88,7 @@ def report(res: PilotResult, cfg: StudyConfig, overrides: Sequence[str], profile
     g = res.grid
     lines = [f"<!-- pilot sha={artifacts.git_sha()} profile={profile} -->",
              f"# Pilot on the dev split ({profile})", "",
-             f"Overrides: `{' '.join(overrides) or 'none'}`; toy benchmarks on `{cfg.world.arith.eval_split}`, "
+             f"Overrides: `{' '.join(overrides) or 'none'}`; toy benchmarks on `{config_split(cfg)}`, "
              f"{cfg.sweeps.eval_items or cfg.evaluation.n_items} items per set; SFT seeds {list(cfg.sweeps.seeds)}.", "",
              "## Points (seed mean, 95% CI)", "",
              _md(res.summary[res.summary["metric"].isin(["cc_mean", "cc_acc_mix", "ei_f1_strict"])],

@@ -85,6 +85,8 @@ def _model_params(cfg) -> list[tuple[str, int]]:
 
 def limitations(cfg) -> list[str]:
     """What the toy world is and is not (from the profile)."""
+    from .pipeline import studies
+
     a, sw = cfg.world.arith, cfg.sweeps
     sizes = ", ".join(f"{n} ({p / 1e6:.2f}M)" if p else n for n, p in _model_params(cfg))
     biggest = max((s for s in sw.data_sizes), default=0)
@@ -94,8 +96,8 @@ def limitations(cfg) -> list[str]:
         "grading are exact. The paper's problems are natural-language math (GSM8K, MATH, ...).",
         f"- **Models.** Tiny transformers trained from scratch for this world (`models/README.md`): {sizes}. "
         "The paper's critics are 1.5B-72B instruction-tuned LLMs, 3-6 orders of magnitude larger.",
-        f"- **Data and training.** At most {biggest} self-training examples per point (paper: up to 170K), a fixed "
-        f"budget of {sw.sft_max_steps} SFT steps per point, {len(sw.seeds)} SFT seeds.",
+        f"- **Data and training.** At most {biggest} self-training examples per point (paper: up to 170K), SFT "
+        f"{studies.budget_text(cfg)}, {len(sw.seeds)} SFT seeds.",
         f"- **Benchmarks.** Toy analogues of RealCritic (CC-Acc: deliberately incorrect, balanced, own solutions) and "
         f"ProcessBench (EI-F1), from the world's held-out split; {sw.eval_items or cfg.evaluation.n_items} items per "
         "set in the sweeps, greedy decoding. The paper uses thousands of real items.",

@@ -178,7 +178,7 @@ def test_world_arith_is_the_worlds_config_one_set_of_defaults():
     assert cfg.world.arith == ArithConfig() and type(cfg.world.arith) is ArithConfig
     toy = config.load("configs/toy.yaml").world.arith  # the committed study's world, value for value
     assert (toy.n_problems, toy.split, toy.min_steps, toy.max_steps, toy.max_start, toy.max_addend, toy.max_factor,
-            toy.max_value, toy.ops) == (1500, "train", 2, 5, 50, 50, 9, 999, ("+", "-", "*"))
+            toy.max_value, toy.ops) == (4000, "train", 2, 5, 50, 30, 5, 299, ("+", "-", "*"))
     assert (toy.world_solutions, toy.injector, toy.natural_errors, toy.verdict_rule) == (False, "world", True, None)
 
 
@@ -212,3 +212,21 @@ def test_no_world_kind_branch_outside_worlds():
             if "worlds" not in p.parts
             for i, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"world\.kind|kind\s*==\s*\"(arith|real)\"", line)]
     assert hits == []
+
+
+def test_full_toy_profile_differs_from_the_core_only_where_it_says_so():
+    """configs/toy-full.yaml is the core profile plus the full study's keys (each marked "full:" there)."""
+    core, full = config.to_dict(config.load("configs/toy.yaml")), config.to_dict(config.load("configs/toy-full.yaml"))
+
+    def flat(d, pre=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{pre}{k}.") if isinstance(v, dict) else {f"{pre}{k}": v})
+        return out
+
+    a, b = flat(core), flat(full)
+    diff = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+    assert diff == {"run.name", "sweeps.baseline_data_sizes", "sweeps.rounds", "sweeps.readme", "sweeps.timing",
+                    "ablations.variants", "ablations.single_generators"}
+    text = (config.REPO_ROOT / "configs" / "toy-full.yaml").read_text()
+    assert text.count("# full:") == len(diff)

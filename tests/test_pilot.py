@@ -20,7 +20,7 @@ def _cfg(tmp_path, extra=()):
 def test_pilot_config_scores_on_dev_and_needs_the_toy_world(tmp_path):
     cfg = _cfg(tmp_path)
     assert cfg.world.arith.eval_split == "dev" and cfg.sweeps.data_sizes == (0, 8)
-    with pytest.raises(config.ConfigError, match="world.kind"):
+    with pytest.raises(config.ConfigError, match="dev split"):
         pilot.pilot_config(config.load("configs/qwen2.5-1.5b.yaml"))
     with pytest.raises(ValueError, match="pilot_config"):
         pilot.run(config.load(SMOKE), items=[8], seeds=[2])

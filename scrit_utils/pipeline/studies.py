@@ -16,6 +16,7 @@ Usage::
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -31,16 +32,18 @@ def design_table(cfg: StudyConfig):
 
     sw = cfg.sweeps
     sizes = sweeps.data_sizes(cfg)
-    n_pos = len([s for s in sizes if s > 0])
-    n_train = (n_pos * len(sw.critic_modes) + len(sw.model_sizes) + max(sw.rounds - 1, 0)) * len(sw.seeds)
-    evals_per_point = (len(cfg.evaluation.scenarios) + 1) * (sw.eval_items or cfg.evaluation.n_items or 600)
     batch = sw.sft_batch_size or cfg.training.per_device_train_batch_size
-    est = n_train * (0.26 * batch / 32 * sw.sft_max_steps + 6.0 * evals_per_point / 600)
+    trained = [n for m in sw.critic_modes for n in sweeps.mode_sizes(cfg, m) if n > 0]
+    trained += [sweeps.fixed_size(cfg)] * (len(sw.model_sizes) + max(sw.rounds - 1, 0))
+    n_train = len(trained) * len(sw.seeds)
+    steps = sum(sft_steps(cfg, n) for n in trained) * len(sw.seeds)
+    evals_per_point = (len(cfg.evaluation.scenarios) + 1) * (sw.eval_items or cfg.evaluation.n_items or 600)
+    est = 0.26 * batch / 32 * steps + n_train * 6.0 * evals_per_point / 600
     items = [
         ("data sizes", str(sizes)),
-        ("critic modes", ", ".join(sw.critic_modes)),
+        ("critic modes", ", ".join(f"{m} at {[n for n in sweeps.mode_sizes(cfg, m) if n]}" for m in sw.critic_modes)),
         ("SFT seeds per point", str(list(sw.seeds))),
-        ("SFT step budget (fixed)", f"{sw.sft_max_steps} steps x batch {batch} = {sw.sft_max_steps * batch} example passes"),
+        ("SFT budget", budget_text(cfg)),
         ("eval items per scenario / ProcessBench", str(sw.eval_items or cfg.evaluation.n_items)),
         ("model sizes", ", ".join(sw.model_sizes) or "-"),
         ("examples for model-size / round points", str(sweeps.fixed_size(cfg))),
@@ -50,6 +53,23 @@ def design_table(cfg: StudyConfig):
         ("planned SFT + eval time (calibration)", f"{est / 60:.1f} min"),
     ]
     return pd.DataFrame([{"item": k, "value": v} for k, v in items])
+
+
+def sft_steps(cfg: StudyConfig, n_examples: int) -> int:
+    """Optimizer steps of one sweep point: the fixed budget, or epochs x batches (steps grow with data)."""
+    sw = cfg.sweeps
+    if sw.sft_max_steps > 0:
+        return sw.sft_max_steps
+    batch = (sw.sft_batch_size or cfg.training.per_device_train_batch_size) * cfg.training.gradient_accumulation_steps
+    return math.ceil(math.ceil(n_examples / batch) * cfg.training.num_train_epochs)
+
+
+def budget_text(cfg: StudyConfig) -> str:
+    sw = cfg.sweeps
+    batch = sw.sft_batch_size or cfg.training.per_device_train_batch_size
+    if sw.sft_max_steps > 0:
+        return f"fixed: {sw.sft_max_steps} steps x batch {batch} for every point"
+    return f"{cfg.training.num_train_epochs:g} epochs at batch {batch} (steps grow with data, as in the paper)"
 
 
 def _points(st, compute: Callable[[], list[dict]]) -> list[dict]:
@@ -154,14 +174,16 @@ def design_lines(cfg: StudyConfig, ablation_rows: list[dict]) -> list[str]:
     return [
         f"- Toy arithmetic world; critic `{cfg.models.critic}`, generators {', '.join(g.name for g in cfg.models.generators)}.",
         f"- Data size: nested subsets {list(sweeps.data_sizes(cfg))} (1:1 correct:incorrect) of each critic mode's "
-        f"validated set ({', '.join(sw.critic_modes)}); size 0 = base critic.",
+        f"validated set ({', '.join(f'{m} at {[n for n in sweeps.mode_sizes(cfg, m) if n]}' for m in sw.critic_modes)}); "
+        f"size 0 = base critic.",
         f"- Model sizes: {', '.join(sw.model_sizes) or '-'} with {sweeps.fixed_size(cfg)} examples each; rounds: {sw.rounds} "
         f"(round r's data from round r-1's first-seed critic, same solution pool).",
         f"- Ablations at {sweeps.ablation_size(cfg)} examples: {', '.join(sorted(set(r['arm'] for r in ablation_rows)))}.",
-        f"- SFT seeds {list(sw.seeds)}; fixed budget {sw.sft_max_steps} steps x batch "
-        f"{sw.sft_batch_size or cfg.training.per_device_train_batch_size} for every point, "
-        f"lr {cfg.training.learning_rate}; evaluation on {sw.eval_items or cfg.evaluation.n_items} items per scenario "
+        f"- SFT seeds {list(sw.seeds)}; {budget_text(cfg)}, lr {cfg.training.learning_rate}, warm-up "
+        f"{cfg.training.warmup_ratio:g} of the steps; evaluation on {sw.eval_items or cfg.evaluation.n_items} items per scenario "
         f"and for ProcessBench-format EI-F1, greedy; {b.n_resamples} bootstrap resamples.",
-        f"- Notebook 04 (the loop, one SFT seed): {cfg.training.max_steps} steps on the full validated set, "
+        f"- Notebook 04 (the loop, one SFT seed): "
+        f"{str(cfg.training.max_steps) + ' steps' if cfg.training.max_steps > 0 else '%g epochs' % cfg.training.num_train_epochs}"
+        f" on the full validated set, "
         f"{cfg.evaluation.n_items} items per set.",
     ]

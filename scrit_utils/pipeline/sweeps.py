@@ -7,8 +7,8 @@ Every study point is "a self-training set + an SFT seed -> a fine-tuned critic -
 - the training set of a point is selected here from a finished stage-03 output (nested prefixes
   for data sizes, filters for the ablations) -- no regeneration is needed for any ablation,
   because stage 03 records every check's outcome for every critique (``meta.all_checks``);
-- SFT uses :func:`scrit_utils.pipeline.training.train` with a fixed step budget
-  (``sweeps.sft_max_steps``) so data size is not confounded with training length; evaluation is
+- SFT uses :func:`scrit_utils.pipeline.training.train` for ``training.num_train_epochs`` (the paper's
+  recipe: steps grow with data; ``sweeps.sft_max_steps`` <= 0) or a fixed step budget (> 0); evaluation is
   stage 04's (:func:`scrit_utils.pipeline.training.run_eval_stage`, which scores through
   :func:`scrit_utils.pipeline.critic_eval.evaluate`) against the base evaluation of the same critic.
   Both are cached stages (``sweep_train`` / ``sweep_eval``) keyed by the profile slice, the
@@ -97,11 +97,17 @@ def with_overrides(cfg: StudyConfig, overrides: dict) -> StudyConfig:
 
 
 def arm_cfg(cfg: StudyConfig, mode: str = "contrastive", critic: str | None = None) -> StudyConfig:
-    """Config of a data-generating arm: critique mode, critic model, sweep pair cap."""
+    """Config of a data-generating arm: critique mode, critic model, sweep pair cap.
+
+    The profile's own critic critiques every pair in every mode (contrastive = the loop's arm, notebooks 02-03,
+    its stages shared with the sweep; the baselines need all pairs: their validation keeps far fewer);
+    ``sweeps.max_pairs`` caps the arms of other critics (other base sizes, later rounds)."""
+    if critic is not None and _config.model_ref(critic) == _config.model_ref(cfg.models.critic):
+        critic = None
     ov: dict = {"self_critique.mode": mode}
     if critic is not None:
         ov["models.critic"] = critic
-    if cfg.sweeps.max_pairs is not None:
+    if cfg.sweeps.max_pairs is not None and critic is not None:
         ov["self_critique.max_pairs"] = cfg.sweeps.max_pairs
     return with_overrides(cfg, ov)
 
@@ -122,6 +128,18 @@ def data_sizes(cfg: StudyConfig) -> list[int]:
     if not sizes:
         raise ValueError(f"{cfg.source}: sweeps.data_sizes is empty")
     return sizes
+
+
+def mode_sizes(cfg: StudyConfig, mode: str) -> list[int]:
+    """Data sizes trained for one critic mode: SCRIT along the whole axis, the baselines (direct,
+    bug_injection) at ``sweeps.baseline_data_sizes`` when set (the core study compares them at the top)."""
+    sizes = data_sizes(cfg)
+    if mode == "contrastive" or not cfg.sweeps.baseline_data_sizes:
+        return sizes
+    extra = sorted(set(cfg.sweeps.baseline_data_sizes) - set(sizes))
+    if extra:
+        raise ValueError(f"{cfg.source}: sweeps.baseline_data_sizes {extra} are not in sweeps.data_sizes {sizes}")
+    return [0, *sorted(set(cfg.sweeps.baseline_data_sizes) - {0})]
 
 
 def fixed_size(cfg: StudyConfig) -> int:
@@ -281,7 +299,6 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
     """Prepare every arm's data (stages 01-03, cached) and list the training/eval points."""
     sw = cfg.sweeps
     jobs: list[Job] = []
-    sizes = data_sizes(cfg)
     base_eval = point_cfg(cfg, sw.seeds[0])
     # data size x critic mode
     for mode in sw.critic_modes:
@@ -290,7 +307,7 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
         pool = load_pool(prepare(acfg))
         cands = candidates(acfg, pool)
         seen: set[int] = set()
-        for n in sizes:
+        for n in mode_sizes(cfg, mode):
             ex = tuple(nested_subset(cands, n, acfg.validation.correct_ratio)) if n else ()
             if len(ex) in seen:
                 # capped to the same subset as a smaller size: the same model again, not a new point
