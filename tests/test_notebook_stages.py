@@ -17,7 +17,7 @@ STAGE_OF = {
     "03_self_validation.py": {"validation": ("run", "stage", "enabled_checks")},
     "04_training.py": {"training": ("run", "stages")},
     "05_scaling_analysis.py": {"studies": ("scaling",), "sweeps": ("scaling_stage",)},
-    "06_ablations.py": {"studies": ("ablations",), "sweeps": ("ablation_stage", "ablation_size")},
+    "06_ablations.py": {"studies": ("ablations", "budget_text"), "sweeps": ("ablation_stage", "ablation_size")},
 }
 
 
