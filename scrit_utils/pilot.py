@@ -50,6 +50,7 @@ class PilotResult:
     summary: object  # pandas DataFrame, study_report.SUMMARY_COLS
     design: tuple[int, int] | None  # cheapest (items per set, seeds) reaching every headline effect
     grid: object  # pandas DataFrame, study_design.grid
+    sha: str  # the code's git sha when the pilot started (``+dirty``: uncommitted changes)
 
 
 def run(cfg: StudyConfig, items: Sequence[int], seeds: Sequence[int],
@@ -59,6 +60,7 @@ def run(cfg: StudyConfig, items: Sequence[int], seeds: Sequence[int],
 
     if config_split(cfg) != DEV:
         raise ValueError(f"{cfg.source}: a pilot scores on dev; build its config with pilot_config()")
+    sha = artifacts.git_sha()  # at the start: the code that computes the points
     rows = sweeps.run_scaling(cfg, progress)
     if cfg.ablations.variants:
         rows += sweeps.run_ablations(cfg, progress)
@@ -66,7 +68,7 @@ def run(cfg: StudyConfig, items: Sequence[int], seeds: Sequence[int],
     claims = tuple(claims or measured_claims(comp))
     design, grid = study_design.plan(comp, items, seeds, claims)
     summary = study_report.summarize(rows, n_boot=cfg.evaluation.bootstrap.n_resamples, seed=cfg.evaluation.bootstrap.seed)
-    return PilotResult(rows, comp, summary, design, grid)
+    return PilotResult(rows, comp, summary, design, grid, sha)
 
 
 def measured_claims(comp) -> list[tuple[str, str]]:
@@ -86,7 +88,7 @@ def _nan(v) -> bool:
 def report(res: PilotResult, cfg: StudyConfig, overrides: Sequence[str], profile: str) -> str:
     """Markdown: provenance, the points, each headline comparison with its noise, the design grid."""
     g = res.grid
-    lines = [f"<!-- pilot sha={artifacts.git_sha()} profile={profile} -->",
+    lines = [f"<!-- pilot sha={res.sha} profile={profile} -->",
              f"# Pilot on the dev split ({profile})", "",
              f"Overrides: `{' '.join(overrides) or 'none'}`; toy benchmarks on `{config_split(cfg)}`, "
              f"{cfg.sweeps.eval_items or cfg.evaluation.n_items} items per set; SFT seeds {list(cfg.sweeps.seeds)}.", "",
