@@ -19,7 +19,7 @@ from .tiny_lm import build_tiny_lm
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "toy-0.2m"
-BENCH = ROOT / "data" / "toy_benchmarks"
+BENCH = ROOT / "data" / "toy_benchmarks_v1"  # the v1 world's benchmarks, where the v1 model lives
 PAIR_VERDICT = re.compile(r"=(-?\d+)\|(-?\d+) (ok|wrong)")
 
 torch.set_num_threads(1)

@@ -26,8 +26,8 @@ from . import common, sweeps
 
 def design_table(cfg: StudyConfig):
     """Notebook 05's sweep design and planned time, from the profile alone. The estimate uses the
-    calibration of the 2-core machine (TOY_WORLD_CALIBRATION.md): about 0.26 s per SFT step (batch
-    32, 0.5M parameters) and about 6 s per 600 evaluated critiques."""
+    2-core machine's measurements (dev pilot, 2026-12-03): about 0.45 s per SFT step (batch 32,
+    toy-409k) and about 6 s per 600 evaluated critiques; data generation is not included."""
     import pandas as pd
 
     sw = cfg.sweeps
@@ -38,7 +38,7 @@ def design_table(cfg: StudyConfig):
     n_train = len(trained) * len(sw.seeds)
     steps = sum(sft_steps(cfg, n) for n in trained) * len(sw.seeds)
     evals_per_point = (len(cfg.evaluation.scenarios) + 1) * (sw.eval_items or cfg.evaluation.n_items or 600)
-    est = 0.26 * batch / 32 * steps + n_train * 6.0 * evals_per_point / 600
+    est = 0.45 * batch / 32 * steps + n_train * 6.0 * evals_per_point / 600
     items = [
         ("data sizes", str(sizes)),
         ("critic modes", ", ".join(f"{m} at {[n for n in sweeps.mode_sizes(cfg, m) if n]}" for m in sw.critic_modes)),
