@@ -29,6 +29,7 @@ bench_dir = "data/toy_benchmarks"
 bench_per_class = 100
 bench_generators = ["toy-66k", "toy-150k"]  # models whose sampled solutions supply natural errors
 n_solve = 300
+sample_temperature = None  # sampled-solve columns at this temperature (None = the profile's generation.solve.temperature)
 n_items = None  # cap per critique set (None = all 200; tests use a few)
 build = True  # False: only measure the complete model dirs named in `sizes` (e.g. the committed v1 bases)
 evaluate = True
@@ -44,7 +45,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from scrit_utils import base_models as bm
+from scrit_utils import base_models as bm, config
 from scrit_utils.base_models_cli import config_from_profile
 from scrit_utils.config import REPO_ROOT
 from scrit_utils.worlds import arith_bench
@@ -56,6 +57,7 @@ d["out_dir"] = models_dir
 if sizes:
     d["sizes"] = list(sizes)
 cfg = bm.config_from_dict(d)
+sample_t = config.load(profile).generation.solve.temperature if sample_temperature is None else sample_temperature
 cfg
 
 # %% [markdown]
@@ -96,7 +98,7 @@ if evaluate:
     rows = []
     for p in paths:
         rows.append(arith_bench.base_model_row(p, bench, seed=cfg.seed, n_solve=n_solve, config=cfg.world,
-                                               n_items=n_items))
+                                               n_items=n_items, sample_temperature=sample_t))
     Path(table_stem).parent.mkdir(parents=True, exist_ok=True)
     arith_bench.write_base_model_table(rows, table_stem)
     display(pd.DataFrame(rows))

@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", nargs="+", required=True)
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--n-solve", type=int, default=300)
+    ap.add_argument("--sample-temperature", type=float, default=1.0, help="temperature of the sampled-solve columns")
     ap.add_argument("--seed", type=int, default=None, help="default: the profile's run.seed, else 0")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--table", default="results/tables/base_models")
@@ -63,7 +64,8 @@ def main(argv=None) -> int:
     for size in a.sizes:
         p = Path(a.models) / size
         wait_for([size])
-        r = arith_bench.base_model_row(p, bench, seed=seed, n_solve=a.n_solve, config=world)
+        r = arith_bench.base_model_row(p, bench, seed=seed, n_solve=a.n_solve, config=world,
+                                       sample_temperature=a.sample_temperature)
         print(json.dumps(r), flush=True)
         rows.append(r)
         rows.sort(key=lambda x: x["n_params"])

@@ -330,12 +330,16 @@ def _critique_columns(be, items: dict, seed: int, rule: str | None) -> dict:
 
 
 def base_model_row(model_dir: str | Path, bench_dir: str | Path, seed: int = 0, n_solve: int = 300,
-                   config: arith.ArithConfig | None = None, n_items: int | None = None) -> dict:
-    """One row of the base-model table: :func:`evaluate_base_model` plus size, training and eval time."""
+                   config: arith.ArithConfig | None = None, n_items: int | None = None,
+                   sample_temperature: float = 1.0) -> dict:
+    """One row of the base-model table: :func:`evaluate_base_model` plus size, training and eval time
+    (``sample_T``: the temperature of the sampled-solve columns)."""
     import time
 
     t = time.time()
-    r = evaluate_base_model(model_dir, bench_dir, seed=seed, n_solve=n_solve, config=config, n_items=n_items)
+    r = evaluate_base_model(model_dir, bench_dir, seed=seed, n_solve=n_solve, config=config, n_items=n_items,
+                            sample_temperature=sample_temperature)
+    r = {"model": r.pop("model"), "sample_T": sample_temperature, **r}
     from scrit_utils.base_models import steps_done
 
     info = json.loads((Path(model_dir) / "build_info.json").read_text())
