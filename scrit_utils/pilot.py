@@ -106,16 +106,11 @@ def report(res: PilotResult, cfg: StudyConfig, overrides: Sequence[str], profile
 
 
 def _md(df, cols) -> str:
-    cols = [c for c in cols if c in df.columns]
-    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)
-    body = ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for _, r in df.iterrows()]
-    return "\n".join([head, *body])
+    """The columns present, as a markdown table (2 decimals; an unmeasured value is an empty cell)."""
+    from .study_readme import markdown
 
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.2f}"
-    return str(v)
+    sel = df[[c for c in cols if c in df.columns]]
+    return markdown(sel.astype(object).where(sel.notna(), ""), ".2f")
 
 
 def save(res: PilotResult, out_dir: Path, text: str) -> Path:

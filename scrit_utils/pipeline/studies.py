@@ -32,11 +32,12 @@ def design_table(cfg: StudyConfig):
 
     sw = cfg.sweeps
     sizes = sweeps.data_sizes(cfg)
-    batch = sw.sft_batch_size or cfg.training.per_device_train_batch_size
+    t = _point_training(cfg)
+    batch = t.per_device_train_batch_size
     trained = [n for m in sw.critic_modes for n in sweeps.mode_sizes(cfg, m) if n > 0]
     trained += [sweeps.fixed_size(cfg)] * (len(sw.model_sizes) + max(sw.rounds - 1, 0))
     n_train = len(trained) * len(sw.seeds)
-    steps = sum(sft_steps(cfg, n) for n in trained) * len(sw.seeds)
+    steps = sum(sft_steps(t, n) for n in trained) * len(sw.seeds)
     evals_per_point = (len(cfg.evaluation.scenarios) + 1) * (sw.eval_items or cfg.evaluation.n_items or 600)
     est = 0.45 * batch / 32 * steps + n_train * 6.0 * evals_per_point / 600
     items = [
@@ -55,21 +56,26 @@ def design_table(cfg: StudyConfig):
     return pd.DataFrame([{"item": k, "value": v} for k, v in items])
 
 
-def sft_steps(cfg: StudyConfig, n_examples: int) -> int:
-    """Optimizer steps of one sweep point: the fixed budget, or epochs x batches (steps grow with data)."""
-    sw = cfg.sweeps
-    if sw.sft_max_steps > 0:
-        return sw.sft_max_steps
-    batch = (sw.sft_batch_size or cfg.training.per_device_train_batch_size) * cfg.training.gradient_accumulation_steps
-    return math.ceil(math.ceil(n_examples / batch) * cfg.training.num_train_epochs)
+def _point_training(cfg: StudyConfig):
+    """The training section every sweep point trains with (:func:`sweeps.point_cfg` applied)."""
+    return sweeps.point_cfg(cfg, cfg.sweeps.seeds[0]).training
+
+
+def sft_steps(t, n_examples: int) -> int:
+    """Optimizer steps of one point trained with ``t`` (a training section): its fixed budget, or epochs x
+    batches (steps grow with data)."""
+    if t.max_steps > 0:
+        return t.max_steps
+    return math.ceil(math.ceil(n_examples / (t.per_device_train_batch_size * t.gradient_accumulation_steps))
+                     * t.num_train_epochs)
 
 
 def budget_text(cfg: StudyConfig) -> str:
-    sw = cfg.sweeps
-    batch = sw.sft_batch_size or cfg.training.per_device_train_batch_size
-    if sw.sft_max_steps > 0:
-        return f"fixed: {sw.sft_max_steps} steps x batch {batch} for every point"
-    return f"{cfg.training.num_train_epochs:g} epochs at batch {batch} (steps grow with data, as in the paper)"
+    t = _point_training(cfg)
+    if t.max_steps > 0:
+        return f"fixed: {t.max_steps} steps x batch {t.per_device_train_batch_size} for every point"
+    return (f"{t.num_train_epochs:g} epochs at batch {t.per_device_train_batch_size} "
+            "(steps grow with data, as in the paper)")
 
 
 def _points(st, compute: Callable[[], list[dict]]) -> list[dict]:
