@@ -126,6 +126,9 @@ class ValidationConfig:
     direct_critic_approves: bool = True
     answer_matches_reference: bool = True
     verdict_matches_label: bool = True
+    # all: check (i) on every critique (its own pass rate; the only_direct_critic ablation);
+    # gated: only where the other enabled checks passed (the kept set is the same; ~1/4 of the generations)
+    direct_check_scope: Literal["all", "gated"] = "all"
     correct_ratio: float = 0.5  # share of critiques of correct solutions in the SFT set
     max_examples: int | None = None
 
@@ -409,7 +412,19 @@ def load_dict(data: Mapping, src: str = "<dict>", overrides=None) -> StudyConfig
         if hit:
             raise ConfigError(f"{msg} (set by override {hit[0]}={ov[hit[0]]!r})") from None
         raise
+    _check_across_sections(cfg, src)
     return dataclasses.replace(cfg, source=src)
+
+
+def _check_across_sections(cfg: StudyConfig, src: str) -> None:
+    """Settings that are each valid but contradict one another."""
+    v = cfg.validation
+    variants = cfg.ablations.variants
+    if v.direct_critic_approves and v.direct_check_scope == "gated" and (not variants or "only_direct_critic" in variants):
+        raise ConfigError(
+            f"{src}: validation.direct_check_scope: gated runs check (i) only where the other checks passed, but "
+            f"ablations.variants {'(empty = all)' if not variants else list(variants)} includes only_direct_critic, "
+            "which selects on check (i) alone: set validation.direct_check_scope: all")
 
 
 def load(path: str | os.PathLike, overrides=None) -> StudyConfig:

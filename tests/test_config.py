@@ -226,7 +226,7 @@ def test_full_toy_profile_differs_from_the_core_only_where_it_says_so():
 
     a, b = flat(core), flat(full)
     diff = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
-    assert diff == {"run.name", "sweeps.baseline_data_sizes", "sweeps.rounds", "sweeps.readme", "sweeps.timing",
+    assert diff == {"run.name", "validation.direct_check_scope", "sweeps.baseline_data_sizes", "sweeps.rounds", "sweeps.readme", "sweeps.timing",
                     "ablations.variants", "ablations.single_generators"}
     text = (config.REPO_ROOT / "configs" / "toy-full.yaml").read_text()
     assert text.count("# full:") == len(diff)

@@ -308,3 +308,22 @@ def test_resumable_backend_writes_reads_back_and_resumes(tmp_path):
     more = ce.items_from(toy_benchmarks(n=7)["mix"])
     with pytest.raises(RuntimeError, match="no generated text for 1 requests"):
         ce.run_critiques(ResumableBackend(ScriptedCritic({}), ResumableJsonl(path), rec, 2), more, fast_cfg(), "mix")
+
+
+def test_greedy_memo_generates_a_repeated_prompt_once_with_the_same_text(tiny_backend):
+    from scrit_utils.pipeline.common import GreedyMemoBackend
+
+    items = ce.items_from(toy_benchmarks(n=6)["mix"])
+    reqs, _ = ce.critique_requests(items, fast_cfg())
+    params = SamplingParams(max_new_tokens=24)
+    plain = tiny_backend.generate(reqs, params, progress=False)
+    memo = GreedyMemoBackend(tiny_backend)
+    first = memo.generate(reqs[:4], params, progress=False)
+    # a second set repeats two prompts (other ids and seeds) and brings two new ones
+    again = [GenerationRequest(id=f"own-{r.id}", messages=r.messages, seed=r.seed + 1) for r in reqs[2:4]]
+    second = memo.generate(again + reqs[4:], params, progress=False)
+    assert first + second[2:] == plain and second[:2] == plain[2:4]
+    assert memo.reused == 2 and len(memo.memo) == len(reqs)
+    # sampled requests are separate draws: never answered from the memo
+    memo.generate(reqs[:2], SamplingParams(max_new_tokens=8, temperature=1.0), progress=False)
+    assert memo.reused == 2

@@ -107,6 +107,49 @@ def test_validation_checks_and_sft_targets_have_no_reference():
     assert all(r.passed and r.checks == {} for r in validation.validate(off, crits, P, None))
 
 
+def test_gated_direct_check_keeps_the_same_critiques_and_refuses_to_select_on_check_i_alone():
+    """direct_check_scope gated: check (i) runs only where (ii) and (iii) passed; the kept set is the same."""
+    from scrit_utils.pipeline import selection
+
+    msg = [{"role": "user", "content": "x"}]
+    probs = arith.generate_problems(3, 8, "train")
+    P = {p.id: p for p in probs}
+    crits = []
+    for i, p in enumerate(probs):
+        good = arith.reference_solution(p, generator="g")
+        bad = arith.inject_error(p, random.Random(i))
+        crits.append(_gt_critique(p, good, f"c{i}g", True))
+        if i % 2:
+            crits.append(_gt_critique(p, bad, f"c{i}b", False))
+        else:  # calls the wrong solution correct: fails check (iii)
+            meta = {"problem_id": p.id, "solution_id": bad.id, "label_correct": False, "generator": "g"}
+            crits.append(self_critic.make_record(f"c{i}b", "pair", "contrastive", "m", msg, crits[-1].text, meta))
+    approve = arith.ground_truth_critique(probs[0], arith.reference_solution(probs[0]).steps, with_reference=False)
+    # the direct critic approves every other correction
+    direct = {c.id: self_critic.make_record("d" + c.id, c.id, "validation", "m", msg,
+                                            approve if k % 3 else "Conclusion: Incorrect", {"critique_id": c.id})
+              for k, c in enumerate(crits)}
+    on = ["validation.answer_matches_reference=true", "validation.verdict_matches_label=true"]
+    full = config.load("configs/smoke.yaml", [*on, "validation.direct_check_scope=all"])
+    gated = config.load("configs/smoke.yaml", [*on, "validation.direct_check_scope=gated", 'ablations.variants=["baseline"]'])
+    ran = [validation.needs_direct_check(gated, validation.free_checks(c, P)) for c in crits]
+    assert 0 < sum(ran) < len(crits)
+    assert all(validation.needs_direct_check(full, validation.free_checks(c, P)) for c in crits)
+    r_all, r_gated = validation.validate(full, crits, P, direct), validation.validate(gated, crits, P, direct)
+    assert [r.passed for r in r_all] == [r.passed for r in r_gated] and 0 < sum(r.passed for r in r_all) < sum(ran)
+    assert [r.meta["all_checks"]["direct_critic_approves"] is None for r in r_gated] == [not x for x in ran]
+    overall, _, _ = validation.pass_rates(r_gated, {})
+    assert overall.loc[0, "direct_check_ran"] == sum(ran) / len(crits)
+    from types import SimpleNamespace
+
+    pool = selection.Pool(SimpleNamespace(dir="artifacts/03_self_validation/x"), crits, r_gated, P, {}, {})
+    with pytest.raises(ValueError, match="direct_check_scope"):
+        selection.candidates(gated, pool, checks=("direct_critic_approves",))
+    # a profile asking for the check-(i)-alone ablation cannot gate it
+    with pytest.raises(config.ConfigError, match="validation.direct_check_scope"):
+        config.load("configs/smoke.yaml", ["validation.direct_check_scope=gated", 'ablations.variants=["only_direct_critic"]'])
+
+
 def test_correction_text_for_both_verdicts():
     p = arith.generate_problems(1, 1, "train")[0]
     bad = arith.inject_error(p, random.Random(0))

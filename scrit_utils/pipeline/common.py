@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,36 @@ class ResumableBackend:
         if missing:  # a finalized file from another item list: regenerating silently would hide it
             raise RuntimeError(f"{self.out.path}: no generated text for {len(missing)} requests (first {missing[0]!r})")
         return [texts[r.id] for r in requests]
+
+
+class GreedyMemoBackend:
+    """A backend that generates each distinct greedy prompt once.
+
+    Greedy decoding is a function of the prompt, so within one evaluation a prompt asked again (in
+    the toy world about half of the "own" scenario: the critic's own greedy solution is often the
+    benchmark's correct solution, word for word) gets the text generated the first time. Sampled
+    requests pass straight through: their seeds make each one a separate draw."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.name = getattr(backend, "name", type(backend).__name__)
+        self.model_name = getattr(backend, "model_name", None)
+        self.memo: dict = {}
+        self.reused = 0  # requests answered from the memo
+
+    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams, progress: bool = True) -> list[str]:
+        if not params.greedy:
+            return self.backend.generate(requests, params, progress=progress)
+        keys = [(json.dumps(r.messages, sort_keys=True), params) for r in requests]
+        todo: dict = {}
+        for k, r in zip(keys, requests):
+            if k not in self.memo and k not in todo:
+                todo[k] = r
+        if todo:
+            texts = self.backend.generate(list(todo.values()), params, progress=progress)
+            self.memo.update(zip(todo, texts))
+        self.reused += len(requests) - len(todo)
+        return [self.memo[k] for k in keys]
 
 
 # --- results: figures and tables -----------------------------------------------------

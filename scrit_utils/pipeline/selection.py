@@ -54,6 +54,10 @@ def candidates(cfg: StudyConfig, pool: Pool, checks: Sequence[str] | None = None
         missing = [c for c in checks if any(c not in r.meta["all_checks"] for r in results)]
         if missing:
             raise ValueError(f"{pool.stage.dir}: check outcome {missing} not recorded (enable it in the profile)")
+        gated = [c for c in checks if any(r.meta["all_checks"][c] is None for r in results)]
+        if gated:
+            raise ValueError(f"{pool.stage.dir}: check outcome {gated} computed only where the other checks passed "
+                             "(validation.direct_check_scope: gated); set validation.direct_check_scope: all to select on it alone")
         results = [dataclasses.replace(r, checks={c: r.meta["all_checks"][c] for c in checks},
                                        passed=all(r.meta["all_checks"][c] for c in checks)) for r in results]
     crits = pool.crits if keep is None else [c for c in pool.crits if keep(c)]

@@ -278,7 +278,7 @@ def recorded_backends(cfg: StudyConfig, st: artifacts.Stage, model: str, sets: d
     from ..records import CritiqueRecord
     from . import self_critic
 
-    backend = common.make_backend(cfg, model)
+    backend = common.GreedyMemoBackend(common.make_backend(cfg, model))  # a prompt shared by two sets: generated once
 
     def backend_for(name: str) -> common.ResumableBackend:
         if name == "own_solve":

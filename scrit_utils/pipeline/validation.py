@@ -13,7 +13,11 @@ Three checks, each switchable in the profile (``validation.*``); a critique pass
       solution's known label.
 
 Checks (ii) and (iii) are always computed (they are free) and reported even when disabled; (i)
-costs one generation per critique and runs only when enabled.
+costs one generation per critique and runs only when enabled: on every critique
+(``validation.direct_check_scope: all``) or only on those that passed the other enabled checks
+(``gated``: the same critiques are kept, since a critique must pass every enabled check, for the
+generations of the ~1/4 that get that far; check (i)'s outcome is then ``None`` elsewhere, so its own
+pass rate is over the critiques it ran on and the ``only_direct_critic`` ablation cannot be built).
 
 Self-training set (:func:`build_sft`): input = problem + student solution under the *direct*
 prompt; target = the critique without its reference analysis
@@ -43,7 +47,8 @@ from ..records import CritiqueRecord, Problem, SFTExample, Solution, ValidationR
 from . import common, data, self_critic
 
 STAGE = "03_self_validation"
-VERSION = "3"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith
+VERSION = "4"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith;
+# 4: validation.direct_check_scope (unchecked critiques record None for check i)
 KEYS = (
     "run.seed",
     "models.critic",
@@ -57,7 +62,8 @@ CHECKS = ("direct_critic_approves", "answer_matches_reference", "verdict_matches
 CHECK_LABELS = {"direct_critic_approves": "a direct critique approves the correction",
                 "answer_matches_reference": "the correction's answer matches the reference",
                 "verdict_matches_label": "the verdict matches the solution's label",
-                "passed": "all enabled checks (kept)"}
+                "passed": "all enabled checks (kept)",
+                "direct_check_ran": "check (i) ran (gated: the other checks passed)"}
 
 
 def stage(cfg: StudyConfig) -> artifacts.Stage:
@@ -92,13 +98,34 @@ def correction_text(crit: CritiqueRecord, student: Solution) -> str | None:
 
 
 # --- checks -------------------------------------------------------------------------------
+def free_checks(c: CritiqueRecord, problems: dict) -> dict[str, bool]:
+    """Checks (ii) and (iii): no generation needed."""
+    from ..grading import is_equivalent
+
+    ref = problems[c.meta["problem_id"]].answer
+    return {
+        "answer_matches_reference": c.final_answer is not None and bool(is_equivalent(c.final_answer, ref)),
+        "verdict_matches_label": c.verdict is not None and c.verdict == bool(c.meta["label_correct"]),
+    }
+
+
+def needs_direct_check(cfg: StudyConfig, free: dict[str, bool]) -> bool:
+    """Whether check (i) runs on a critique with these free-check outcomes (``direct_check_scope``)."""
+    if cfg.validation.direct_check_scope == "all":
+        return True
+    return all(free[k] for k in enabled_checks(cfg) if k in free)
+
+
 def direct_checks(
     cfg: StudyConfig, st: artifacts.Stage, crits: Sequence[CritiqueRecord], problems: dict, solutions: dict
 ) -> dict[str, CritiqueRecord]:
-    """Check (i): direct-prompt critiques of every critique's correction (resumable)."""
+    """Check (i): direct-prompt critiques of the critiques' corrections (resumable); every critique, or
+    with ``direct_check_scope: gated`` only those that passed the other enabled checks."""
     variant = cfg.generation.prompt_variant
     items = []
     for c in crits:
+        if not needs_direct_check(cfg, free_checks(c, problems)):
+            continue
         text = correction_text(c, solutions[c.meta["solution_id"]])
         if text is not None:
             items.append((c, text))
@@ -130,22 +157,19 @@ def direct_checks(
 def validate(
     cfg: StudyConfig, crits: Sequence[CritiqueRecord], problems: dict, direct: dict[str, CritiqueRecord] | None
 ) -> list[ValidationResult]:
-    from ..grading import is_equivalent
-
     on = enabled_checks(cfg)
     results = []
     for c in crits:
-        ref = problems[c.meta["problem_id"]].answer
-        all_checks = {
-            "answer_matches_reference": c.final_answer is not None and bool(is_equivalent(c.final_answer, ref)),
-            "verdict_matches_label": c.verdict is not None and c.verdict == bool(c.meta["label_correct"]),
-        }
+        all_checks: dict[str, bool | None] = free_checks(c, problems)
         if direct is not None:
+            # None: gated off (another enabled check already failed, so the critique is not kept either way)
             d = direct.get(c.id)
-            all_checks["direct_critic_approves"] = d is not None and d.verdict is True and d.first_error_step == -1
+            all_checks["direct_critic_approves"] = (
+                (d is not None and d.verdict is True and d.first_error_step == -1)
+                if needs_direct_check(cfg, all_checks) else None)
         checks = {k: all_checks[k] for k in on}
         results.append(ValidationResult(
-            id=c.id, critique_id=c.id, checks=checks, passed=all(checks.values()),
+            id=c.id, critique_id=c.id, checks=checks, passed=all(bool(v) for v in checks.values()),
             meta={
                 "all_checks": all_checks, "label_correct": bool(c.meta["label_correct"]),
                 "generator": c.meta.get("generator"), "problem_id": c.meta["problem_id"],
@@ -172,6 +196,10 @@ def pass_rates(results: Sequence[ValidationResult], distinct: dict[str, int]):
         rows.append(row)
     df = pd.DataFrame(rows, columns=["generator", "distinct_answers", "label", "passed", *CHECKS])
     cols = [c for c in [*CHECKS, "passed"] if df[c].notna().any()] if len(df) else ["passed"]
+    if "direct_critic_approves" in cols and df["direct_critic_approves"].isna().any():
+        # gated check (i): its rate is over the critiques it ran on; this column says what share that was
+        df["direct_check_ran"] = df["direct_critic_approves"].notna()
+        cols.insert(cols.index("direct_critic_approves"), "direct_check_ran")
 
     def agg(by: str | None):
         if not len(df):
@@ -204,6 +232,8 @@ def figure(per_diff, per_gen, enabled: Sequence[str]):
             for col in [c for c in [*CHECKS, "passed"] if c in df.columns]:
                 style = "-o" if col == "passed" else "--."
                 lab = CHECK_LABELS[col] + ("" if col == "passed" or col in enabled else " (off)")
+                if col == "direct_critic_approves" and "direct_check_ran" in df.columns:
+                    lab += " (of those it ran on)"
                 ax.plot(x, df[col].astype(float), style, label=lab)
             ax.set_ylim(-0.02, 1.02)
         ax.set_title(title)
