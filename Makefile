@@ -8,12 +8,15 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
+	mkdir -p $(VENV) && date +%s > $(VENV)/.install_started
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU torch first, from the local wheel; everything after sees it satisfied and pulls no CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test,serve,distributed]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	# seconds this build took and when it finished (results/timing.md adds it to the run's time)
+	echo "$$(( $$(date +%s) - $$(cat $(VENV)/.install_started) )) $$(date -u +%Y-%m-%dT%H:%M:%SZ)" > $(VENV)/.install_seconds
 	touch $(STAMP)
 
 setup: $(STAMP)

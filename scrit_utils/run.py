@@ -339,6 +339,10 @@ def run_study(
             os.environ.pop(RUN_SHA_ENV, None)
     ran = sum(r.status == "ran" for r in results)
     cached = sum(r.status == "cached" for r in results)
+    if ran:
+        from . import study_readme
+
+        study_readme.refresh_notebook_section(cfg)  # the report's writer (notebook 06) finished after writing it
     say(f"scrit run: finished in {_fmt_s(time.time() - t_all)} ({ran} ran, {cached} cached)")
     return results
 

@@ -244,15 +244,52 @@ def write_timing(cfg, stage_dirs: Sequence[str | Path], path: Path | None = None
            .reset_index() if not df.empty else pd.DataFrame(columns=["stage", "runs", "total_s", "max_s"]))
     summary = {"05_scaling", "06_ablations"}  # whole-notebook stages: their time includes the points'
     inner = df[~df["stage"].isin(summary)] if not df.empty else df
-    nbs = _run.notebook_times(cfg)
     lines = [_run.stamp_comment(_run.run_stamp(cfg)), f"# Timing ({cfg.run.name} profile)", "",
              "From the stage manifests (`wall_time_s`: the time a stage took when it was computed; a cached stage costs "
              "~0 on a rerun) and the run record of the executed notebooks.", "",
              f"Sum of stage wall times (01-04 stages and sweep points): {inner['wall_s'].sum():.0f} s over "
              f"{len(inner)} stage runs. Notebooks 05/06 as a whole: "
              + ", ".join(f"{r.stage} {r.wall_s:.0f} s" for r in df[df["stage"].isin(summary)].itertuples()) + ".", "",
-             "## Per stage kind", "", markdown(per, ".1f"), "",
-             "## Executed notebooks (last run of each)", "",
-             markdown(nbs, ".1f") if not nbs.empty else "(none recorded yet)", ""]
+             "## Per stage kind", "", markdown(per, ".1f"), "", *notebook_section(cfg)]
     atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+NOTEBOOK_SECTION = "## Executed notebooks (last run of each)"
+#: written by the Makefile's venv rule: seconds the last ``make setup`` took and when it finished
+VENV_TIMING = ".venv/.install_seconds"
+
+
+def notebook_section(cfg) -> list[str]:
+    """Wall time per executed notebook (the run record) and the whole run's: its notebooks plus the venv build."""
+    from . import run as _run
+
+    nbs = _run.notebook_times(cfg)
+    out = [NOTEBOOK_SECTION, "", markdown(nbs, ".1f") if not nbs.empty else "(none recorded yet)", ""]
+    if nbs.empty:
+        return out
+    sha = _run.run_stamp(cfg)["sha"][:12]
+    this = nbs[nbs["run_sha"] == sha]
+    total = float(this["wall_s"].sum())
+    out.append(f"Notebooks executed by run `{sha}`: {len(this)} of {len(nbs)}, {total:.0f} s ({total / 60:.1f} min).")
+    venv = _config.REPO_ROOT / VENV_TIMING
+    if venv.exists():
+        secs, _, when = venv.read_text().strip().partition(" ")
+        out.append(f"The venv build of this checkout (`make setup`, finished {when or 'at an unrecorded time'}) took "
+                   f"{float(secs):.0f} s; with it, {(total + float(secs)) / 60:.1f} min (`make study` from a fresh clone "
+                   "builds the venv and then runs every notebook; issue #14's budget is 60 min).")
+    return out + [""]
+
+
+def refresh_notebook_section(cfg, path: Path | None = None) -> Path | None:
+    """Rewrite the notebook section of an existing timing report from the run record: ``scrit run``
+    calls this after its last notebook, so the notebook that wrote the report is in it too."""
+    path = path or (_config.resolve_path(cfg.run.results_dir) / cfg.sweeps.timing)
+    if not path.exists():
+        return None
+    text = path.read_text()
+    head, sep, _ = text.partition(NOTEBOOK_SECTION)
+    if not sep:
+        return None
+    atomic_write_text(path, head + "\n".join(notebook_section(cfg)) + "\n")
     return path

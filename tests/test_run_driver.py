@@ -76,3 +76,25 @@ def test_a_notebook_about_to_run_removes_only_its_own_old_outputs(tmp_path):
     gone = run.remove_outputs(cfg, "05")
     assert sorted(p.name for p in gone) == ["05_old_figure.png", "05_trends.csv"]
     assert (figs / "04_training_loss.png").exists() and (tmp_path / "tables" / "base_models.csv").exists()
+
+
+def test_timing_report_totals_this_runs_notebooks_and_the_venv(tmp_path, monkeypatch):
+    from scrit_utils import config, study_readme
+
+    cfg = config.load("configs/smoke.yaml", [f"run.results_dir={tmp_path}"])
+    venv = tmp_path / "install_seconds"
+    monkeypatch.setattr(study_readme, "VENV_TIMING", str(venv))
+    monkeypatch.setenv(run.RUN_SHA_ENV, "a" * 40)
+    run._write_record(cfg, "01_data", "a" * 40, 60.0, "ran")
+    run._write_record(cfg, "02_self_critique", "b" * 40, 999.0, "ran")  # an older run's entry: not in the total
+    path = study_readme.write_timing(cfg, [])
+    text = path.read_text()
+    assert "run `aaaaaaaaaaaa`: 1 of 2, 60 s (1.0 min)" in text and "venv" not in text
+    # the notebook that wrote the report finishes after writing it; the driver then refreshes the section
+    run._write_record(cfg, "06_ablations", "a" * 40, 120.0, "ran")
+    venv.write_text("300 2026-12-03T19:00:00Z\n")
+    study_readme.refresh_notebook_section(cfg)
+    again = path.read_text()
+    assert again.startswith(text.split(study_readme.NOTEBOOK_SECTION)[0])  # stage tables kept as written
+    assert "06_ablations" in again and "2 of 3, 180 s (3.0 min)" in again
+    assert "took 300 s; with it, 8.0 min" in again and again.count(study_readme.NOTEBOOK_SECTION) == 1
