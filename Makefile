@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup study test base-models lab clean-artifacts
+.PHONY: setup study study-seed1 test base-models lab clean-artifacts
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
@@ -23,6 +23,13 @@ setup: $(STAMP)
 
 study: $(STAMP)
 	$(BIN)/scrit run --profile configs/toy.yaml
+
+# issue #14's robustness run: the core design on bases rebuilt with build seed 1 (models/seed1/, committed; the
+# builder skips complete model dirs). They share the seed-0 tokenizer, so only the bases' training differs.
+study-seed1: $(STAMP)
+	mkdir -p models/seed1 && cp -rn models/tokenizer models/seed1/
+	$(BIN)/scrit build-base-models --profile configs/base_models/v2_world.yaml --seed 1 --out models/seed1 --jobs 2
+	$(BIN)/scrit run --profile configs/toy-seed1.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -198,6 +198,9 @@ class SweepsConfig:
     max_pairs: int | None = None  # self_critique.max_pairs for other critics' arms (model sizes, rounds 2+)
     readme: str = "README.md"  # study README (under run.results_dir)
     timing: str = "timing.md"  # timing report (under run.results_dir)
+    # other runs (run.name) of the same design, e.g. on bases built with another seed: the README puts their
+    # committed verdicts (results/tables/<name>/06_paper_comparison.csv) beside this run's and lists the flips
+    compare_runs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

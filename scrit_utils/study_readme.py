@@ -20,7 +20,7 @@ from typing import Sequence
 from . import config as _config
 from .figures import METRIC_LABELS, arm_label
 from .records import atomic_write_text
-from .study_report import EQUIVALENCE, NEGLIGIBLE, verdict_counts
+from .study_report import EQUIVALENCE, NEGLIGIBLE, VERDICTS, verdict_counts
 
 
 def _f(v, signed: bool = True, nd: int = 1) -> str:
@@ -109,6 +109,57 @@ def limitations(cfg) -> list[str]:
         f"two clear effects are expected by chance). Paper effects below {NEGLIGIBLE} points count as no effect; such "
         f"a claim is reproduced only when our whole CI lies within +-{EQUIVALENCE:g} point.",
     ]
+
+
+def _verdict_kind(v) -> str:
+    """The verdict's class (its first words: reproduced, not reproduced, inconclusive, not measured)."""
+    v = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    return next((k for k in sorted(VERDICTS, key=len, reverse=True) if v.startswith(k)), "not measured")
+
+
+def replicate_frame(cfg, comp, name: str):
+    """This run's claims beside run ``name``'s (its committed ``tables/<name>/06_paper_comparison.csv``),
+    with ``flip`` where both measured a claim and the verdict classes differ; ``(frame, sha)``, or
+    ``(None, None)`` when that run has no comparison table yet."""
+    import pandas as pd
+
+    res = _config.resolve_path(cfg.run.results_dir)
+    csv = res / "tables" / name / "06_paper_comparison.csv"
+    if not csv.exists():
+        return None, None
+    rec = res / "runs" / name / "run.json"
+    sha = (json.loads(rec.read_text())["notebooks"].get("06_ablations", {}).get("run_sha", "?")[:12]
+           if rec.exists() else "?")
+    other = pd.read_csv(csv)
+    m = comp.merge(other, on=["claim", "metric"], how="outer", suffixes=("", "_other"), sort=False)
+    rows = []
+    for r in m.itertuples():
+        a, b = _verdict_kind(r.verdict), _verdict_kind(r.verdict_other)
+        rows.append({"claim": r.claim, "metric": METRIC_LABELS.get(r.metric, r.metric),
+                     "this run [95% CI]": f"{_f(r.our_effect)} {_ci(r.ci_low, r.ci_high)}",
+                     "this run": a, f"{name} [95% CI]": f"{_f(r.our_effect_other)} {_ci(r.ci_low_other, r.ci_high_other)}",
+                     name: b, "flip": "FLIP" if "not measured" not in (a, b) and a != b else ""})
+    return pd.DataFrame(rows), sha
+
+
+def replicate_lines(cfg, comp) -> tuple[list[str], list[str]]:
+    """(bottom-line bullets, section lines) for ``sweeps.compare_runs``."""
+    bullets, section = [], []
+    for name in cfg.sweeps.compare_runs:
+        df, sha = replicate_frame(cfg, comp, name)
+        if df is None:
+            bullets.append(f"- **Replicate `{name}`:** not run yet (no `tables/{name}/06_paper_comparison.csv`).")
+            continue
+        both = df[(df["this run"] != "not measured") & (df[name] != "not measured")]
+        flips = both[both["flip"] == "FLIP"]
+        bullets.append(f"- **Replicate `{name}`** (run `{sha}`): {len(both) - len(flips)} of {len(both)} claims measured "
+                       f"by both get the same verdict; {len(flips)} flip" + (":" if len(flips) else "."))
+        bullets += [f"  - {r['claim']} ({r['metric'].split(' (')[0]}): {r['this run']} here, {r[name]} there"
+                    for _, r in flips.iterrows()]
+        section += [f"### Beside `{name}` (run `{sha}`, its README and tables under `tables/{name}/`)", "",
+                    "A flip is a claim both runs measured with a different verdict (reproduced / not reproduced / "
+                    "inconclusive).", "", markdown(df), ""]
+    return bullets, section
 
 
 def claims_table(comp):
@@ -201,13 +252,15 @@ def write_readme(cfg, comp, summ, gains, design: Sequence[str], trends=None, pat
     stamp = run_stamp(cfg)
     path = path or (_config.resolve_path(cfg.run.results_dir) / cfg.sweeps.readme)
     name = cfg.run.name
+    rep_bullets, rep_section = replicate_lines(cfg, comp)
     lines = [stamp_comment(stamp), f"# SCRIT study results ({name} profile)", "",
              f"Written by notebook 06 of run `{stamp['sha']}` from its own metrics. Figures: `figures/{name}/`, tables: "
              f"`tables/{name}/`, executed notebooks and the run record: `runs/{name}/`, timing: `{cfg.sweeps.timing}`.",
-             "", "## Bottom line", "", *bottom_line(comp), "",
+             "", "## Bottom line", "", *bottom_line(comp), *rep_bullets, "",
              "## Limitations: what the toy world is and is not", "", *limitations(cfg), "",
              "## Claims", "", "Paper effect and ours in points (trends: points per level, see unit); the verdict "
              "rules are in `scrit_utils/study_report.py:verdict`.", "", markdown(claims_table(comp)), "",
+             *(["## Replicates", "", *rep_section] if rep_section else []),
              "## Scores", "", *wide_sections(summ, gains),
              "## How the numbers are computed", "", *METHOD, "", "## Design", "", *design, ""]
     if trends is not None and not trends.empty:

@@ -227,6 +227,29 @@ def test_full_toy_profile_differs_from_the_core_only_where_it_says_so():
     a, b = flat(core), flat(full)
     diff = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
     assert diff == {"run.name", "validation.direct_check_scope", "sweeps.baseline_data_sizes", "sweeps.rounds", "sweeps.readme", "sweeps.timing",
-                    "ablations.variants", "ablations.single_generators"}
+                    "sweeps.compare_runs", "ablations.variants", "ablations.single_generators"}
     text = (config.REPO_ROOT / "configs" / "toy-full.yaml").read_text()
     assert text.count("# full:") == len(diff)
+
+
+def test_seed1_toy_profile_differs_from_the_core_only_in_its_models_and_names():
+    """configs/toy-seed1.yaml (issue #14's robustness run) is the core design on the models/seed1/ bases."""
+    core, rep = config.to_dict(config.load("configs/toy.yaml")), config.to_dict(config.load("configs/toy-seed1.yaml"))
+
+    def flat(d, pre=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{pre}{k}.") if isinstance(v, dict) else {f"{pre}{k}": v})
+        return out
+
+    a, b = flat(core), flat(rep)
+    diff = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+    assert diff == {"run.name", "models.critic", "models.generators", "sweeps.model_sizes", "sweeps.readme",
+                    "sweeps.timing", "sweeps.compare_runs"}
+    assert b["models.critic"] == a["models.critic"].replace("models/", "models/seed1/")
+    assert [g["path"] for g in b["models.generators"]] == [g["path"].replace("models/", "models/seed1/") for g in a["models.generators"]]
+    assert [g["name"] for g in b["models.generators"]] == [g["name"] for g in a["models.generators"]]
+    assert list(b["sweeps.model_sizes"]) == [m.replace("models/", "models/seed1/") for m in a["sweeps.model_sizes"]]
+    assert a["sweeps.compare_runs"] == [b["run.name"]] and b["sweeps.compare_runs"] == [a["run.name"]]
+    text = (config.REPO_ROOT / "configs" / "toy-seed1.yaml").read_text()
+    assert text.count("# seed1:") == len(diff) + 1  # the generators list marks both entries

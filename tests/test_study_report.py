@@ -130,3 +130,27 @@ def test_contrastive_vs_direct_at_the_largest_size_both_reached():
     _, c = _comp(rows)
     row = c[(c["claim"] == "contrastive critic beats the direct critic") & (c["metric"] == "cc_mean")].iloc[0]
     assert row["detail"] == "at 64 examples" and row["verdict"] != "not measured"
+
+
+def test_readme_puts_a_replicate_runs_verdicts_beside_and_names_the_flips(tmp_path):
+    cfg = config.load("configs/smoke.yaml", [f"run.results_dir={tmp_path}", 'sweeps.compare_runs=["rep"]'])
+    rows = study_synth.study(gain=0.04)
+    comp = rep.comparisons(rows, n_boot=B)
+    args = (rep.summarize(rows, B), rep.gains(rows, B), ["- synthetic design"])
+    text = study_readme.write_readme(cfg, comp, *args).read_text()
+    assert "**Replicate `rep`:** not run yet" in text and "## Replicates" not in text
+    # the replicate saw the opposite on the first measured claim
+    other = comp.copy()
+    i = other.index[other["verdict"].str.startswith("reproduced")][0]
+    other.loc[i, "verdict"], other.loc[i, "our_effect"] = "not reproduced (opposite sign)", -3.0
+    (tmp_path / "tables" / "rep").mkdir(parents=True)
+    other.to_csv(tmp_path / "tables" / "rep" / "06_paper_comparison.csv", index=False)
+    (tmp_path / "runs" / "rep").mkdir(parents=True)
+    (tmp_path / "runs" / "rep" / "run.json").write_text('{"notebooks": {"06_ablations": {"run_sha": "%s"}}}' % ("c" * 40))
+    text = study_readme.write_readme(cfg, comp, *args).read_text()
+    measured = int((~comp["verdict"].str.startswith("not measured")).sum())
+    assert f"**Replicate `rep`** (run `cccccccccccc`): {measured - 1} of {measured} claims" in text and "1 flip:" in text
+    assert f"  - {comp.loc[i, 'claim']} (" in text and "reproduced here, not reproduced there" in text
+    df, sha = study_readme.replicate_frame(cfg, comp, "rep")
+    assert list(df["flip"]).count("FLIP") == 1 and df.loc[df["flip"] == "FLIP", "rep [95% CI]"].iloc[0].startswith("-3.0")
+    assert "## Replicates" in text and "### Beside `rep`" in text
