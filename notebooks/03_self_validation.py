@@ -43,8 +43,12 @@ print(f"stage {st.name}/{st.hash} ({'cached' if st.done else 'to compute'}); ena
 
 # %% [markdown]
 # ## The stage
-# `validation.run` runs check (i) on every critique's correction (resumable), computes all checks
-# for every critique, and builds the balanced self-training set (or reuses the finished stage).
+# `validation.run` runs check (i) on the critiques' corrections (resumable), computes all checks
+# and builds the balanced self-training set (or reuses the finished stage). Check (i) costs one
+# generation per critique; with `validation.direct_check_scope: gated` (the core toy profile) it
+# runs only on the critiques that passed checks (ii) and (iii): a critique must pass every enabled
+# check, so the kept set is the same. Then check (i)'s pass rate below is over the critiques it ran
+# on, and the `direct_check_ran` column gives their share.
 
 # %%
 rep = validation.run(cfg)

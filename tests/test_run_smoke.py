@@ -79,6 +79,17 @@ def test_smoke_study_end_to_end_then_cached(tmp_path):
     assert (figs / "01_solutions.png").exists() and (figs / "03_self_validation.pdf").exists()
     sft = validation.load_sft(validation.stage(cfg))
     assert all("Reference" not in ex.completion for ex in sft)
+    # gated check (i) over the same stage-02 critiques (cached): the same critiques pass, for fewer generations
+    on = ["validation.answer_matches_reference=true", "validation.verdict_matches_label=true", 'ablations.variants=["baseline"]']
+    runs = {}
+    for scope in ("all", "gated"):
+        c = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path / 'artifacts'}",
+                                               f"run.results_dir={tmp_path / 'results'}", *on,
+                                               f"validation.direct_check_scope={scope}"])
+        st03 = validation.run(c, tables=False).stage
+        runs[scope] = (st03.manifest["counts"], [r["passed"] for r in read_jsonl(st03.dir / "validation.jsonl")])
+    assert runs["gated"][1] == runs["all"][1]
+    assert runs["gated"][0]["direct_checks_run"] < runs["all"][0]["direct_checks_run"]
 
     mtimes = {st.name: st.manifest_path.stat().st_mtime_ns for st in stages}
     second = _run_study(tmp_path)

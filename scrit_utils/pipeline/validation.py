@@ -333,6 +333,7 @@ def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
         direct = direct_checks(cfg, st, crits, problems, solutions) if cfg.validation.direct_critic_approves else None
         results = validate(cfg, crits, problems, direct)
         sft, info = build_sft(cfg, crits, results, problems, solutions)
+        info["direct_checks_run"] = len(direct or {})
         finish(st, results, sft, info)
     return report(cfg, st) if tables else common.StageReport(st, st.manifest["counts"])
 
