@@ -284,17 +284,30 @@ def _claim(claim: str, metric: str, paper: float, est: dict | None, unit: str, d
         row.update(our_effect=est["estimate"], ci_low=est["ci_low"], ci_high=est["ci_high"], mde=est["mde"],
                    **{k: est.get(k) for k in NOISE_COLS})
         if row["verdict"].startswith("inconclusive (under") and "n_seeds_a" in est:
-            row["items_needed"] = items_for(est, abs(paper))
+            row["items_needed"] = items_for(row, abs(paper))
     return row
 
 
-def items_for(est: dict, target: float) -> int | None:
-    """Items per set needed for an MDE of ``target`` at this comparison's noise and seed count."""
-    n = int(est["n_items"])
-    sd_item = float(est["se_item"]) * math.sqrt(n)
-    k = int(est.get("n_seeds") or est.get("n_seeds_a") or 1)
-    sd_seed = float(est["se_seed"]) * math.sqrt(k)
-    return ss.required_items(target, sd_item=sd_item, sd_seed=sd_seed, n_seeds=k) if k > 1 or sd_seed == 0 else None
+def items_for(row: dict, target: float, max_items: int = 10_000_000) -> int | None:
+    """Items per set needed for an MDE of ``target`` at this comparison's noise and seed count: the same
+    noise model as the design tables (:func:`scrit_utils.study_design.scaled_mde`, seed noise counted once per
+    trained arm); None when no item count reaches it (seed noise alone is larger: more seeds are needed)."""
+    from .study_design import scaled_mde
+
+    k = int(row.get("n_seeds") or 1)
+    f = lambda n: scaled_mde(row, n, k)  # noqa: E731
+    # the MDE falls with n until seed noise dominates, then rises a little (its degrees of freedom fall toward
+    # k - 1), so find the first doubling that reaches the target, then the smallest n below it
+    hi = 1
+    while f(hi) > target:
+        if hi >= max_items:
+            return None
+        hi *= 2
+    lo = hi // 2 + 1 if hi > 1 else 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if f(mid) > target else (lo, mid)
+    return lo
 
 
 def _scrit_paper(m: str) -> float:

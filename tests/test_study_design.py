@@ -65,3 +65,18 @@ def test_a_pilot_predicts_its_own_mde_and_sizes_the_study():
     if best is not None:
         ok = grid[(grid["n_items"] == best[0]) & (grid["n_seeds"] == best[1])]
         assert ok["detectable"].all()
+
+
+def test_items_needed_in_the_claims_table_follows_the_design_tables_noise_model():
+    """study_report.items_for and study_design.scaled_mde are one rule: n items give exactly the MDE asked for."""
+    rows = study_synth.study(gain=0.01, n=60)
+    comp = rep.comparisons(rows, n_boot=200)
+    for _, r in comp[comp["n_seeds"].fillna(0) > 1].iterrows():
+        r = r.to_dict()
+        target = sd.scaled_mde(r, 500, int(r["n_seeds"]))
+        n = rep.items_for(r, target)
+        assert n is not None and n <= 500 and sd.scaled_mde(r, n, int(r["n_seeds"])) <= target
+        assert sd.scaled_mde(r, n - 1, int(r["n_seeds"])) > target
+    # seed noise alone above the target: no item count is enough
+    r = comp[comp["se_seed"].fillna(0) > 0].iloc[0].to_dict()
+    assert rep.items_for(r, sd.scaled_mde(r, 10**9, int(r["n_seeds"])) / 2) is None
