@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup study study-seed1 test base-models lab clean-artifacts
+.PHONY: setup study study-seed1 test test-fast base-models lab clean-artifacts
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
@@ -31,8 +31,13 @@ study-seed1: $(STAMP)
 	$(BIN)/scrit build-base-models --profile configs/base_models/v2_world.yaml --seed 1 --out models/seed1 --jobs 2
 	$(BIN)/scrit run --profile configs/toy-seed1.yaml
 
+# everything (what CI runs, ~6 min): unit tests plus the end-to-end runs marked slow
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the inner loop (< 2 min): the unit tests only, without the tests marked slow (papermill, training, servers)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # trains missing model dirs (delete models/toy-* to rebuild), then notebook 00 writes the toy
 # benchmarks (when data/toy_benchmarks is absent) and results/tables/base_models.{csv,md}
@@ -40,9 +45,13 @@ base-models: $(STAMP)
 	$(BIN)/scrit build-base-models --profile configs/toy.yaml
 	$(BIN)/scrit run --profile configs/toy.yaml --set 'run.notebooks=["00"]'
 
+# JupyterLab on the project's venv, serving notebooks/. JUPYTER_CONFIG_PATH puts .jupyter/ on Jupyter's config
+# search path (the user's own ~/.jupyter still applies): its labconfig/default_setting_overrides.json (written by
+# `jupytext-config set-default-viewer python`) makes "Jupytext Notebook" the default viewer of .py files, so a double
+# click opens the jupytext notebooks as notebooks; notebooks/jupytext.toml keeps a save from rewriting their headers.
 lab: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[lab]'
-	$(BIN)/jupyter lab notebooks/
+	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(BIN)/jupyter lab notebooks/
 
 clean-artifacts:
 	rm -rf artifacts/

@@ -17,14 +17,14 @@
 # tokenizer and base "instruct" models, writes the toy benchmarks (RealCritic mix/wrong layout
 # and a ProcessBench-format error-identification set) from the held-out `benchmark` split, and
 # measures every base model without reference (direct prompt) and with reference (contrastive
-# prompt). Recipe and seed composition: `scrit_utils/base_models.py`, `models/README.md`.
+# prompt). Recipe and seed composition: `scrit_utils/toy_models/build.py`, `models/README.md`.
 #
 # Run: `jupytext --to ipynb notebooks/00_base_models.py && papermill notebooks/00_base_models.ipynb out.ipynb -p profile configs/toy.yaml`
 
 # %% tags=["parameters"]
 profile = "configs/toy.yaml"  # seed + world knobs come from here (the study profile)
 models_dir = "models"
-sizes = None  # None = every size in scrit_utils.base_models.SIZES
+sizes = None  # None = every size in scrit_utils.toy_models.build.SIZES
 bench_dir = "data/toy_benchmarks"
 bench_per_class = 100
 bench_generators = ["toy-66k", "toy-150k"]  # models whose sampled solutions supply natural errors
@@ -45,10 +45,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from scrit_utils import base_models as bm, config
-from scrit_utils.base_models_cli import config_from_profile
-from scrit_utils.config import REPO_ROOT
+from scrit_utils.toy_models import build as bm
+from scrit_utils.core import config
+from scrit_utils.toy_models.cli import config_from_profile
+from scrit_utils.core.config import REPO_ROOT
 from scrit_utils.worlds import arith_bench
+from scrit_utils.toy_models import base_eval
 
 os.chdir(REPO_ROOT)
 torch.set_num_threads(torch_threads)
@@ -97,15 +99,15 @@ json.loads((bench / "summary.json").read_text())
 if evaluate:
     rows = []
     for p in paths:
-        rows.append(arith_bench.base_model_row(p, bench, seed=cfg.seed, n_solve=n_solve, config=cfg.world,
+        rows.append(base_eval.base_model_row(p, bench, seed=cfg.seed, n_solve=n_solve, config=cfg.world,
                                                n_items=n_items, sample_temperature=sample_t))
     Path(table_stem).parent.mkdir(parents=True, exist_ok=True)
-    arith_bench.write_base_model_table(rows, table_stem)
+    base_eval.write_base_model_table(rows, table_stem)
     display(pd.DataFrame(rows))
 
 # %% tags=["interpretation"]
 from IPython.display import Markdown, display
 
-from scrit_utils import interpret
+from scrit_utils.study import interpret
 
 display(Markdown(interpret.base_models_00(pd.DataFrame(rows) if evaluate else None)))

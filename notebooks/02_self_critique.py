@@ -35,7 +35,8 @@ overrides = []  # optional profile overrides: a list of strings, as with scrit r
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils import config, interpret
+from scrit_utils.core import config
+from scrit_utils.study import interpret
 from scrit_utils.pipeline import self_critic
 
 cfg = config.load(profile, overrides)

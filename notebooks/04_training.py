@@ -27,7 +27,7 @@
 # - **EI-F1** (error identification, ProcessBench F1) in the *original* and SCRIT's *strict* form.
 #
 # Both critics are scored on the same items, so their difference is a *paired* comparison: a
-# bootstrap over the shared items (`scrit_utils/study_stats.py`) gives its 95% CI and the minimal
+# bootstrap over the shared items (`scrit_utils/study/stats.py`) gives its 95% CI and the minimal
 # detectable effect (MDE). This notebook trains with one SFT seed, so these intervals cover
 # evaluation noise only; notebooks 05-06 add the spread over seeds. `metrics.json` records which
 # profile, config hash, git commit and package versions produced it.
@@ -39,8 +39,10 @@ overrides = []  # optional profile overrides: a list of strings, as with scrit r
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils import config, interpret
+from scrit_utils.core import config
+from scrit_utils.study import interpret
 from scrit_utils.pipeline import training
+from scrit_utils.study import loop
 
 cfg = config.load(profile, overrides)
 for st in training.stages(cfg):
@@ -48,13 +50,13 @@ for st in training.stages(cfg):
 
 # %% [markdown]
 # ## The stage
-# `training.run` fine-tunes the critic with TRL's `SFTTrainer` (full fine-tuning unless
+# `loop.run` runs stage 04, which fine-tunes the critic with TRL's `SFTTrainer` (full fine-tuning unless
 # `training.use_lora` is true), then evaluates the base and the trained critic. The base
 # evaluation is its own cached stage: every sweep point (data size, ablation) with the same critic
 # and benchmarks shares it.
 
 # %%
-rep = training.run(cfg)
+rep = loop.run(cfg)
 rep.counts
 
 # %% [markdown]

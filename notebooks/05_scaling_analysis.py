@@ -31,7 +31,7 @@
 # Each point reports CC-Acc (mean of the three scenarios, and each scenario) and EI-F1 (strict and
 # original). Every critic is scored on the same items as the base critic, so each comparison is
 # **paired**: a bootstrap over the shared items, applied to both critics and every seed, plus the
-# spread over SFT seeds (`scrit_utils/study_stats.py`). A trend is the slope of the per-level seed
+# spread over SFT seeds (`scrit_utils/study/stats.py`). A trend is the slope of the per-level seed
 # means (never the replicated per-seed rows), with the same paired CI and its minimal detectable
 # effect (MDE).
 #
@@ -46,8 +46,9 @@ overrides = []  # optional profile overrides: a list of strings, as with scrit r
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils import config, figures, interpret
-from scrit_utils.pipeline import studies, sweeps
+from scrit_utils.core import config
+from scrit_utils.study import figures, interpret
+from scrit_utils.study import studies, sweeps
 
 cfg = config.load(profile, overrides)
 st = sweeps.scaling_stage(cfg)  # finished = this notebook's results exist

@@ -40,8 +40,9 @@ overrides = []  # optional profile overrides: a list of strings, as with scrit r
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils import config, figures, interpret, study_report
-from scrit_utils.pipeline import studies, sweeps
+from scrit_utils.core import config
+from scrit_utils.study import figures, interpret, claims as study_report
+from scrit_utils.study import studies, sweeps
 
 cfg = config.load(profile, overrides)
 st = sweeps.ablation_stage(cfg)

@@ -42,7 +42,7 @@ def build_random_model(out: Path, hidden: int = 128, layers: int = 3) -> Path:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from scrit_utils.toy_tokenizer import build_tokenizer
+    from scrit_utils.toy_models.tokenizer import build_tokenizer
 
     tok = build_tokenizer(out, seed=0)
     cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from scrit_utils.grading import grade_batch
+from scrit_utils.critique.grading import grade_batch
 from scrit_utils.worlds import real
 
 REPO = Path(__file__).resolve().parents[1]

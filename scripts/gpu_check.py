@@ -87,7 +87,7 @@ def head_size(model_dir: Path) -> int:
 
 def check_requests(n: int, seed: int = 0) -> list:
     """``n`` toy-world critique requests (compact prompts), half of them on a wrong solution."""
-    from scrit_utils import prompts
+    from scrit_utils.critique import prompts
     from scrit_utils.generation import GenerationRequest, derive_seed
     from scrit_utils.worlds import arith
 
@@ -244,7 +244,7 @@ def check_qwen(qwen: str, n: int, max_new_tokens: int, results: dict) -> bool:
     """Our wrapper vs bare ``LLM.generate`` on the same token ids and engine (local Qwen2.5 weights)."""
     import vllm
 
-    from scrit_utils import parsing, prompts
+    from scrit_utils.critique import parsing, prompts
     from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed
     from scrit_utils.generation.vllm_backend import VLLMBackend, sampling_kwargs
 
@@ -335,7 +335,7 @@ def main(argv=None) -> int:
     report["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(report, indent=2))
     if args.json_out:
-        from scrit_utils.records import write_json
+        from scrit_utils.core.records import write_json
 
         write_json(args.json_out, report)
     return 0 if ok else 1

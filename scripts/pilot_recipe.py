@@ -1,11 +1,11 @@
 """Pilot: run the whole base-model recipe on one size and measure the model at the end of each phase.
 
 Trains ``--size`` with the profile's recipe (``base_models.recipe`` if the profile sets one, else
-:data:`scrit_utils.base_models.RECIPE`) into a scratch dir, stopping at every phase boundary to
+:data:`scrit_utils.toy_models.build.RECIPE`) into a scratch dir, stopping at every phase boundary to
 measure it on a small pilot benchmark of the profile's world (references as the correct solutions,
 injected errors as the wrong ones; no generator models needed): greedy and sampled solve accuracy,
 fluke rate, CC-Acc and checked-value accuracy without / with the reference, own step accuracy and
-headroom (:func:`scrit_utils.worlds.arith_bench.evaluate_base_model`), plus one critique per mode to
+headroom (:func:`scrit_utils.worlds.base_eval.evaluate_base_model`), plus one critique per mode to
 read. Used to choose the v2 recipe (models/README.md). Usage::
 
     .venv/bin/python scripts/pilot_recipe.py --profile configs/base_models/v2_world.yaml \\
@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
-from scrit_utils import base_models as bm
-from scrit_utils.base_models_cli import config_from_profile
+from scrit_utils.toy_models import build as bm
+from scrit_utils.toy_models.cli import config_from_profile
 from scrit_utils.generation import SamplingParams
-from scrit_utils.pipeline import critic_eval
+from scrit_utils.pipeline import benchmark_eval as critic_eval
 from scrit_utils.worlds import arith_bench
+from scrit_utils.toy_models import base_eval
 
 COLUMNS = ("solve_acc", "sampled_solve", "both_labels", "fluke_rate", "cc_mix_noref", "cc_mix_ref",
            "checked_acc_error_noref", "checked_acc_error_ref", "own_step_acc_error", "headroom")
@@ -46,7 +47,7 @@ def _show_critiques(model_dir: Path, bench: Path) -> None:
         cfg = critic_eval.CriticEvalConfig(mode=mode, variant="compact", progress=False,
                                            params=SamplingParams(max_new_tokens=arith_bench.CRITIQUE_MAX_NEW))
         wrong = [it for it in items if "\\boxed{" + str(it["problem"].answer) + "}" not in it["solution"]][:1]
-        row = critic_eval.run_critiques(be, arith_bench._eval_items("mix_data", wrong), cfg, scenario="pilot")[0]
+        row = critic_eval.run_critiques(be, base_eval._eval_items("mix_data", wrong), cfg, scenario="pilot")[0]
         print(f"--- {mode} critique of a wrong solution:\n{wrong[0]['solution']}\n>>>\n{row['text']}\n", flush=True)
 
 
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
         model_dir = done if done is not None else _snapshot(cfg, a.size, out / f"{a.size}-{phase.name}")
         log = json.loads((model_dir / "train_log.json").read_text()) if done else bm._Run(cfg, a.size).log
         losses = {k: v for k, v in log[-1].items() if k.startswith("loss_") and v is not None}
-        r = arith_bench.evaluate_base_model(model_dir, bench, seed=cfg.seed, n_solve=a.n_solve, config=cfg.world,
+        r = base_eval.evaluate_base_model(model_dir, bench, seed=cfg.seed, n_solve=a.n_solve, config=cfg.world,
                                             verdict_rules=(None,))
         print(json.dumps({"phase": phase.name, "step": hi, **losses, **{c: round(r[c], 1) for c in COLUMNS}}),
               flush=True)

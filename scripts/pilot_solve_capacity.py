@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from scrit_utils import base_models as bm
-from scrit_utils.base_models_cli import config_from_profile
+from scrit_utils.toy_models import build as bm
+from scrit_utils.toy_models.cli import config_from_profile
 from scrit_utils.generation import GenerationRequest, SamplingParams
-from scrit_utils.grading import is_equivalent
-from scrit_utils.parsing import extract_last_boxed
+from scrit_utils.critique.grading import is_equivalent
+from scrit_utils.critique.parsing import extract_last_boxed
 from scrit_utils.worlds import arith, arith_bench
 
 

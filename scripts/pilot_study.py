@@ -1,4 +1,4 @@
-"""Pilot the study on the dev split and print the design it calls for (:mod:`scrit_utils.pilot`).
+"""Pilot the study on the dev split and print the design it calls for (:mod:`scrit_utils.study.pilot`).
 
     .venv/bin/python scripts/pilot_study.py --profile configs/toy.yaml --out results/pilot/toy \\
         --set sweeps.data_sizes=[0,1000] sweeps.seeds=[0,1] --items 200 400 800 --seeds 3 4 5
@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from scrit_utils import config, pilot
+from scrit_utils.core import config
+from scrit_utils.study import pilot
 from scrit_utils.pipeline import common
 
 

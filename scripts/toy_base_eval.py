@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from scrit_utils.worlds import arith_bench
+from scrit_utils.toy_models import base_eval
 
 
 def main(argv=None) -> int:
@@ -40,14 +41,14 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     bench = Path(a.bench)
-    from scrit_utils import base_models as bm
-    from scrit_utils.base_models_cli import config_from_profile
+    from scrit_utils.toy_models import build as bm
+    from scrit_utils.toy_models.cli import config_from_profile
 
     build = bm.config_from_dict(config_from_profile(a.profile))
     world, seed = build.world, build.seed if a.seed is None else a.seed
 
     def wait_for(names):
-        from scrit_utils.base_models import is_complete
+        from scrit_utils.toy_models.build import is_complete
 
         while a.wait and not all(is_complete(Path(a.models) / n) for n in names):
             time.sleep(20)
@@ -64,12 +65,12 @@ def main(argv=None) -> int:
     for size in a.sizes:
         p = Path(a.models) / size
         wait_for([size])
-        r = arith_bench.base_model_row(p, bench, seed=seed, n_solve=a.n_solve, config=world,
+        r = base_eval.base_model_row(p, bench, seed=seed, n_solve=a.n_solve, config=world,
                                        sample_temperature=a.sample_temperature)
         print(json.dumps(r), flush=True)
         rows.append(r)
         rows.sort(key=lambda x: x["n_params"])
-        arith_bench.write_base_model_table(rows, a.table)
+        base_eval.write_base_model_table(rows, a.table)
     return 0
 
 

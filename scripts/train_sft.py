@@ -48,9 +48,9 @@ def main(argv=None) -> int:
     import torch
     from trl import SFTTrainer
 
-    from scrit_utils import config
+    from scrit_utils.core import config
     from scrit_utils.pipeline import training
-    from scrit_utils.records import SFTExample, read_jsonl, write_json
+    from scrit_utils.core.records import SFTExample, read_jsonl, write_json
 
     overrides = list(args.set)
     if args.model:

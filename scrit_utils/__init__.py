@@ -1,2 +1,2 @@
-"""scrit_utils: the logic behind the SCRIT study notebooks (see README.md)."""
-__version__ = "0.1.0"
+"""scrit_utils: the logic behind the SCRIT study notebooks (see README.md, "Layout")."""
+from scrit_utils.core.version import __version__  # noqa: F401

@@ -21,8 +21,8 @@ from typing import Sequence
 #: (module, subcommand name) pairs; each module defines add_parser(subparsers)
 SUBCOMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("scrit_utils.eval_cli", "eval"),
-    ("scrit_utils.run", "run"),
-    ("scrit_utils.base_models_cli", "build-base-models"),
+    ("scrit_utils.driver", "run"),
+    ("scrit_utils.toy_models.cli", "build-base-models"),
 )
 
 

@@ -1,7 +1,7 @@
 """``scrit eval``: score critiques written for a benchmark (parse -> grade -> metrics -> table/JSON).
 
-Scoring is the harness's own chain (:func:`scrit_utils.pipeline.critic_eval.score_critiques`, then
-:func:`~scrit_utils.pipeline.critic_eval.cc_metrics` / ``processbench_metrics``), the one stage 04
+Scoring is the harness's own chain (:func:`scrit_utils.pipeline.benchmark_eval.score_critiques`, then
+:func:`~scrit_utils.pipeline.benchmark_eval.cc_metrics` / ``processbench_metrics``), the one stage 04
 and the sweeps score with; this module reads the files, matches critiques to items and prints.
 
 Two subcommands:
@@ -43,8 +43,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scrit_utils.pipeline import critic_eval
-from scrit_utils.records import write_json
+from scrit_utils.pipeline import benchmark_eval as critic_eval
+from scrit_utils.core.records import write_json
 from scrit_utils.worlds import real
 
 

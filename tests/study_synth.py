@@ -1,4 +1,4 @@
-"""Synthetic study points with per-item scores (the format of scrit_utils.pipeline.sweeps' rows).
+"""Synthetic study points with per-item scores (the format of scrit_utils.study.sweeps' rows).
 
 Every critic answers the same items; an item is right when the item's fixed difficulty ``u_i`` is
 below the critic's accuracy ``p`` (so critics are correlated item by item, as real ones are), and

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import random
 
-from scrit_utils import prompts
-from scrit_utils.records import Solution
+from scrit_utils.critique import prompts
+from scrit_utils.core.records import Solution
 from scrit_utils.worlds import arith
 from scrit_utils.worlds import arith_diagnostics as ad
 

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from scrit_utils import prompts
-from scrit_utils.parsing import extract_last_boxed, parse_critique
+from scrit_utils.critique import prompts
+from scrit_utils.critique.parsing import extract_last_boxed, parse_critique
 from scrit_utils.worlds import arith
 
 
@@ -42,7 +42,7 @@ def test_difficulty_knobs_are_respected():
 
 
 def test_reference_solution_format_parses_and_grades():
-    from scrit_utils.grading import is_equivalent
+    from scrit_utils.critique.grading import is_equivalent
 
     for p in arith.generate_problems(0, 40, "benchmark"):
         text = p.reference_solution

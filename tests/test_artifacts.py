@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from scrit_utils import artifacts, config
-from scrit_utils.records import Problem
+from scrit_utils.core import artifacts, config
+from scrit_utils.core.records import Problem
 
 
 @pytest.fixture()
@@ -126,7 +126,7 @@ def test_rebuilt_weights_under_the_same_path_change_the_hash(tmp_path):
     assert artifacts.stage("s", cfg, ["run.seed"], "1").config_slice.get("_weights") is None
 
 
-# --- recorded inputs (scrit_utils.inputs) -------------------------------------------------------
+# --- recorded inputs (scrit_utils.core.inputs) -------------------------------------------------------
 def test_view_records_leaves_and_whole_tuples(cfg):
     st = artifacts.stage("s", cfg, ["run.seed"], "1")
     v = st.record(cfg)
@@ -161,7 +161,7 @@ def test_declared_prefix_covers_and_manifest_lists_inputs(cfg):
 
 
 def test_opened_models_must_be_covered(cfg, tmp_path):
-    from scrit_utils import inputs
+    from scrit_utils.core import inputs
 
     model = tmp_path / "m"
     model.mkdir()

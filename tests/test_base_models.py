@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from scrit_utils import base_data as bd
-from scrit_utils import base_models as bm
+from scrit_utils.toy_models import data as bd
+from scrit_utils.toy_models import build as bm
 from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed
 from scrit_utils.worlds import arith
 

@@ -7,9 +7,12 @@ import sys
 
 import pytest
 
-from scrit_utils import evaluation as ev
-from scrit_utils import prompts
+from scrit_utils.critique import metrics as ev
+from scrit_utils.critique import prompts
 from scrit_utils.worlds import real
+
+# subprocesses, servers or whole real-data sets: `make test` runs them, `make test-fast` does not
+pytestmark = pytest.mark.slow
 
 # tasks whose grading agrees 100% with RealCritic's previous_score (college_math is checked elsewhere)
 TASKS = ["arc-challenge", "gpqa", "gsm8k", "math", "mmlu_stem"]

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scrit_utils import config
-from scrit_utils.config import ConfigError
+from scrit_utils.core import config
+from scrit_utils.core.config import ConfigError
+
+REPO = config.REPO_ROOT
 
 PROFILES = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -20,7 +22,7 @@ def _write(tmp_path, data, name="p.yaml") -> Path:
 
 
 def _smoke() -> dict:
-    return yaml.safe_load((config.REPO_ROOT / "configs" / "smoke.yaml").read_text())
+    return config.profile_tree(config.REPO_ROOT / "configs" / "smoke.yaml")[0]
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
@@ -191,7 +193,7 @@ def test_world_arith_is_the_worlds_config_one_set_of_defaults():
 def test_moved_toy_knobs_name_their_new_key(old, new, value, tmp_path):
     with pytest.raises(ConfigError, match=rf"{old}: moved to {new}.*set by override"):
         config.load("configs/smoke.yaml", [f"{old}={value}"])
-    d = yaml.safe_load((config.REPO_ROOT / "configs" / "smoke.yaml").read_text())
+    d = config.profile_tree(config.REPO_ROOT / "configs" / "smoke.yaml")[0]
     section, name = old.split(".")
     d[section][name] = value
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(d))
@@ -253,3 +255,50 @@ def test_seed1_toy_profile_differs_from_the_core_only_in_its_models_and_names():
     assert a["sweeps.compare_runs"] == [b["run.name"]] and b["sweeps.compare_runs"] == [a["run.name"]]
     text = (config.REPO_ROOT / "configs" / "toy-seed1.yaml").read_text()
     assert text.count("# seed1:") == len(diff) + 1  # the generators list marks both entries
+
+
+# --- profiles as diffs (include:) ---------------------------------------------------------------------
+def test_include_merges_sections_key_by_key_and_lists_replace(tmp_path):
+    (tmp_path / "base.yaml").write_text((REPO / "configs" / "smoke.yaml").read_text().replace(
+        "include: toy.yaml", f"include: {REPO / 'configs' / 'toy.yaml'}"))
+    (tmp_path / "child.yaml").write_text("include: base.yaml\ntraining:\n  learning_rate: 0.5\n"
+                                         "sweeps:\n  seeds: [7]\n")
+    base, child = config.load(tmp_path / "base.yaml"), config.load(tmp_path / "child.yaml")
+    assert child.training.learning_rate == 0.5 and child.sweeps.seeds == (7,)
+    assert child.training.max_steps == base.training.max_steps  # the rest of the section is inherited
+    tree, chain = config.profile_tree(tmp_path / "child.yaml")
+    assert "include" not in tree and len(chain) == 3
+
+
+def test_include_errors_name_the_file_and_key(tmp_path):
+    (tmp_path / "a.yaml").write_text("include: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("include: a.yaml\n")
+    with pytest.raises(ConfigError, match=r"include: circle .*a\.yaml -> .*b\.yaml -> .*a\.yaml"):
+        config.load(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("include: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: include: profile not found: missing\.yaml"):
+        config.load(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text(f"include: {REPO / 'configs' / 'toy.yaml'}\ntraining:\n  learning_rat: 1\n")
+    with pytest.raises(ConfigError, match=r"d\.yaml: training\.learning_rat: unknown key"):
+        config.load(tmp_path / "d.yaml")
+
+
+def test_profiles_that_include_a_base_state_only_what_differs():
+    for name in ("smoke", "toy-seed1", "toy-full", "qwen2.5-1.5b", "qwen2.5-32b", "qwen2.5-72b-instruct"):
+        own = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+        base_tree, _ = config.profile_tree(REPO / "configs" / own["include"])
+
+        def same(a, b, path=""):
+            for k, v in a.items():
+                if k == "include":
+                    continue
+                if isinstance(v, dict) and isinstance(b.get(k), dict):
+                    yield from same(v, b[k], f"{path}{k}.")
+                elif k in b and b[k] == v:
+                    yield f"{path}{k}"
+        assert not list(same(own, base_tree)), f"{name}.yaml repeats its base's values: {list(same(own, base_tree))}"
+
+
+def test_profile_not_found_lists_the_profiles():
+    with pytest.raises(ConfigError, match=r"profile not found: nope\.yaml .*profiles: .*configs/toy\.yaml"):
+        config.load("nope.yaml")

@@ -6,12 +6,12 @@ import random
 import pytest
 import torch
 
-from scrit_utils import prompts
+from scrit_utils.critique import prompts
 from scrit_utils.generation import GenerationRequest, SamplingParams
 from scrit_utils.generation.transformers_backend import TransformersBackend
-from scrit_utils.grading import is_equivalent
-from scrit_utils.parsing import parse_critique
-from scrit_utils.pipeline import critic_eval as ce
+from scrit_utils.critique.grading import is_equivalent
+from scrit_utils.critique.parsing import parse_critique
+from scrit_utils.pipeline import benchmark_eval as ce
 from scrit_utils.worlds import arith
 
 from .tiny_lm import build_tiny_lm
@@ -291,7 +291,7 @@ def test_evaluate_with_given_own_items_routes_each_set_and_flattens_the_metrics(
 
 def test_resumable_backend_writes_reads_back_and_resumes(tmp_path):
     from scrit_utils.pipeline.common import ResumableBackend
-    from scrit_utils.records import ResumableJsonl
+    from scrit_utils.core.records import ResumableJsonl
 
     items = ce.items_from(toy_benchmarks(n=6)["mix"])
     texts = {it.id: critique(True, 1, it.gt) for it in items}

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from scrit_utils import prompts
-from scrit_utils.distributed import RayGenerator, WorkerSpec, chunk_indices
+from scrit_utils.critique import prompts
+from scrit_utils.generation.distributed import RayGenerator, WorkerSpec, chunk_indices
 from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed
 
 from .scaleout_tiny import build_tiny_chat_model
+
+# subprocesses, servers or whole real-data sets: `make test` runs them, `make test-fast` does not
+pytestmark = pytest.mark.slow
 
 
 def test_chunk_indices_cover_in_order():
@@ -20,7 +23,7 @@ def test_chunk_indices_cover_in_order():
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray", reason="Ray is in the `distributed` extra: pip install -e '.[distributed]'")
-    from scrit_utils.distributed import init_ray
+    from scrit_utils.generation.distributed import init_ray
 
     init_ray(num_cpus=2, object_store_memory=80 * 1024 * 1024)
     yield ray

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from scrit_utils import evaluation as ev
+from scrit_utils.critique import metrics as ev
 
 
 def test_processbench_f1_hand_computed():

@@ -1,9 +1,14 @@
 """scripts/gpu_check.py: its CPU part runs here (the GPU part needs vLLM and a GPU; see docs/GPU.md)."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
+
+# subprocesses, servers or whole real-data sets: `make test` runs them, `make test-fast` does not
+pytestmark = pytest.mark.slow
 
 
 def test_gpu_check_cpu_part(repo_root, tmp_path):

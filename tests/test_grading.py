@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from scrit_utils.grading import as_number, choice_letter, grade_batch, is_equivalent
+from scrit_utils.critique.grading import as_number, choice_letter, grade_batch, is_equivalent
 
 # an input on which sympy computes a gigantic integer in C: signal-based timeouts cannot stop it
 PATHOLOGICAL = "9^{9^{9^{9}}}"
@@ -120,14 +120,15 @@ def test_scientific_numbers():
     assert as_number("2e") is None and as_number("e-4") is None
 
 
+@pytest.mark.slow
 def test_timeout_message_names_the_item(caplog):
-    with caplog.at_level(logging.WARNING, logger="scrit_utils.grading"):
+    with caplog.at_level(logging.WARNING, logger="scrit_utils.critique.grading"):
         got = grade_batch([("1", "1"), ("x^2", "x^{2}+0")], n_jobs=1, timeout_s=1, progress=False, _test_sleep_s=30)
     assert got == [False, False]
     msgs = [r.getMessage() for r in caplog.records if "timed out" in r.getMessage()]
     assert len(msgs) == 2 and "grading item 1" in msgs[1] and "'x^2'" in msgs[1] and "'x^{2}+0'" in msgs[1], msgs
     long = "x" * 500
-    with caplog.at_level(logging.WARNING, logger="scrit_utils.grading"):
+    with caplog.at_level(logging.WARNING, logger="scrit_utils.critique.grading"):
         is_equivalent(long, "1", timeout_s=1, _test_sleep_s=30)
     assert "xxx..." in caplog.records[-1].getMessage() and len(caplog.records[-1].getMessage()) < 300
 
@@ -136,6 +137,7 @@ def test_none_inputs():
     assert is_equivalent(None, "1") is False and is_equivalent("1", None) is False
 
 
+@pytest.mark.slow
 def test_timeout_pathological_input_main_thread():
     t = time.monotonic()
     assert is_equivalent(PATHOLOGICAL, "1", timeout_s=1.5) is False
@@ -143,6 +145,7 @@ def test_timeout_pathological_input_main_thread():
     assert is_equivalent("\\frac{1}{2}", "0.5", timeout_s=5) is True  # the pool recovered
 
 
+@pytest.mark.slow
 def test_timeout_in_thread():
     out: list = []
     th = threading.Thread(target=lambda: out.append((is_equivalent("x", "x", timeout_s=1, _test_sleep_s=30),
@@ -154,11 +157,12 @@ def test_timeout_in_thread():
     assert time.monotonic() - t < 45
 
 
+@pytest.mark.slow
 def test_timeout_in_subprocess_and_daemonic_pool_worker(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(
         "import multiprocessing as mp\n"
-        "from scrit_utils.grading import is_equivalent\n"
+        "from scrit_utils.critique.grading import is_equivalent\n"
         f"def f(_):\n    return is_equivalent({PATHOLOGICAL!r}, '1', timeout_s=1.5), is_equivalent('x^2', 'x^{{2}}+0')\n"
         "if __name__ == '__main__':\n"
         "    print(f(0))\n"
@@ -170,6 +174,7 @@ def test_timeout_in_subprocess_and_daemonic_pool_worker(tmp_path):
     assert r.stdout.split("\n")[:2] == ["(False, True)", "(False, True)"]
 
 
+@pytest.mark.slow
 def test_grade_batch_order_and_timeout():
     pairs = [("\\frac{1}{2}", "0.5"), ("1", "2"), (PATHOLOGICAL, "1"), ("\\sqrt{4}", "2"), ("B", "B"),
              ("x+1", "1+x")]

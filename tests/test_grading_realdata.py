@@ -23,9 +23,14 @@ much a regression as one that stops agreeing with a right one.
 """
 from __future__ import annotations
 
+import pytest
+
 import json
 
-from scrit_utils.grading import grade_batch
+from scrit_utils.critique.grading import grade_batch
+
+# subprocesses, servers or whole real-data sets: `make test` runs them, `make test-fast` does not
+pytestmark = pytest.mark.slow
 
 TASKS = ("arc-challenge", "college_math", "gpqa", "gsm8k", "math", "mmlu_stem")
 

@@ -1,10 +1,11 @@
-"""Per-item scores (scrit_utils.item_scores) reproduce the harness's metrics exactly."""
+"""Per-item scores (scrit_utils.study.item_scores) reproduce the harness's metrics exactly."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from scrit_utils import evaluation as ev, item_scores
+from scrit_utils.critique import metrics as ev
+from scrit_utils.study import item_scores
 
 
 def _items(rng, n=60, tasks=("a", "b")):

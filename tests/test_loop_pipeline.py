@@ -5,9 +5,10 @@ import random
 
 import pytest
 
-from scrit_utils import config, prompts
+from scrit_utils.core import config
+from scrit_utils.critique import prompts
 from scrit_utils.pipeline import data, self_critic, validation
-from scrit_utils.records import CritiqueRecord, Problem, Solution
+from scrit_utils.core.records import CritiqueRecord, Problem, Solution
 from scrit_utils.worlds import arith
 
 
@@ -109,7 +110,7 @@ def test_validation_checks_and_sft_targets_have_no_reference():
 
 def test_gated_direct_check_keeps_the_same_critiques_and_refuses_to_select_on_check_i_alone():
     """direct_check_scope gated: check (i) runs only where (ii) and (iii) passed; the kept set is the same."""
-    from scrit_utils.pipeline import selection
+    from scrit_utils.study import selection
 
     msg = [{"role": "user", "content": "x"}]
     probs = arith.generate_problems(3, 8, "train")
@@ -170,9 +171,9 @@ def test_extract_injected():
 def test_world_injector_corrupts_each_correct_solution_once(tmp_path):
     """world.arith.injector=world (the toy profile's bug-injection baseline): one rule-injected wrong
     solution per correct student solution, labelled and graded wrong, reproducible from the seed."""
-    from scrit_utils import artifacts
-    from scrit_utils.grading import is_equivalent
-    from scrit_utils.records import Pair
+    from scrit_utils.core import artifacts
+    from scrit_utils.critique.grading import is_equivalent
+    from scrit_utils.core.records import Pair
 
     cfg = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "self_critique.mode=bug_injection",
                                              "world.arith.injector=world"])

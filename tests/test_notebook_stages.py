@@ -9,23 +9,28 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-#: notebook -> {pipeline module: the attributes the notebook may use (naming its stages, the one
+#: notebook -> {pipeline or study module: the attributes the notebook may use (naming its stages, the one
 #: function that computes and reports them)}; the first attribute listed for a module is that function
 STAGE_OF = {
     "01_data.py": {"data": ("run", "STAGE", "stage")},
     "02_self_critique.py": {"self_critic": ("run", "stage")},
     "03_self_validation.py": {"validation": ("run", "stage", "enabled_checks")},
-    "04_training.py": {"training": ("run", "stages")},
+    "04_training.py": {"loop": ("run",), "training": ("stages",)},
     "05_scaling_analysis.py": {"studies": ("scaling",), "sweeps": ("scaling_stage",)},
     "06_ablations.py": {"studies": ("ablations", "budget_text"), "sweeps": ("ablation_stage", "ablation_size")},
 }
 
 
+#: study modules a notebook may use freely: they only draw or explain what a stage returned
+DISPLAY = {"figures", "interpret", "study_report"}
+
+
 def pipeline_uses(source: str) -> dict[str, set[str]]:
-    """``{module: {attribute, ...}}`` for every ``scrit_utils.pipeline`` module the code imports and uses."""
+    """``{module: {attribute, ...}}`` for every ``scrit_utils.pipeline`` / ``scrit_utils.study`` module the code
+    imports and uses, except the study's display helpers (figures, interpret, claims' tables)."""
     tree = ast.parse(source)
     mods = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-            and n.module == "scrit_utils.pipeline" for a in n.names}
+            and n.module in ("scrit_utils.pipeline", "scrit_utils.study") for a in n.names} - DISPLAY
     uses: dict[str, set[str]] = {m: set() for m in mods}
     for n in ast.walk(tree):
         if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in mods:

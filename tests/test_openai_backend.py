@@ -18,11 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from scrit_utils import prompts
+from scrit_utils.critique import prompts
 from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed
 from scrit_utils.generation.openai_backend import OpenAIBackend, OpenAIBackendError, backoff_delay, request_body
 
 from .scaleout_tiny import build_tiny_chat_model
+
+# subprocesses, servers or whole real-data sets: `make test` runs them, `make test-fast` does not
+pytestmark = pytest.mark.slow
 
 
 # --- a scripted local HTTP server ----------------------------------------------------------

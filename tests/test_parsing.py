@@ -5,8 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scrit_utils import prompts
-from scrit_utils.parsing import Critique, extract_last_boxed, parse_critique
+from scrit_utils.critique import prompts
+from scrit_utils.critique.parsing import Critique, extract_last_boxed, parse_critique
 
 
 # --- round trips with the writer in prompts.py ------------------------------------------------

@@ -1,4 +1,4 @@
-"""The pilot (scrit_utils.pilot) on the smoke profile: real stages on dev items, noise, and a design from it."""
+"""The pilot (scrit_utils.study.pilot) on the smoke profile: real stages on dev items, noise, and a design from it."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from scrit_utils import config, pilot, study_design
+from scrit_utils.core import config
+from scrit_utils.study import pilot, design as study_design
 
 SMOKE = "configs/smoke.yaml"
 

@@ -11,9 +11,12 @@ import json
 
 import pytest
 
-from scrit_utils.grading import grade_batch
-from scrit_utils.parsing import extract_last_boxed
+from scrit_utils.critique.grading import grade_batch
+from scrit_utils.critique.parsing import extract_last_boxed
 from scrit_utils.worlds import real
+
+# subprocesses, servers or whole real-data sets: `make test` runs them, `make test-fast` does not
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

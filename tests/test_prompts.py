@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from scrit_utils import prompts
+from scrit_utils.critique import prompts
 
 
 def test_render_critique_incorrect_has_all_markers():

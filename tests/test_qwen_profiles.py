@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from scrit_utils import config
+from scrit_utils.core import config
 
 from .conftest import REPO
 

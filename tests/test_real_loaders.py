@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from scrit_utils.records import Problem
+from scrit_utils.core.records import Problem
 from scrit_utils.worlds import real
 
 LOCAL_RC_TASKS = ("arc-challenge", "college_math", "gpqa", "gsm8k", "math", "mmlu_stem")

@@ -5,15 +5,7 @@ import json
 
 import pytest
 
-from scrit_utils.records import (
-    JsonlError,
-    Problem,
-    ResumableJsonl,
-    Solution,
-    read_jsonl,
-    stable_id,
-    write_jsonl,
-)
+from scrit_utils.core.records import JsonlError, Problem, ResumableJsonl, Solution, read_jsonl, stable_id, write_jsonl
 
 
 def _sol(i: int) -> Solution:

@@ -1,5 +1,5 @@
-"""results/ comes from one run and its executed notebooks are clean (scrit_utils.results_check),
-and the driver's notebook cleaning (scrit_utils.run.clean_notebook) does what the check expects."""
+"""results/ comes from one run and its executed notebooks are clean (scrit_utils.study.results_check),
+and the driver's notebook cleaning (scrit_utils.driver.clean_notebook) does what the check expects."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from scrit_utils import config, results_check, run
+from scrit_utils.core import config
+from scrit_utils.study import results_check
+from scrit_utils import driver as run
+from scrit_utils.core import provenance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,7 +34,7 @@ def _results(tmp: Path, sha: str = "abc123") -> Path:
     rd = res / "runs" / "toy"
     rd.mkdir(parents=True)
     (rd / "profile.yaml").write_text("run:\n  notebooks: ['01', '04']\n")
-    stamp = run.stamp_comment({"sha": sha, "profile": "toy"})
+    stamp = provenance.stamp_comment({"sha": sha, "profile": "toy"})
     (res / "README.md").write_text(f"{stamp}\n# SCRIT study results\n\n## Bottom line\n\nx\n\n## Claims\n")
     (res / "timing.md").write_text(f"{stamp}\n# Timing\n")
     (rd / "README.md").write_text(f"{stamp}\n# Run record\n")
@@ -80,7 +83,7 @@ def test_unclean_notebooks_are_reported(tmp_path, output, expected):
 def test_notebook_must_end_with_an_interpretation_and_readme_with_the_bottom_line(tmp_path):
     res = _results(tmp_path)
     _nb(res / "runs" / "toy" / "01_data.ipynb", "abc123", last_md=False)
-    (res / "README.md").write_text(run.stamp_comment({"sha": "abc123", "profile": "toy"}) + "\n# R\n\n## Design\n")
+    (res / "README.md").write_text(provenance.stamp_comment({"sha": "abc123", "profile": "toy"}) + "\n# R\n\n## Design\n")
     probs = results_check.problems(res)
     assert any("01_data.ipynb: does not end with an interpretation" in p for p in probs)
     assert any("not '## Bottom line'" in p for p in probs)

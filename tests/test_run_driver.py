@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scrit_utils import run
+from scrit_utils import driver as run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,6 +45,7 @@ def test_notebook_without_parameters_cell_is_an_error(tmp_path):
         run.to_notebook(p)
 
 
+@pytest.mark.slow
 def test_failing_notebook_stops_the_run_with_its_error(tmp_path):
     # an unreadable generator model makes notebook 01 fail inside a cell
     cmd = [sys.executable, "-m", "scrit_utils.cli", "run", "--profile", "configs/smoke.yaml",
@@ -58,6 +59,7 @@ def test_failing_notebook_stops_the_run_with_its_error(tmp_path):
     assert (tmp_path / "r" / "runs" / "smoke" / "01_data.ipynb").exists()
 
 
+@pytest.mark.slow
 def test_bad_profile_key_fails_before_any_notebook(tmp_path):
     r = subprocess.run([sys.executable, "-m", "scrit_utils.cli", "run", "--profile", "configs/smoke.yaml",
                         "--set", "training.lr=1"], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -65,7 +67,7 @@ def test_bad_profile_key_fails_before_any_notebook(tmp_path):
 
 
 def test_a_notebook_about_to_run_removes_only_its_own_old_outputs(tmp_path):
-    from scrit_utils import config
+    from scrit_utils.core import config
 
     cfg = config.load("configs/smoke.yaml", [f"run.results_dir={tmp_path}"])
     figs, tabs = tmp_path / "figures" / "smoke", tmp_path / "tables" / "smoke"
@@ -79,7 +81,8 @@ def test_a_notebook_about_to_run_removes_only_its_own_old_outputs(tmp_path):
 
 
 def test_timing_report_totals_this_runs_notebooks_and_the_venv(tmp_path, monkeypatch):
-    from scrit_utils import config, study_readme
+    from scrit_utils.core import config
+    from scrit_utils.study import readme as study_readme
 
     cfg = config.load("configs/smoke.yaml", [f"run.results_dir={tmp_path}"])
     venv = tmp_path / "install_seconds"

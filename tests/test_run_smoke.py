@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from scrit_utils import config
-from scrit_utils.base_models import is_complete
+from scrit_utils.core import config
+from scrit_utils.toy_models.build import is_complete
 from scrit_utils.pipeline import data, self_critic, training, validation
-from scrit_utils.records import read_jsonl
+from scrit_utils.core.records import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -102,7 +102,7 @@ def test_smoke_study_end_to_end_then_cached(tmp_path):
 
 _STAGE01 = """
 import sys
-from scrit_utils import config
+from scrit_utils.core import config
 from scrit_utils.pipeline import data
 cfg = config.load("configs/smoke.yaml", sys.argv[1:])
 data.run(cfg, tables=False)

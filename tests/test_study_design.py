@@ -1,4 +1,4 @@
-"""Sizing the study from a pilot (scrit_utils.study_design) on cases with known answers and on a synthetic pilot."""
+"""Sizing the study from a pilot (scrit_utils.study.design) on cases with known answers and on a synthetic pilot."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from scrit_utils import study_design as sd, study_report as rep
+from scrit_utils.study import design as sd, claims as rep
 
 from . import study_synth
 

@@ -1,10 +1,11 @@
-"""Claims, verdicts, summaries and the README of scrit_utils.study_report / study_readme on
+"""Claims, verdicts, summaries and the README of scrit_utils.study.claims / study_readme on
 synthetic study points with per-item scores (tests/study_synth.py)."""
 from __future__ import annotations
 
 import pytest
 
-from scrit_utils import config, interpret, study_readme, study_report as rep
+from scrit_utils.core import config
+from scrit_utils.study import interpret, readme as study_readme, claims as rep
 
 from . import study_synth
 

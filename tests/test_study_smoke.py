@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scrit_utils import config, results_check
-from scrit_utils.base_models import is_complete
+from scrit_utils.core import config
+from scrit_utils.study import results_check
+from scrit_utils.toy_models.build import is_complete
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = config.load("configs/smoke.yaml")

@@ -1,4 +1,4 @@
-"""Paired item-level statistics (scrit_utils.study_stats) on cases with known answers."""
+"""Paired item-level statistics (scrit_utils.study.stats) on cases with known answers."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scrit_utils import study_stats as ss
+from scrit_utils.study import stats as ss
 
 
 def _arm(*seed_hits) -> ss.Arm:

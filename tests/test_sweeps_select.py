@@ -1,8 +1,8 @@
 """Training-set selection for the sweeps: nested, balanced subsets and check ablations from stage-03 records."""
 from __future__ import annotations
 
-from scrit_utils.pipeline import sweeps
-from scrit_utils.records import SFTExample
+from scrit_utils.study import sweeps
+from scrit_utils.core.records import SFTExample
 
 
 def _ex(i: int, ok: bool, d: int = 1) -> SFTExample:
@@ -50,7 +50,7 @@ def test_ablation_catalogue_covers_the_paper_table():
 def test_epoch_budget_sweeps_train_for_epochs_not_one_step(tmp_path):
     """sweeps.sft_max_steps <= 0 means the paper's fixed epochs: training.max_steps -1, which TRL reads as
     "use num_train_epochs" (a literal 0 made transformers train a single step, silently)."""
-    from scrit_utils import config
+    from scrit_utils.core import config
     from scrit_utils.pipeline import training
 
     cfg = config.load("configs/smoke.yaml", ["sweeps.sft_max_steps=0", "training.num_train_epochs=3"])

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from scrit_utils import prompts
-from scrit_utils.toy_tokenizer import IM_END, PAD_TOKEN, build_tokenizer
+from scrit_utils.critique import prompts
+from scrit_utils.toy_models.tokenizer import IM_END, PAD_TOKEN, build_tokenizer
 from scrit_utils.worlds import arith
 
 

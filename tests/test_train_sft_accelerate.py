@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scrit_utils import prompts
-from scrit_utils.records import SFTExample, write_jsonl
+from scrit_utils.critique import prompts
+from scrit_utils.core.records import SFTExample, write_jsonl
 
 from .conftest import REPO
 from .scaleout_tiny import build_tiny_chat_model

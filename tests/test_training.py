@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_lm import build_tiny_lm  # noqa: E402
 
-from scrit_utils import config  # noqa: E402
+from scrit_utils.core import config  # noqa: E402
 from scrit_utils.pipeline import training  # noqa: E402
-from scrit_utils.records import SFTExample  # noqa: E402
+from scrit_utils.core.records import SFTExample  # noqa: E402
 from scrit_utils.worlds import arith  # noqa: E402
 
 

@@ -7,12 +7,7 @@ import pytest
 import torch
 
 from scrit_utils.generation import GenerationRequest, SamplingParams, get_backend, truncate_at_stop
-from scrit_utils.generation.transformers_backend import (
-    NaiveTransformersBackend,
-    TransformersBackend,
-    counter_uniform,
-    load_tokenizer,
-)
+from scrit_utils.generation.transformers_backend import NaiveTransformersBackend, TransformersBackend, counter_uniform, load_tokenizer
 
 from .tiny_lm import build_tiny_lm
 

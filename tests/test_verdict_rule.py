@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from scrit_utils import config as study_config
+from scrit_utils.core import config as study_config
 from scrit_utils.generation import SamplingParams
 from scrit_utils.generation.decode_hook import DecodeHook
 from scrit_utils.generation.transformers_backend import TransformersBackend, load_tokenizer
-from scrit_utils.pipeline import common, critic_eval
+from scrit_utils.pipeline import common, benchmark_eval as critic_eval
 from scrit_utils.worlds import arith, arith_bench
+from scrit_utils.toy_models import base_eval
 from scrit_utils.worlds.arith import make_verdict_rule
 
 from .tiny_lm import build_tiny_lm
@@ -73,7 +74,7 @@ def test_profile_rejects_rule_on_other_backends():
 def test_rule_on_makes_every_written_verdict_match_its_pair():
     """Greedy critiques of 24 toy ProcessBench items: with the rule on, each verdict word agrees with
     the pair before it; with it off, the text is the model's own (the same as a backend without it)."""
-    items = arith_bench._eval_items("processbench", arith_bench.critique_items(BENCH)["processbench"])[:24]
+    items = base_eval._eval_items("processbench", arith_bench.critique_items(BENCH)["processbench"])[:24]
     cfg = critic_eval.CriticEvalConfig(mode="contrastive", variant="compact",
                                        params=SamplingParams(max_new_tokens=arith_bench.CRITIQUE_MAX_NEW))
     plain = TransformersBackend(MODEL, batch_size=8)
@@ -92,24 +93,25 @@ def test_rule_on_makes_every_written_verdict_match_its_pair():
 
 def test_base_model_table_reports_both_ways(tmp_path):
     be = TransformersBackend(MODEL, batch_size=16)
-    r = arith_bench.evaluate_base_model(MODEL, BENCH, n_solve=8, backend=be, n_items=12)
+    r = base_eval.evaluate_base_model(MODEL, BENCH, n_solve=8, backend=be, n_items=12)
     for tag in ("noref", "ref"):
         for col in (f"pb_f1_{tag}", f"cc_mix_{tag}", f"cc_wrong_{tag}"):
             assert 0 <= r[col] <= 100 and 0 <= r[col + "_vr"] <= 100
     assert 0 <= r["vr_overridden"] <= 100
     assert be.decode_hook is None  # the caller's backend is left as it was
-    arith_bench.write_base_model_table([{**r, "n_params": 1}], tmp_path / "t")
+    base_eval.write_base_model_table([{**r, "n_params": 1}], tmp_path / "t")
     header = (tmp_path / "t.md").read_text().splitlines()[0]
     assert "pb_f1_ref_vr" in header and "vr_overridden" in header
 
 
+@pytest.mark.slow
 def test_notebook_00_reuses_complete_models_and_writes_the_table(tmp_path):
     """Notebook 00 under papermill: complete model dirs are not retrained; the table has both ways."""
     import shutil
 
     import papermill as pm
 
-    from scrit_utils.run import NOTEBOOK_DIR, to_notebook
+    from scrit_utils.driver import NOTEBOOK_DIR, to_notebook
 
     models = tmp_path / "models"
     for d in ("tokenizer", "toy-0.1m"):

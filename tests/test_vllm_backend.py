@@ -35,7 +35,7 @@ def test_engine_kwargs_defaults_and_validation():
 def test_cpu_import_paths_never_import_vllm():
     # importing the package, the generation registry and this module must not pull vllm in
     code = (
-        "import sys, scrit_utils.generation, scrit_utils.generation.vllm_backend, scrit_utils.config;"
+        "import sys, scrit_utils.generation, scrit_utils.generation.vllm_backend, scrit_utils.core.config;"
         "assert 'vllm' not in sys.modules, 'vllm was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -52,7 +52,7 @@ def test_vllm_greedy_matches_transformers(tmp_path):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("vllm is installed but no CUDA device is visible")
-    from scrit_utils import prompts
+    from scrit_utils.critique import prompts
     from scrit_utils.generation.transformers_backend import TransformersBackend
 
     from .scaleout_tiny import build_tiny_chat_model

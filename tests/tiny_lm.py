@@ -56,7 +56,7 @@ def build_tiny_lm(out_dir: str | Path, hidden: int = 32, layers: int = 2, seed: 
 
     out_dir = Path(out_dir)
     if tokenizer == "toy":  # the toy world's byte-level BPE (markers are single tokens)
-        from scrit_utils.toy_tokenizer import build_tokenizer as build_toy
+        from scrit_utils.toy_models.tokenizer import build_tokenizer as build_toy
 
         tok = build_toy(None, seed=0)
     else:

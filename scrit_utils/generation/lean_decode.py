@@ -25,7 +25,7 @@ import weakref
 
 import torch
 
-from .kv_cache import KV_CACHE_ATTENTION, _attend, _attention_implementation, _make_cache, _padding_bias
+from scrit_utils.generation.kv_cache import KV_CACHE_ATTENTION, _attend, _attention_implementation, _make_cache, _padding_bias
 
 __all__: list[str] = []
 

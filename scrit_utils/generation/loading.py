@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from .base import GenerationRequest, SamplingParams
+from scrit_utils.generation.base import GenerationRequest, SamplingParams
 
 __all__ = ["resolve_device", "resolve_dtype", "load_tokenizer", "load_model"]
 

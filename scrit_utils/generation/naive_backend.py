@@ -17,9 +17,9 @@ from typing import Sequence
 
 import torch
 
-from .. import prompts
-from .base import GenerationRequest, SamplingParams, truncate_at_stop
-from .loading import _eos_ids, _validate, load_model, load_tokenizer, resolve_device, resolve_dtype
+from scrit_utils.critique import prompts
+from scrit_utils.generation.base import GenerationRequest, SamplingParams, truncate_at_stop
+from scrit_utils.generation.loading import _eos_ids, _validate, load_model, load_tokenizer, resolve_device, resolve_dtype
 
 __all__ = ["NaiveTransformersBackend"]
 

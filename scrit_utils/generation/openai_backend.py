@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Sequence
 
-from .base import GenerationRequest, SamplingParams, truncate_at_stop
+from scrit_utils.generation.base import GenerationRequest, SamplingParams, truncate_at_stop
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import SamplingParams
+from scrit_utils.generation.base import SamplingParams
 
 __all__ = ["counter_uniform"]
 

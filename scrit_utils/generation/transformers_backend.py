@@ -12,7 +12,7 @@ Greedy decoding is plain argmax.
 How a call runs:
 
 1. each request's messages are rendered with the tokenizer's chat template
-   (:func:`scrit_utils.prompts.render_chat`) and tokenized without extra special tokens;
+   (:func:`scrit_utils.critique.prompts.render_chat`) and tokenized without extra special tokens;
 2. requests are sorted by prompt length (longest first) and cut into batches of at most
    ``batch_size`` rows and ``max_batch_tokens`` (rows x (longest prompt + max_new_tokens));
 3. a batch is left-padded; position ids come from the attention mask, so a row's
@@ -59,20 +59,14 @@ from typing import Sequence
 
 import torch
 
-from .. import prompts
-from .base import GenerationRequest, SamplingParams, truncate_at_stop
-from .decode_hook import DecodeHook
-from .kv_cache import (
-    KV_CACHE_ATTENTION,
-    _attention_implementation,
-    _HeadMajorLayer,
-    _make_cache,
-    _register_kv_cache_attention,
-)
-from .lean_decode import _lean_decode_matches, _lean_decode_step, _supports_lean_decode
-from .loading import _eos_ids, _validate, load_model, load_tokenizer, resolve_device, resolve_dtype
-from .naive_backend import NaiveTransformersBackend
-from .sampling import _sample, counter_uniform
+from scrit_utils.critique import prompts
+from scrit_utils.generation.base import GenerationRequest, SamplingParams, truncate_at_stop
+from scrit_utils.generation.decode_hook import DecodeHook
+from scrit_utils.generation.kv_cache import KV_CACHE_ATTENTION, _attention_implementation, _HeadMajorLayer, _make_cache, _register_kv_cache_attention
+from scrit_utils.generation.lean_decode import _lean_decode_matches, _lean_decode_step, _supports_lean_decode
+from scrit_utils.generation.loading import _eos_ids, _validate, load_model, load_tokenizer, resolve_device, resolve_dtype
+from scrit_utils.generation.naive_backend import NaiveTransformersBackend
+from scrit_utils.generation.sampling import _sample, counter_uniform
 
 __all__ = [
     "TransformersBackend",

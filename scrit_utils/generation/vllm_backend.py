@@ -2,7 +2,7 @@
 
 :class:`VLLMBackend` wraps one ``vllm.LLM`` engine. Each request's messages are rendered with
 the checkpoint's own chat template through the Hugging Face tokenizer
-(:func:`scrit_utils.prompts.render_chat`, the same code path as the transformers backend) and
+(:func:`scrit_utils.critique.prompts.render_chat`, the same code path as the transformers backend) and
 tokenized here, so vLLM receives token ids: the prompt tokens are identical across backends.
 Completions are decoded from the returned token ids with the same tokenizer. Every request
 gets its own ``vllm.SamplingParams`` carrying its derived seed, so sampled text does not
@@ -27,8 +27,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .. import prompts
-from .base import GenerationRequest, SamplingParams, truncate_at_stop
+from scrit_utils.critique import prompts
+from scrit_utils.generation.base import GenerationRequest, SamplingParams, truncate_at_stop
+from scrit_utils.generation.loading import load_tokenizer
 
 
 def _eos_ids(tokenizer, model: str) -> frozenset[int]:
@@ -137,7 +138,6 @@ class VLLMBackend:
                 "the vLLM backend needs vllm (GPU machines: pip install -e '.[gpu]'); "
                 f"on CPU use the transformers or openai backend ({e})"
             ) from None
-        from .loading import load_tokenizer
 
         self._vllm = vllm
         # our tokenizer loader (keeps a custom toy tokenizer.json as it is) renders and tokenizes

@@ -22,9 +22,10 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from tqdm.auto import tqdm
 
-from .. import config as _config, inputs, worlds
-from ..generation import GenerationRequest, SamplingParams, get_backend
-from ..records import ResumableJsonl, atomic_write_text
+from scrit_utils.core import config as _config, inputs
+from scrit_utils import worlds
+from scrit_utils.generation import GenerationRequest, SamplingParams, get_backend
+from scrit_utils.core.records import ResumableJsonl, atomic_write_text
 
 T = TypeVar("T")
 
@@ -71,11 +72,11 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
     if cache and key in _BACKENDS:
         return _BACKENDS[key]
     if g.backend == "transformers":
-        from ..generation.transformers_backend import TransformersBackend as cls
+        from scrit_utils.generation.transformers_backend import TransformersBackend as cls
     elif g.backend == "vllm":
-        from ..generation.vllm_backend import VLLMBackend as cls
+        from scrit_utils.generation.vllm_backend import VLLMBackend as cls
     else:
-        from ..generation.openai_backend import OpenAIBackend as cls
+        from scrit_utils.generation.openai_backend import OpenAIBackend as cls
     wanted = {
         "model": ref,
         "batch_size": g.batch_size,
@@ -151,7 +152,7 @@ def generate_resumable(
 class ResumableBackend:
     """A :class:`~scrit_utils.generation.Backend` that writes what it generates to a stage file.
 
-    Code written against the plain backend interface (:mod:`scrit_utils.pipeline.critic_eval`)
+    Code written against the plain backend interface (:mod:`scrit_utils.pipeline.benchmark_eval`)
     becomes resumable inside a stage: ``generate`` runs :func:`generate_resumable` over the
     requests (same chunks, so the same batches as an uninterrupted run), finalizes ``out`` and
     returns the texts in request order, read back from the file. ``record(request, text)`` makes

@@ -18,7 +18,7 @@ Files in ``artifacts/01_data/<hash>/``: ``all_problems.jsonl``, ``all_solutions.
 
 Usage::
 
-    from scrit_utils import config
+    from scrit_utils.core import config
     from scrit_utils.pipeline import data
     cfg = config.load("configs/smoke.yaml")
     rep = data.run(cfg)           # computes or reuses the stage; tables/figure in rep (saved under results/)
@@ -30,11 +30,16 @@ import random
 from collections import Counter, defaultdict
 from typing import Sequence
 
-from .. import artifacts, prompts, worlds
-from ..config import StudyConfig
-from ..generation import GenerationRequest, derive_seed
-from ..records import Problem, Solution, read_jsonl, stable_id, write_jsonl
-from . import common
+from scrit_utils.core import artifacts
+from scrit_utils.critique import prompts
+from scrit_utils import worlds
+from scrit_utils.core.config import StudyConfig
+from scrit_utils.generation import GenerationRequest, derive_seed
+from scrit_utils.core.records import Problem, Solution, read_jsonl, stable_id, write_jsonl
+from scrit_utils.pipeline import common
+from scrit_utils.critique.grading import is_equivalent
+from scrit_utils.critique.parsing import extract_last_boxed
+from scrit_utils.worlds.arith import split_steps
 
 STAGE = "01_data"
 VERSION = "3"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith
@@ -71,15 +76,10 @@ def solution_id(problem_id: str, generator: str, sample: int) -> str:
 
 def parse_solution(text: str) -> tuple[tuple[str, ...], str | None]:
     """Steps (``Step k:`` lines) and final answer (last ``\\boxed{}``) of a generated solution."""
-    from ..parsing import extract_last_boxed
-    from ..worlds.arith import split_steps
-
     return tuple(split_steps(text)), extract_last_boxed(text)
 
 
 def _grade(pred: str | None, ref: str) -> bool:
-    from ..grading import is_equivalent
-
     return pred is not None and bool(is_equivalent(pred, ref))
 
 
@@ -273,7 +273,7 @@ def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
     which is what notebook 01 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
     st = stage(cfg)
     if not st.done:
-        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
+        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)
         common.setup_torch(cfg)
         problems = load_problems(cfg)
         write_problems(st, problems)

@@ -4,7 +4,8 @@ Pairing (:func:`make_pairs`, SCRIT section 3): every *incorrect* solution is pai
 correct solution of the same problem as its reference; every *correct* solution with a
 *different* correct solution (if the problem has none, the problem's own reference solution).
 
-Critique modes (``self_critique.mode``):
+Critique modes (``self_critique.mode``, rows of :data:`scrit_utils.core.arms.ARMS`: the row says which
+prompt and what is critiqued; the three shipped rows):
 
 - ``contrastive`` (SCRIT): problem + reference + student -> reference analysis, step-wise
   critique stopping at the first error, conclusion, correction;
@@ -17,7 +18,7 @@ Critique modes (``self_critique.mode``):
   equals the reference answer is dropped (it is not an error).
 
 Files in ``artifacts/02_self_critique/<hash>/``: ``pairs.jsonl``, ``injected.jsonl`` (bug
-injection only), ``critiques.jsonl`` (:class:`~scrit_utils.records.CritiqueRecord`, parsed fields
+injection only), ``critiques.jsonl`` (:class:`~scrit_utils.core.records.CritiqueRecord`, parsed fields
 filled), ``manifest.json``. Generation is resumable item by item.
 
 Usage::
@@ -33,11 +34,15 @@ import re
 from collections import Counter, defaultdict
 from typing import Sequence
 
-from .. import artifacts, prompts, worlds
-from ..config import StudyConfig
-from ..generation import GenerationRequest, derive_seed
-from ..records import CritiqueRecord, Pair, Problem, Solution, read_jsonl, stable_id, write_jsonl
-from . import common, data
+from scrit_utils.core import arms, artifacts
+from scrit_utils.critique import prompts
+from scrit_utils import worlds
+from scrit_utils.core.config import StudyConfig
+from scrit_utils.generation import GenerationRequest, derive_seed
+from scrit_utils.core.records import CritiqueRecord, Pair, Problem, Solution, read_jsonl, stable_id, write_jsonl
+from scrit_utils.pipeline import common, data
+from scrit_utils.critique.grading import is_equivalent
+from scrit_utils.critique.parsing import parse_critique
 
 STAGE = "02_self_critique"
 VERSION = "3"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith
@@ -124,8 +129,6 @@ def critique_id(target_id: str, mode: str, sample: int) -> str:
 def make_record(
     cid: str, target_id: str, mode: str, model: str, messages: list, text: str, meta: dict
 ) -> CritiqueRecord:
-    from ..parsing import parse_critique
-
     c = parse_critique(text)
     return CritiqueRecord(
         id=cid, target_id=target_id, mode=mode, model=model, prompt=messages[-1]["content"], text=text,
@@ -167,8 +170,6 @@ def inject_bugs_world(cfg: StudyConfig, st: artifacts.Stage, pairs, problems, so
 
 def inject_bugs(cfg: StudyConfig, st: artifacts.Stage, backend, pairs, problems, solutions) -> list[Solution]:
     """The model rewrites each correct solution with one error; returns usable injected solutions."""
-    from ..grading import is_equivalent
-
     if worlds.get(cfg).injects_errors:  # toy: world.arith.injector=world
         return inject_bugs_world(cfg, st, pairs, problems, solutions)
     out = st.jsonl("injected.jsonl", Solution)
@@ -207,6 +208,26 @@ def inject_bugs(cfg: StudyConfig, st: artifacts.Stage, backend, pairs, problems,
     return usable
 
 
+# --- what an arm critiques ------------------------------------------------------------------------
+def critique_jobs(row: arms.CriticArm, pairs: Sequence[Pair], P: dict[str, Problem], S: dict[str, Solution],
+                  injected: Sequence[Solution] = ()) -> list[tuple[str, Solution, str | None, bool, dict]]:
+    """``(target pair id, shown solution, reference text, label, extra meta)`` for each critique of the arm:
+    its prompt decides whether a reference is shown, ``critiques`` whether injected solutions (written
+    beforehand, ``injected``) replace the incorrect pairs."""
+    jobs: list[tuple[str, Solution, str | None, bool, dict]] = []
+    if row.critiques == "injected_bugs":
+        for s in injected:
+            src = S[s.meta["source_solution_id"]]
+            jobs.append((stable_id(s.id, "pair"), s, solution_text(src), False, {"injected_from": src.id}))
+        pairs_used = [p for p in pairs if p.label_correct]
+    else:
+        pairs_used = list(pairs)
+    for p in pairs_used:
+        ref = reference_text(p, P, S) if row.prompt == "contrastive" else None
+        jobs.append((p.id, S[p.solution_id], ref, p.label_correct, {"reference_solution_id": p.reference_solution_id}))
+    return jobs
+
+
 # --- generation -------------------------------------------------------------------------------
 def generate_critiques(
     cfg: StudyConfig, st: artifacts.Stage, pairs: Sequence[Pair], problems: Sequence[Problem],
@@ -214,28 +235,19 @@ def generate_critiques(
 ) -> list[CritiqueRecord]:
     """Critiques for every pair in ``self_critique.mode`` (resumable)."""
     mode = cfg.self_critique.mode
+    row = arms.arm(mode)
     variant = cfg.generation.prompt_variant
     P = {p.id: p for p in problems}
     S = {s.id: s for s in solutions}
     backend = common.make_backend(cfg, cfg.models.critic)
     n = cfg.generation.critique.n
 
-    # (target pair id, shown solution, reference text, label, extra meta)
-    jobs: list[tuple[str, Solution, str | None, bool, dict]] = []
-    if mode == "bug_injection":
-        for s in inject_bugs(cfg, st, backend, pairs, P, S):
-            src = S[s.meta["source_solution_id"]]
-            jobs.append((stable_id(s.id, "pair"), s, solution_text(src), False, {"injected_from": src.id}))
-        pairs_used = [p for p in pairs if p.label_correct]
-    else:
-        pairs_used = list(pairs)
-    for p in pairs_used:
-        ref = reference_text(p, P, S) if mode != "direct" else None
-        jobs.append((p.id, S[p.solution_id], ref, p.label_correct, {"reference_solution_id": p.reference_solution_id}))
+    injected = inject_bugs(cfg, st, backend, pairs, P, S) if row.critiques == "injected_bugs" else []
+    jobs = critique_jobs(row, pairs, P, S, injected)
 
     items = [(j, k) for j in jobs for k in range(n)]
     out = st.jsonl("critiques.jsonl", CritiqueRecord)
-    crit_mode = "contrastive" if mode == "bug_injection" else mode
+    crit_mode = row.prompt
 
     def item_id(it) -> str:
         return critique_id(it[0][0], mode, it[1])
@@ -312,7 +324,7 @@ def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
     which is what notebook 02 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
     st = stage(cfg)
     if not st.done:
-        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
+        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)
         common.setup_torch(cfg)
         problems, solutions = data.load_outputs(st.up(data.STAGE))
         pairs = make_pairs(problems, solutions, cfg.run.seed, cfg.self_critique.max_pairs)

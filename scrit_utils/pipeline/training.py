@@ -8,7 +8,7 @@ PEFT's key names). The fine-tuned critic is written as a normal HF model directo
 ``adapter/`` and the merged model to ``model/``. Profile keys are TRL ``SFTConfig`` names, except
 ``warmup_ratio``, which is passed as transformers 5's fractional ``warmup_steps``.
 
-Evaluation (:func:`evaluate`) runs :mod:`scrit_utils.pipeline.critic_eval` for the base and the
+Evaluation (:func:`evaluate`) runs :mod:`scrit_utils.pipeline.benchmark_eval` for the base and the
 trained critic on the world's benchmarks: CC-Acc in the three scenarios (deliberately incorrect,
 balanced, the critic's own greedy solutions) and EI-F1 (original and strict), with bootstrap CIs.
 
@@ -20,7 +20,7 @@ Usage::
     from scrit_utils.pipeline import training
     st_train = training.run_train(cfg)
     metrics = training.run_eval(cfg)           # dict, also artifacts/04_eval_trained/<hash>/metrics.json
-    rep = training.run(cfg)                    # both, plus what notebook 04 shows (tables, figures)
+    # notebook 04 runs both and shows tables and figures through scrit_utils.study.loop.run(cfg)
 """
 from __future__ import annotations
 
@@ -30,10 +30,16 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .. import artifacts, config as _config, inputs, prompts, worlds
-from ..config import StudyConfig
-from ..records import SFTExample, write_json
-from . import common, validation
+from scrit_utils.core import artifacts, config as _config, inputs
+from scrit_utils.critique import prompts
+from scrit_utils import worlds
+from scrit_utils.core.config import StudyConfig
+from scrit_utils.core.records import SFTExample, write_json
+from scrit_utils.pipeline import common, validation
+from scrit_utils.core.records import CritiqueRecord
+from scrit_utils.generation.transformers_backend import load_tokenizer
+from scrit_utils.pipeline import benchmark_eval as critic_eval
+from scrit_utils.pipeline import self_critic
 
 TRAIN_STAGE = "04_train"
 EVAL_BASE_STAGE = "04_eval_base"
@@ -130,7 +136,6 @@ def load_critic(cfg: StudyConfig):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from ..generation.transformers_backend import load_tokenizer
 
     ref = _config.model_ref(cfg.models.critic)
     inputs.record_model(ref)
@@ -158,7 +163,7 @@ def make_trainer(cfg: StudyConfig, st: artifacts.Stage, examples: Sequence[SFTEx
 def _log_lines_to_stderr(trainer) -> None:
     """The Trainer's per-log lines (``{'loss': ...}``) go to stderr beside its progress bar: its
     ProgressCallback writes them with ``tqdm.write``, i.e. to stdout, which a saved notebook keeps
-    (``scrit run`` routes stderr to the terminal, see :mod:`scrit_utils.notebook_env`)."""
+    (``scrit run`` routes stderr to the terminal, see :mod:`scrit_utils.core.notebook_env`)."""
     import sys
 
     from transformers.trainer_callback import ProgressCallback
@@ -220,7 +225,7 @@ def run_train(cfg: StudyConfig) -> artifacts.Stage:
     st = train_stage(cfg)
     if st.done:
         return st
-    cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
+    cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)
     common.setup_torch(cfg)
     sft = validation.load_sft(st.up(validation.STAGE))
     stats = train(cfg, st, sft)
@@ -262,8 +267,6 @@ def eval_config(cfg: StudyConfig):
     """The :class:`critic_eval.CriticEvalConfig` of stage 04: the direct (no-reference) prompt,
     ``generation.evaluation`` decoding for critiques and own solutions, per-item seeds from
     ``run.seed``, the profile's bootstrap."""
-    from . import critic_eval
-
     b = cfg.evaluation.bootstrap
     params = common.sampling(cfg.generation.evaluation)
     return critic_eval.CriticEvalConfig(mode="direct", variant=cfg.generation.prompt_variant, params=params,
@@ -274,10 +277,7 @@ def eval_config(cfg: StudyConfig):
 def recorded_backends(cfg: StudyConfig, st: artifacts.Stage, model: str, sets: dict[str, list]):
     """``backend_for(name)`` for :func:`critic_eval.evaluate`: each set's texts go to its own
     resumable file in ``st`` -- ``critiques_<set>.jsonl`` (:class:`CritiqueRecord`, read back by
-    :mod:`scrit_utils.item_scores`) and ``own_solutions.jsonl`` (``{id, text}``) for the solutions."""
-    from ..records import CritiqueRecord
-    from . import self_critic
-
+    :mod:`scrit_utils.study.item_scores`) and ``own_solutions.jsonl`` (``{id, text}``) for the solutions."""
     backend = common.GreedyMemoBackend(common.make_backend(cfg, model))  # a prompt shared by two sets: generated once
 
     def backend_for(name: str) -> common.ResumableBackend:
@@ -309,8 +309,6 @@ def evaluate(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str, base
     ``base_st`` (for the trained critic) supplies them and the toy benchmarks, so both critics see
     exactly the same items.
     """
-    from . import critic_eval
-
     src = base_st or st
     world = worlds.get(cfg)
     bench_dir = None
@@ -345,7 +343,7 @@ def run_eval_stage(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str
     the base evaluation and the sweeps' trained points run through here."""
     if not st.done:
         st.start_clock()
-        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
+        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)
         common.setup_torch(cfg)
         m = evaluate(cfg, st, model, label, base_st=base_st)
         write_json(st.path("metrics.json"), m)
@@ -376,49 +374,3 @@ def run_eval(cfg: StudyConfig) -> dict:
     write_json(st.path("metrics.json"), metrics)
     st.finish(counts={"metric_rows": len(trained["rows"])})
     return metrics
-
-
-# --- notebook 04 ------------------------------------------------------------------------------
-def run(cfg: StudyConfig) -> common.StageReport:
-    """Stage 04 for notebook 04: fine-tune (or reuse), evaluate base and trained critic
-    (:func:`run_eval`), then :func:`report`."""
-    train_st = run_train(cfg)
-    return report(cfg, train_st, run_eval(cfg))
-
-
-def report(cfg: StudyConfig, train_st: artifacts.Stage, metrics: dict) -> common.StageReport:
-    """What notebook 04 shows: the training set and loss, base vs trained per metric with paired
-    95% CIs and MDE (tables/figures saved under ``results/``), and ``runs/<profile>/04_metrics.json``
-    (``metrics`` + the paired differences + this run's stamp, paths scrubbed)."""
-    import pandas as pd
-
-    from .. import figures, run as run_driver, study_report
-
-    rep = common.StageReport(train_st, train_st.manifest["counts"])
-    sft = validation.load_sft(train_st.up(validation.STAGE))
-    t = cfg.training
-    rep.examples["sft"] = pd.DataFrame([{"label_correct": e.label_correct, "input": e.prompt[-1]["content"][:60],
-                                         "target": e.completion[:80]} for e in sft[:4]])
-    rep.examples["recipe"] = (
-        f"{len(sft)} examples ({sum(e.label_correct for e in sft)} critiques of correct solutions); "
-        f"{'LoRA r=' + str(t.lora.r) if t.use_lora else 'full fine-tuning'}, lr {t.learning_rate}, "
-        f"{'max_steps ' + str(t.max_steps) if t.max_steps > 0 else str(t.num_train_epochs) + ' epochs'}, "
-        f"batch {t.per_device_train_batch_size}")
-    log = json.loads((train_st.dir / "train_log.json").read_text())
-    curve = [[r["step"], r["loss"]] for r in log if "loss" in r and "step" in r]
-    rep.examples["loss"] = f"{len(curve)} logged loss values (training.logging_steps = {t.logging_steps})"
-    fig = figures.loss_figure({f"{len(sft)} examples, lr {t.learning_rate:g}": curve})
-    if fig is not None:
-        rep.figure(cfg, "04_training_loss", fig)
-    b = cfg.evaluation.bootstrap
-    scores, diffs = study_report.loop_frames(study_report.loop_items(cfg), b.n_resamples, b.seed)
-    rep.table(cfg, "04_base_vs_trained", study_report.loop_table(scores, diffs))
-    rep.figure(cfg, "04_base_vs_trained", figures.base_vs_trained_figure(scores, diffs))
-    rep.examples["diffs"] = diffs
-    out = _config.resolve_path(cfg.run.results_dir) / "runs" / cfg.run.name / "04_metrics.json"
-    record = {"run": run_driver.run_stamp(cfg), "paired": diffs.to_dict("records"), **metrics}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(run_driver.scrub(json.dumps(record, indent=1), run_driver.path_replacements(cfg)) + "\n")
-    rep.examples["metrics_file"] = (f"wrote {out.name}; stage {eval_trained_stage(cfg).hash}, "
-                                    f"computed at git {metrics['provenance']['git_sha']}")
-    return rep

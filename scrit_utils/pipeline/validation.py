@@ -8,7 +8,7 @@ Three checks, each switchable in the profile (``validation.*``); a critique pass
       critique that judged the solution correct, the "correction" is the student solution it
       kept, so that solution is what the direct critic reads.
 (ii)  ``answer_matches_reference`` -- the correction's final answer (last ``\\boxed{}`` of the
-      critique) equals the problem's reference answer (:func:`scrit_utils.grading.is_equivalent`).
+      critique) equals the problem's reference answer (:func:`scrit_utils.critique.grading.is_equivalent`).
 (iii) ``verdict_matches_label`` -- the conclusion (Correct / Incorrect) agrees with the student
       solution's known label.
 
@@ -21,12 +21,12 @@ pass rate is over the critiques it ran on and the ``only_direct_critic`` ablatio
 
 Self-training set (:func:`build_sft`): input = problem + student solution under the *direct*
 prompt; target = the critique without its reference analysis
-(:func:`scrit_utils.prompts.strip_reference_analysis`); a target that still mentions a reference
+(:func:`scrit_utils.critique.prompts.strip_reference_analysis`); a target that still mentions a reference
 is dropped; classes balanced to ``validation.correct_ratio`` (0.5 = the paper's 1:1).
 
 Files in ``artifacts/03_self_validation/<hash>/``: ``direct_checks.jsonl`` (check i critiques),
-``validation.jsonl`` (:class:`~scrit_utils.records.ValidationResult`), ``sft.jsonl``
-(:class:`~scrit_utils.records.SFTExample`), ``manifest.json``.
+``validation.jsonl`` (:class:`~scrit_utils.core.records.ValidationResult`), ``sft.jsonl``
+(:class:`~scrit_utils.core.records.SFTExample`), ``manifest.json``.
 
 Usage::
 
@@ -40,11 +40,14 @@ import random
 from collections import defaultdict
 from typing import Sequence
 
-from .. import artifacts, prompts
-from ..config import StudyConfig
-from ..generation import GenerationRequest, derive_seed
-from ..records import CritiqueRecord, Problem, SFTExample, Solution, ValidationResult, read_jsonl, stable_id, write_jsonl
-from . import common, data, self_critic
+from scrit_utils.core import artifacts
+from scrit_utils.critique import prompts
+from scrit_utils.core.config import StudyConfig
+from scrit_utils.generation import GenerationRequest, derive_seed
+from scrit_utils.core.records import CritiqueRecord, Problem, SFTExample, Solution, ValidationResult, read_jsonl, stable_id, write_jsonl
+from scrit_utils.pipeline import common, data, self_critic
+from scrit_utils.critique.grading import is_equivalent
+from scrit_utils.critique.parsing import parse_critique
 
 STAGE = "03_self_validation"
 VERSION = "4"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith;
@@ -84,8 +87,6 @@ def enabled_checks(cfg: StudyConfig) -> list[str]:
 # --- the correction a critique proposes ---------------------------------------------------
 def correction_text(crit: CritiqueRecord, student: Solution) -> str | None:
     """The solution the critique ends up with: the kept student solution, or its correction."""
-    from ..parsing import parse_critique
-
     if crit.verdict is True:
         return self_critic.solution_text(student)
     if crit.verdict is False:
@@ -100,8 +101,6 @@ def correction_text(crit: CritiqueRecord, student: Solution) -> str | None:
 # --- checks -------------------------------------------------------------------------------
 def free_checks(c: CritiqueRecord, problems: dict) -> dict[str, bool]:
     """Checks (ii) and (iii): no generation needed."""
-    from ..grading import is_equivalent
-
     ref = problems[c.meta["problem_id"]].answer
     return {
         "answer_matches_reference": c.final_answer is not None and bool(is_equivalent(c.final_answer, ref)),
@@ -327,7 +326,7 @@ def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
     which is what notebook 03 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
     st = stage(cfg)
     if not st.done:
-        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.inputs)
+        cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)
         common.setup_torch(cfg)
         crits, problems, solutions, distinct = inputs(st)
         direct = direct_checks(cfg, st, crits, problems, solutions) if cfg.validation.direct_critic_approves else None

@@ -10,18 +10,17 @@ Usage::
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from scrit_utils.worlds.arith import ArithConfig
 from scrit_utils.worlds.base import World
+from scrit_utils.worlds.arith_world import ArithWorld
+from scrit_utils.worlds.real_world import RealWorld
 
 KINDS = ("arith", "real")
 
 
 def _classes() -> dict[str, type[World]]:
-    from scrit_utils.worlds.arith_world import ArithWorld
-    from scrit_utils.worlds.real_world import RealWorld
-
     return {"arith": ArithWorld, "real": RealWorld}
 
 
@@ -34,20 +33,4 @@ def get(cfg: Any) -> World:
     return classes[kind](cfg)
 
 
-def check_base_models(value: Mapping, key: str, src: str, error: type[Exception]) -> dict:
-    """The toy world's ``base_models`` profile section, checked against the base-model recipe's key names."""
-    import dataclasses
-    import json
-
-    if not isinstance(value, Mapping):
-        raise error(f"{src}: {key}: expected mapping, got {type(value).__name__} {value!r}")
-    from scrit_utils.base_models import BuildConfig
-
-    allowed = {f.name for f in dataclasses.fields(BuildConfig)} - {"world", "seed"}
-    for k in value:
-        if k not in allowed:
-            raise error(f"{src}: {key}.{k}: unknown key (allowed: {', '.join(sorted(allowed))})")
-    return json.loads(json.dumps(value))
-
-
-__all__ = ["ArithConfig", "KINDS", "World", "check_base_models", "get"]
+__all__ = ["ArithConfig", "KINDS", "World", "get"]

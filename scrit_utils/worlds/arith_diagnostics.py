@@ -29,8 +29,9 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from scrit_utils.records import Problem, Solution
+from scrit_utils.core.records import Problem, Solution
 from scrit_utils.worlds import arith
+from scrit_utils.critique import prompts
 
 _STEP_LINE_RE = re.compile(r"### Critique of Step (\d+)[ \t]*\n([^\n]*)")
 _REF_STEP_RE = re.compile(r"Step (\d+): -?\d+[+\-*]-?\d+=(-?\d+)")
@@ -105,7 +106,6 @@ def own_step_accuracy(model_dir: str | Path, problems: Sequence[Problem],
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from scrit_utils import prompts
 
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()

@@ -15,10 +15,14 @@ import random
 from pathlib import Path
 from typing import Callable, Sequence
 
-from scrit_utils import inputs, prompts
-from scrit_utils.records import Problem, Solution
+from scrit_utils.core import inputs
+from scrit_utils.critique import prompts
+from scrit_utils.core.records import Problem, Solution
 from scrit_utils.worlds import arith
 from scrit_utils.worlds.base import SCENARIO_FILES, World
+from scrit_utils.core import config as _config
+from scrit_utils.critique.grading import is_equivalent
+from scrit_utils.worlds import arith_bench
 
 
 class ArithWorld(World):
@@ -42,7 +46,6 @@ class ArithWorld(World):
         """With ``world.arith.world_solutions``: the reference solution and one rule-injected wrong one per problem."""
         if not self.a.world_solutions:
             return []
-        from scrit_utils.grading import is_equivalent
 
         out = []
         for p in problems:
@@ -70,9 +73,6 @@ class ArithWorld(World):
     def build_benchmarks(self, bench_dir: Path) -> dict:
         """The RealCritic / ProcessBench-format sets on ``world.arith.eval_split`` (never trained on); the wrong
         solutions are sampled from ``models.generators`` when ``world.arith.natural_errors``."""
-        from scrit_utils import config as _config
-        from scrit_utils.worlds import arith_bench
-
         if (bench_dir / "summary.json").exists():
             return json.loads((bench_dir / "summary.json").read_text())
         cfg = self.cfg

@@ -2,7 +2,7 @@
 
 A world supplies the problems (stage 01), optional solutions of its own (stage 01), an optional
 rule-based error injector (stage 02's bug-injection baseline), the evaluation items (stage 04, in the
-uniform dict form of :mod:`scrit_utils.pipeline.critic_eval`), and an optional decode-time rule for the
+uniform dict form of :mod:`scrit_utils.pipeline.benchmark_eval`), and an optional decode-time rule for the
 generation backend. The stages call these methods and never ask which world they are in; the world is
 chosen once from ``world.kind`` by :func:`scrit_utils.worlds.get`.
 
@@ -24,7 +24,7 @@ import random
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from scrit_utils.records import Problem, Solution
+from scrit_utils.core.records import Problem, Solution
 
 #: RealCritic's folder per CC scenario (every world's CC sets use RealCritic's layout)
 SCENARIO_FILES = {"wrong": "wrong_data", "mix": "mix_data"}
@@ -36,7 +36,7 @@ class World:
     kind: str = ""  # the ``world.kind`` that selects it; its config lives under ``world.<kind>``
 
     def __init__(self, cfg: Any) -> None:
-        self.cfg = cfg  # a StudyConfig or a recording view of one (scrit_utils.inputs.ConfigView)
+        self.cfg = cfg  # a StudyConfig or a recording view of one (scrit_utils.core.inputs.ConfigView)
 
     # --- stage 01 ---------------------------------------------------------------------------
     def problems(self) -> list[Problem]:

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from scrit_utils.parsing import extract_last_boxed
-from scrit_utils.records import Problem, stable_id
+from scrit_utils.critique.parsing import extract_last_boxed
+from scrit_utils.core.records import Problem, stable_id
 
 __all__ = [
     "RealDataError", "RealCriticItem", "ProcessBenchItem", "GSM8KItem", "MathEvalItem",

@@ -12,21 +12,19 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from scrit_utils import prompts
-from scrit_utils.records import Problem
+from scrit_utils.critique import prompts
+from scrit_utils.core.records import Problem
 from scrit_utils.worlds.base import SCENARIO_FILES, World
+from scrit_utils.core import config as _config
+from scrit_utils.worlds import real
 
 
 def _ref(path: str) -> str:
-    from scrit_utils import config as _config
-
     return str(_config.resolve_path(path)) if _config.looks_local(path) else path
 
 
 def load_real_source(src) -> list[Problem]:
     """Problems of one ``world.real_sources`` entry via ``scrit_utils.worlds.real.load_<name>``."""
-    from scrit_utils.worlds import real
-
     loader = getattr(real, f"load_{src.name}", None)
     if loader is None:
         known = sorted(n[5:] for n in dir(real) if n.startswith("load_"))
@@ -55,8 +53,6 @@ class RealWorld(World):
         return out
 
     def benchmark_items(self, bench_dir: Path | None) -> dict[str, list[dict]]:
-        from scrit_utils.worlds import real
-
         ev = self.cfg.evaluation
         out: dict[str, list[dict]] = {}
         for scen, folder in SCENARIO_FILES.items():

@@ -1,0 +1,127 @@
+"""Padding-free SFT on CPU: TRL's ``padding_free`` batches with a per-example SDPA attention.
+
+The study's SFT (:func:`scrit_utils.pipeline.training.make_trainer`) pads each batch of 32
+examples to its longest one. On the toy critic a third of the tokens in a batch are padding, and
+the attention, whose cost grows with the square of the padded length, takes about a third of a
+step (stock SDPA gets the padding mask, so it cannot skip the causal upper triangle either).
+
+:func:`make_fast_trainer` trains the same examples in the same order with the same loss:
+
+- TRL's own ``padding_free=True`` collator concatenates a batch's examples into one row (no
+  padding) and passes their boundaries as ``cu_seq_lens_q``; the linear layers, norms and the
+  loss see only real tokens;
+- TRL's padding-free mode is meant for flash-attention kernels, which CPUs lack; the attention
+  registered here (:data:`VARLEN_ATTENTION`, :func:`varlen_sdpa`) runs stock SDPA once per
+  example, causal and unmasked, on that example's own length (its keys never see another
+  example's), and no ``[tokens x tokens]`` mask is built (:func:`_no_mask`);
+- the loss is the same mean over completion tokens: each example's first token (a prompt
+  token, never in the loss) is where the previous example's last token would otherwise
+  predict across the boundary, and TRL sets its label to -100.
+
+TRL does not truncate in padding-free mode without packing (it refuses a ``max_length``), so
+:func:`make_fast_trainer` checks that no example is longer than ``training.max_length`` (the
+study's never are: about 250 of 512 tokens) and otherwise returns the padded study trainer.
+``scripts/bench_sft.py`` compares the two paths' losses and speed.
+
+Usage::
+
+    from scrit_utils.pipeline import sft_fast
+    trainer, tok = sft_fast.make_fast_trainer(cfg, st, examples)   # in place of training.make_trainer
+    trainer.train()
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+__all__ = ["VARLEN_ATTENTION", "varlen_sdpa", "register_varlen_attention", "fits_max_length", "fast_sft_config",
+           "make_fast_trainer"]
+
+VARLEN_ATTENTION = "scrit_varlen_sdpa"
+
+
+def varlen_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None,
+                cu_seq_lens_q=None, **kwargs):
+    """Causal SDPA per packed example (boundaries ``cu_seq_lens_q``); else transformers' stock SDPA.
+
+    ``query`` ``[1, heads, tokens, dim]``, ``key``/``value`` ``[1, kv_heads, tokens, dim]``;
+    returns ``[1, tokens, heads, dim]`` like the stock attention functions.
+    """
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+
+    if cu_seq_lens_q is None or query.shape[0] != 1:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    groups = query.shape[1] // key.shape[1]
+    if groups > 1:
+        key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    bounds = cu_seq_lens_q.tolist()
+    if bounds[-1] != query.shape[2]:
+        raise RuntimeError(f"cu_seq_lens_q ends at {bounds[-1]}, the packed row has {query.shape[2]} tokens")
+    drop = dropout if module.training else 0.0
+    parts = [torch.nn.functional.scaled_dot_product_attention(query[:, :, a:b], key[:, :, a:b], value[:, :, a:b],
+                                                              dropout_p=drop, scale=scaling, is_causal=True)
+             for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
+
+
+def _no_mask(*args, **kwargs):
+    """No 4-d mask for :func:`varlen_sdpa` (it is causal per example by construction)."""
+    return None
+
+
+def register_varlen_attention() -> None:
+    """Register :func:`varlen_sdpa` and its (absent) mask under :data:`VARLEN_ATTENTION`."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(VARLEN_ATTENTION, varlen_sdpa)
+    AttentionMaskInterface.register(VARLEN_ATTENTION, _no_mask)
+
+
+def fits_max_length(examples, tokenizer, max_length: int | None) -> bool:
+    """Whether every example's prompt + completion, as TRL tokenizes it, has at most ``max_length`` tokens."""
+    if max_length is None:
+        return True
+    for ex in examples:
+        msgs = list(ex.prompt) + [{"role": "assistant", "content": ex.completion}]
+        ids = tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=False)
+        if hasattr(ids, "keys"):  # a BatchEncoding
+            ids = ids["input_ids"]
+        if len(ids) > max_length:
+            return False
+    return True
+
+
+def fast_sft_config(cfg, output_dir: Path):
+    """The study's ``SFTConfig`` (:func:`training.sft_config`) in TRL's padding-free mode."""
+    from scrit_utils.pipeline import training
+
+    args = training.sft_config(cfg, output_dir)
+    args.padding_free = True
+    args.max_length = None  # checked by fits_max_length instead (TRL does not truncate padding-free batches)
+    return args
+
+
+def make_fast_trainer(cfg, st, examples: Sequence):
+    """``(SFTTrainer, tokenizer)`` like :func:`training.make_trainer`, padding-free where that is exact.
+
+    Falls back to the padded study trainer for LoRA, for bf16 / GPU runs (where flash attention
+    is the better padding-free kernel) and when an example is longer than ``training.max_length``.
+    """
+    from trl import SFTTrainer
+
+    from scrit_utils.pipeline import training
+
+    model, tok = training.load_critic(cfg)
+    if (cfg.training.use_lora or cfg.training.bf16 or torch.cuda.is_available()
+            or not fits_max_length(examples, tok, cfg.training.max_length)):
+        return training.make_trainer(cfg, st, examples)
+    register_varlen_attention()
+    model.set_attn_implementation(VARLEN_ATTENTION)
+    args = fast_sft_config(cfg, st.path("trainer"))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=training.to_dataset(examples), processing_class=tok)
+    training._log_lines_to_stderr(trainer)
+    return trainer, tok

@@ -1,0 +1,182 @@
+"""Notebooks 05 and 06 as functions: the scaling study and the ablations, reported.
+
+:func:`scaling` (notebook 05) and :func:`ablations` (notebook 06) compute their study points
+through :mod:`scrit_utils.study.sweeps` -- or read them from their finished summary stage
+(``05_scaling`` / ``06_ablations``, ``points.json``) -- then build every table and figure (saved
+under ``results/``) and return a :class:`~scrit_utils.pipeline.common.StageReport`; the notebooks
+only display it. :func:`ablations` also writes ``results/README.md`` (our findings next to the
+paper's) and ``results/timing.md``. A summary stage is finished after its tables, so their time is
+part of its wall time, and before the timing report that reads it.
+
+Usage::
+
+    from scrit_utils.study import studies
+    rep = studies.scaling(cfg)       # rep.tables["05_trends"], rep.figures["05_data_scaling"], ...
+    rep = studies.ablations(cfg)     # needs notebook 05's summary stage
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+from scrit_utils.core.config import StudyConfig
+from scrit_utils.pipeline import common
+from scrit_utils.study import sweeps
+from scrit_utils.study.sweeps import _point_training, budget_text  # noqa: F401 (notebook 06 reads it here)
+from scrit_utils.study import figures, readme as study_readme, claims as study_report
+
+
+def design_table(cfg: StudyConfig):
+    """Notebook 05's sweep design and planned time, from the profile alone. The estimate uses the
+    2-core machine's measurements (dev pilot, 2026-12-03): about 0.45 s per SFT step (batch 32,
+    toy-409k) and about 6 s per 600 evaluated critiques; data generation is not included."""
+    import pandas as pd
+
+    sw = cfg.sweeps
+    sizes = sweeps.data_sizes(cfg)
+    t = _point_training(cfg)
+    batch = t.per_device_train_batch_size
+    trained = [n for m in sw.critic_modes for n in sweeps.mode_sizes(cfg, m) if n > 0]
+    trained += [sweeps.fixed_size(cfg)] * (len(sw.model_sizes) + max(sw.rounds - 1, 0))
+    n_train = len(trained) * len(sw.seeds)
+    steps = sum(sft_steps(t, n) for n in trained) * len(sw.seeds)
+    evals_per_point = (len(cfg.evaluation.scenarios) + 1) * (sw.eval_items or cfg.evaluation.n_items or 600)
+    est = 0.45 * batch / 32 * steps + n_train * 6.0 * evals_per_point / 600
+    items = [
+        ("data sizes", str(sizes)),
+        ("critic modes", ", ".join(f"{m} at {[n for n in sweeps.mode_sizes(cfg, m) if n]}" for m in sw.critic_modes)),
+        ("SFT seeds per point", str(list(sw.seeds))),
+        ("SFT budget", budget_text(cfg)),
+        ("eval items per scenario / ProcessBench", str(sw.eval_items or cfg.evaluation.n_items)),
+        ("model sizes", ", ".join(sw.model_sizes) or "-"),
+        ("examples for model-size / round points", str(sweeps.fixed_size(cfg))),
+        ("rounds", str(sw.rounds)),
+        ("pair cap per regenerated arm", str(sw.max_pairs)),
+        ("SFT runs (upper bound, before cache sharing)", str(n_train)),
+        ("planned SFT + eval time (calibration)", f"{est / 60:.1f} min"),
+    ]
+    return pd.DataFrame([{"item": k, "value": v} for k, v in items])
+
+
+def sft_steps(t, n_examples: int) -> int:
+    """Optimizer steps of one point trained with ``t`` (a training section): its fixed budget, or epochs x
+    batches (steps grow with data)."""
+    if t.max_steps > 0:
+        return t.max_steps
+    return math.ceil(math.ceil(n_examples / (t.per_device_train_batch_size * t.gradient_accumulation_steps))
+                     * t.num_train_epochs)
+
+
+def _points(st, compute: Callable[[], list[dict]]) -> list[dict]:
+    """The study's points: from the finished summary stage, else computed (its clock started)."""
+    if st.done:
+        return sweeps.load_points(st)
+    st.start_clock()
+    return compute()
+
+
+def _finish(st, rows: list[dict], counts: dict) -> None:
+    if not st.done:
+        sweeps.save_points(st, rows)
+        st.finish(counts=counts, extra={"stage_dirs": sweeps.stage_dirs(rows)})
+
+
+# --- notebook 05 ---------------------------------------------------------------------------------------
+def scaling(cfg: StudyConfig, progress: Callable[[str], None] = print) -> common.StageReport:
+    """Data size x critic mode, model size and rounds: seed means with CIs, paired gains over the
+    base critic, trends; their figures; the SFT loss of the SCRIT points."""
+    t0 = time.time()
+    st = sweeps.scaling_stage(cfg)
+    rows = _points(st, lambda: sweeps.run_scaling(cfg, progress))
+    rep = common.StageReport(st, {})
+    rep.examples["design"] = design_table(cfg)
+    b = cfg.evaluation.bootstrap
+    summ = study_report.summarize(rows, b.n_resamples, b.seed)
+    gains = study_report.gains(rows, b.n_resamples, b.seed)
+    trends = study_report.trends(rows, b.n_resamples, b.seed)
+    for study, name in (("data_size", "05_data_scaling"), ("model_size", "05_model_size"), ("rounds", "05_rounds")):
+        rep.table(cfg, name, summ[summ["study"] == study])
+    rep.table(cfg, "05_gains", gains[gains["study"] != "ablation"])
+    rep.table(cfg, "05_trends", trends)
+    rep.examples["wide"] = [(m, study_readme.wide(summ, "data_size", m), study_readme.wide(gains, "data_size", m, value="delta"))
+                            for m in figures.KEY]
+    rep.examples["trends"] = trends[trends["metric"].isin(figures.KEY)].drop(columns=["unit"]).round(3)
+    rep.examples["gains"], rep.examples["trend_rows"] = gains, trends
+    rep.figure(cfg, "05_data_scaling", figures.scores_figure(summ, "data_size", xlabel="self-training examples"))
+    rep.figure(cfg, "05_gain_over_base", figures.gain_figure(gains))
+    if (summ["study"] == "model_size").any():
+        rep.figure(cfg, "05_model_size", figures.shape_figure(summ, "model_size"))
+    if cfg.sweeps.rounds > 1:
+        rep.figure(cfg, "05_rounds", figures.shape_figure(summ, "rounds"))
+    fig = figures.loss_figure(study_report.loss_curves(rows), "SFT loss of the SCRIT points (mean over seeds)")
+    if fig is not None:
+        rep.figure(cfg, "05_training_loss", fig)
+    else:
+        rep.examples["no_loss"] = (f"no loss curve: fewer than 2 logged losses per point (training.logging_steps = "
+                                   f"{cfg.training.logging_steps}, sweeps.sft_max_steps = {cfg.sweeps.sft_max_steps})")
+    _finish(st, rows, {"points": len(rows), "trained_points": sum(r["train_stage"] is not None for r in rows)})
+    rep.counts = st.manifest["counts"]
+    rep.examples["done"] = f"05 done in {time.time() - t0:.0f} s"
+    return rep
+
+
+# --- notebook 06 ---------------------------------------------------------------------------------------
+def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> common.StageReport:
+    """Each ablation variant minus the SCRIT baseline (paired over items and seeds); then every
+    point of 05 and 06 and notebook 04's critics next to the paper's claims (``results/README.md``)
+    and the timing report (``results/timing.md``)."""
+    import pandas as pd
+
+
+    t0 = time.time()
+    st, scal_st = sweeps.ablation_stage(cfg), sweeps.scaling_stage(cfg)
+    if not scal_st.done:
+        raise RuntimeError(f"notebook 05 has not finished for this profile ({scal_st.name}/{scal_st.hash}); run it first")
+    jobs = sweeps.ablation_jobs(cfg, progress)
+    rows = _points(st, lambda: sweeps.run_jobs(jobs, "06 ablation points"))
+    rep = common.StageReport(st, {})
+    rep.table(cfg, "06_ablation_sizes", pd.DataFrame([
+        {"variant": j.arm, "examples": len(j.examples), "correct": sum(e.label_correct for e in j.examples),
+         "note": j.note} for j in jobs if j.seed == cfg.sweeps.seeds[0]]))
+    b = cfg.evaluation.bootstrap
+    gains = study_report.gains(rows, b.n_resamples, b.seed)
+    rep.table(cfg, "06_ablations", study_report.summarize(rows, b.n_resamples, b.seed))
+    rep.table(cfg, "06_ablation_gains", gains)
+    rep.examples["wide"] = [(m, study_readme.wide(gains, "ablation", m, value="delta")) for m in figures.KEY]
+    rep.figure(cfg, "06_ablations", figures.ablation_figure(gains))
+    all_rows = sweeps.load_points(scal_st) + rows
+    comp = study_report.comparisons(all_rows, loop=study_report.loop_items(cfg), n_boot=b.n_resamples, seed=b.seed)
+    rep.table(cfg, "06_paper_comparison", comp)
+    rep.examples["claims"] = study_readme.claims_table(comp)
+    rep.examples["comparison"] = comp
+    readme = study_readme.write_readme(cfg, comp, study_report.summarize(all_rows, b.n_resamples, b.seed),
+                                       study_report.gains(all_rows, b.n_resamples, b.seed), design_lines(cfg, rows),
+                                       trends=study_report.trends(all_rows, b.n_resamples, b.seed))
+    rep.examples["bottom_line"] = "\n".join(study_readme.bottom_line(comp))
+    _finish(st, rows, {"points": len(rows)})
+    rep.counts = st.manifest["counts"]
+    timing = study_readme.write_timing(cfg, [*sweeps.stage_dirs(all_rows), str(scal_st.dir), str(st.dir)])
+    rep.examples["done"] = f"wrote {readme.name} and {timing.name}; 06 done in {time.time() - t0:.0f} s"
+    return rep
+
+
+def design_lines(cfg: StudyConfig, ablation_rows: list[dict]) -> list[str]:
+    """The study design as the README states it (profile, sweeps, ablations, notebook 04)."""
+    sw, b = cfg.sweeps, cfg.evaluation.bootstrap
+    return [
+        f"- Toy arithmetic world; critic `{cfg.models.critic}`, generators {', '.join(g.name for g in cfg.models.generators)}.",
+        f"- Data size: nested subsets {list(sweeps.data_sizes(cfg))} (1:1 correct:incorrect) of each critic mode's "
+        f"validated set ({', '.join(f'{m} at {[n for n in sweeps.mode_sizes(cfg, m) if n]}' for m in sw.critic_modes)}); "
+        f"size 0 = base critic.",
+        f"- Model sizes: {', '.join(sw.model_sizes) or '-'} with {sweeps.fixed_size(cfg)} examples each; rounds: {sw.rounds} "
+        f"(round r's data from round r-1's first-seed critic, same solution pool).",
+        f"- Ablations at {sweeps.ablation_size(cfg)} examples: {', '.join(sorted(set(r['arm'] for r in ablation_rows)))}.",
+        f"- SFT seeds {list(sw.seeds)}; {budget_text(cfg)}, lr {cfg.training.learning_rate}, warm-up "
+        f"{cfg.training.warmup_ratio:g} of the steps; evaluation on {sw.eval_items or cfg.evaluation.n_items} items per scenario "
+        f"and for ProcessBench-format EI-F1, greedy; {b.n_resamples} bootstrap resamples.",
+        f"- Notebook 04 (the loop, one SFT seed): "
+        f"{str(cfg.training.max_steps) + ' steps' if cfg.training.max_steps > 0 else '%g epochs' % cfg.training.num_train_epochs}"
+        f" on the full validated set, "
+        f"{cfg.evaluation.n_items} items per set.",
+    ]
