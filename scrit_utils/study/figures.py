@@ -6,9 +6,10 @@ Conventions shared by every figure here:
   bug-injection critic red, the paper black (dashed); ablation variants are SCRIT variants (blue);
 - metric names and units from :data:`METRIC_LABELS` (CC-Acc in %, EI-F1 x100);
 - panels that are compared share their axes;
-- the paper's curve or effect is drawn on its analogue: gains over the base in points (the same unit
-  as ours) on a sweep axis normalised to [0, 1] (first level .. last level, log-spaced), so the shapes
-  compare even though the paper's sweep spans other sizes.
+- sweep axes are numeric and log-scaled (examples, parameters); the base critic sits left of the first
+  level, labelled "base";
+- the paper's numbers are drawn only in panels of their own, on their own axes: never mapped onto the
+  toy axes or shifted onto our points (toy points are not paper points).
 
 Inputs are the frames of :mod:`scrit_utils.study.claims` (``summarize``, ``gains``) and
 :data:`scrit_utils.study.claims.PAPER`.
@@ -115,79 +116,97 @@ def _tick(study: str, x: float) -> str:
     return "base" if x == 0 else f"{x:g}"
 
 
-# --- gains over the base, with the paper's --------------------------------------------------------------------
-def _frac(n: int) -> np.ndarray:
-    return np.linspace(0, 1, n) if n > 1 else np.zeros(n)
+# --- gains over the base; the paper's numbers in their own panels -------------------------------------------
+def _log_axis(ax, xs: Sequence[float], fmt) -> dict:
+    """Numeric log2 x axis over the trained levels; level 0 (the base critic) sits one step left of the
+    smallest level, labelled "base". Returns {level: x position}."""
+    pos_levels = sorted(x for x in xs if x > 0)
+    lo = pos_levels[0] / 2 if pos_levels else 1.0
+    pos = {x: (x if x > 0 else lo) for x in xs}
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(pos.values()))
+    ax.set_xticks(ticks, ["base" if t == lo and 0 in pos else fmt(t) for t in ticks])
+    ax.minorticks_off()
+    return pos
 
 
-def _paper_data_gain(i: int) -> tuple[np.ndarray, np.ndarray]:
-
-    y = np.asarray(PAPER["data_cc" if i == 0 else "data_ei"])
-    return _frac(len(y)), y - y[0]
-
-
-def _gain_panel(ax, g, arms: Sequence[str], xfrac: dict, offsets: float = 0.015) -> None:
+def _gain_panel(ax, g, arms: Sequence[str], pos: dict, spread: float = 0.04) -> None:
     for j, arm in enumerate(arms):
         ga = g[g["arm"] == arm].sort_values("x")
         if ga.empty:
             continue
-        xp = np.array([xfrac[x] for x in ga["x"]]) + (j - (len(arms) - 1) / 2) * offsets
+        # a small multiplicative offset per arm so overlapping intervals stay readable on a log axis
+        xp = np.array([pos[x] for x in ga["x"]]) * 2 ** ((j - (len(arms) - 1) / 2) * spread)
         ax.errorbar(xp, ga["delta"], yerr=[ga["delta"] - ga["ci_low"], ga["ci_high"] - ga["delta"]], fmt="o-", ms=4,
                     capsize=3, color=color(arm), label=arm_label(arm) if ":" not in arm else LABELS["contrastive"])
     ax.axhline(0, color=COLORS["base"], lw=1, ls=":")
 
 
+def _paper_panel(ax, metric: str) -> None:
+    """The paper's own gains (72B critic, its own axis: 10K-170K examples), never drawn on ours."""
+    i = 0 if metric.startswith("cc") else 1
+    y = np.asarray(PAPER["data_cc" if i == 0 else "data_ei"])
+    x = np.asarray(PAPER["data_sizes"], float)
+    ax.plot(x[1:], y[1:] - y[0], "--s", ms=3, color=COLORS["paper"], label="paper: 72B, gain over its base")
+    ax.set_xscale("log", base=10)
+    ax.axhline(0, color=COLORS["base"], lw=1, ls=":")
+    ax.set_title(f"paper (its own axis): {METRIC_LABELS.get(metric, metric)}", fontsize=9)
+    ax.set_xlabel("self-training examples (paper, log)", fontsize=8)
+
+
 def gain_figure(gains, metrics: Sequence[str] = KEY):
-    """Gain over the base critic (paired difference, 95% CI) per data size (row 1) and per model
-    size (row 2), with the paper's gains; every panel in points, one shared y axis."""
+    """Gain over the base critic (paired difference, 95% CI) per data size (row 1, log2 axis of examples)
+    and per model size (row 2, log2 axis of parameters); the paper's gains in a panel of their own."""
 
     plt = _style()
-    fig, axes = plt.subplots(2, len(metrics), figsize=(4.6 * len(metrics), 6.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(2, len(metrics) + 1, figsize=(4.2 * (len(metrics) + 1), 6.6), squeeze=False)
     fig.suptitle("SCRIT's gain over the base critic (paired over items and seeds)", fontsize=11)
     ds = gains[gains["study"] == "data_size"]
     dx = sorted({0.0, *ds["x"].unique()})
     for c, m in enumerate(metrics):
         ax = axes[0, c]
         g = ds[ds["metric"] == m]
-        _gain_panel(ax, g, [a for a in arm_order() if a in set(g["arm"])],
-                    dict(zip(dx, _frac(len(dx)))))
-        ax.plot([0.0], [0.0], "s", ms=5, color=COLORS["base"], label=LABELS["base"])
-        px, py = _paper_data_gain(0 if m.startswith("cc") else 1)
-        ax.plot(px, py, "--s", ms=3, color=COLORS["paper"], label="paper (72B, 0-170K examples)")
-        ax.set_xticks(_frac(len(dx)), ["base" if x == 0 else f"{x:g}" for x in dx])
+        pos = _log_axis(ax, dx, lambda t: f"{t:g}")
+        _gain_panel(ax, g, [a for a in arm_order() if a in set(g["arm"])], pos)
+        ax.plot([pos[0.0]], [0.0], "s", ms=5, color=COLORS["base"], label=LABELS["base"])
         ax.set_title(f"vs data size: {METRIC_LABELS.get(m, m)}")
-        ax.set_xlabel("self-training examples\n(paper's 0, 10K ... 170K spread over the same axis)", fontsize=8)
+        ax.set_xlabel("self-training examples (log2)", fontsize=8)
         ax = axes[1, c]
         g = gains[(gains["study"] == "model_size") & (gains["metric"] == m)].assign(arm="contrastive")
         xs = sorted(g["x"].unique())
-        lx = np.log2(xs) if xs else np.array([])
-        frac = dict(zip(xs, (lx - lx.min()) / (lx.max() - lx.min()) if len(xs) > 1 else np.zeros(len(xs))))
-        _gain_panel(ax, g, ["contrastive"], frac, offsets=0.0)
-        i = 0 if m.startswith("cc") else 1
-        ax.plot([1.0], [PAPER["scrit_170k"][i] - PAPER["base"][i]], "D", ms=7, color=COLORS["paper"],
-                label="paper: 72B gain (base known only at 72B)")
-        ax.set_xticks([frac[x] for x in xs], [f"{x / 1e6:.2f}M" for x in xs])
+        _gain_panel(ax, g, ["contrastive"], _log_axis(ax, xs, lambda t: f"{t / 1e6:.2f}M"), spread=0.0)
         ax.set_title(f"vs model size: {METRIC_LABELS.get(m, m)}")
-        ax.set_xlabel("base-model parameters (log scale)", fontsize=8)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("trained minus base (points, 95% CI)")
+        ax.set_xlabel("base-model parameters (log2)", fontsize=8)
+    for r in range(2):
+        axes[r, 0].set_ylabel("trained minus base (points, 95% CI)")
+    _paper_panel(axes[0, -1], "cc_mean")
+    ax = axes[1, -1]
+    labels = [f"{k}" for k in PAPER["model_sizes"]]
+    cc = [v[0] for v in PAPER["model_sizes"].values()]
+    ei = [v[1] for v in PAPER["model_sizes"].values()]
+    ax.plot(PAPER["model_params"], cc, "--s", ms=3, color=COLORS["paper"], label="paper: SCRIT CC-Acc (levels)")
+    ax.plot(PAPER["model_params"], ei, ":s", ms=3, color=COLORS["paper"], label="paper: SCRIT EI-F1 (levels)")
+    ax.set_xscale("log", base=10)
+    ax.set_xticks(PAPER["model_params"], labels)
+    ax.minorticks_off()
+    ax.set_title("paper (its own axis): post-SCRIT levels by size;\nits base is known only at 72B", fontsize=9)
+    ax.set_xlabel("paper critic parameters (log)", fontsize=8)
     _legend(fig, axes)
     return _finish(fig, 1.6)
 
 
 def shape_figure(summ, study: str, metrics: Sequence[str] = KEY):
-    """Model size or rounds: our scores with the paper's curve shifted to start at our first
-    trained point (so the shapes compare), on a shared normalised x axis."""
+    """Model size (log2 parameters) or rounds: our scores per level; the paper's curve in a panel of its
+    own (never shifted onto our points)."""
 
     plt = _style()
     d = summ[summ["study"] == study]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 3.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4.1 * (len(metrics) + 1), 3.4), squeeze=False)
     for ax, m in zip(axes.flat, metrics):
-        i = 0 if m.startswith("cc") else 1
         g = d[d["metric"] == m]
         for arm, ga in g.groupby(g["arm"].str.split(":").str[0] if study == "model_size" else g["arm"]):
             ga = ga.sort_values("x")
-            xs = np.log2(ga["x"].to_numpy()) if study == "model_size" else ga["x"].to_numpy(float)
+            xs = ga["x"].to_numpy(float)
             kind = "base" if arm == "base" else "contrastive"
             if study == "rounds":  # round 0 is the base critic
                 ax.plot(xs, ga["mean"], "-", lw=1.4, color=COLORS[kind])
@@ -197,53 +216,66 @@ def shape_figure(summ, study: str, metrics: Sequence[str] = KEY):
                 ax.set_xticks(range(0, int(max(xs.max(), 3)) + 1))
             else:
                 _errorbar(ax, xs, ga, COLORS[kind], LABELS[kind])
-        trained = g[g["arm"].str.startswith("scrit")].sort_values("x") if study == "model_size" else g[g["x"] >= 1]
-        if not trained.empty:
-            if study == "model_size":
-                lx = np.log2(trained["x"].to_numpy())
-                py = np.asarray([v[i] for v in PAPER["model_sizes"].values()])
-                pl = np.log2(PAPER["model_params"])
-                px = lx.min() + (pl - pl.min()) / (pl.max() - pl.min()) * (lx.max() - lx.min() or 1.0)
-                ax.set_xticks(lx, [f"{x / 1e6:.2f}M" for x in trained["x"]])
-            else:
-                py = np.asarray(PAPER["rounds"]["cc" if i == 0 else "ei"])
-                px = np.arange(1, len(py) + 1, dtype=float)
-            ax.plot(px, py - py[0] + float(trained["mean"].iloc[0]), "--s", ms=3, color=COLORS["paper"],
-                    label="paper, shifted to our first SCRIT point")
+        if study == "model_size" and not g.empty:
+            xs = sorted(g["x"].unique())
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(xs, [f"{x / 1e6:.2f}M" for x in xs])
+            ax.minorticks_off()
         ax.set_title(METRIC_LABELS.get(m, m))
-        ax.set_xlabel("base-model parameters (log; paper's 1.5B-72B mapped onto it)" if study == "model_size"
-                      else "round (0 = base critic)", fontsize=8)
+        ax.set_xlabel("base-model parameters (log2)" if study == "model_size" else "round (0 = base critic)", fontsize=8)
     axes[0, 0].set_ylabel("score (seed mean, 95% CI)")
+    ax = axes[0, -1]
+    if study == "model_size":
+        for i, (name, ls) in enumerate((("CC-Acc", "--s"), ("EI-F1", ":s"))):
+            ax.plot(PAPER["model_params"], [v[i] for v in PAPER["model_sizes"].values()], ls, ms=3,
+                    color=COLORS["paper"], label=f"paper: SCRIT {name}")
+        ax.set_xscale("log", base=10)
+        ax.set_xticks(PAPER["model_params"], list(PAPER["model_sizes"]))
+        ax.minorticks_off()
+        ax.set_xlabel("paper critic parameters (log)", fontsize=8)
+    else:
+        for key, name, ls in (("cc", "CC-Acc", "--s"), ("ei", "EI-F1", ":s")):
+            y = PAPER["rounds"][key]
+            ax.plot(range(1, len(y) + 1), y, ls, ms=3, color=COLORS["paper"], label=f"paper: {name}")
+        ax.set_xticks(range(1, len(PAPER["rounds"]["cc"]) + 1))
+        ax.set_xlabel("paper round", fontsize=8)
+    ax.set_title("paper (its own axis and scale)", fontsize=9)
     _legend(fig, axes)
     return _finish(fig)
 
 
 # --- ablations, notebook 04, training loss ---------------------------------------------------------------------
 def ablation_figure(gains, metrics: Sequence[str] = KEY):
-    """Each variant minus the SCRIT baseline (paired 95% CI) with the paper's difference (diamond)."""
+    """Each variant minus the SCRIT baseline (paired 95% CI); the paper's differences (10K examples, 72B)
+    in a panel of their own."""
 
     plt = _style()
     g = gains[gains["study"] == "ablation"]
     arms = sorted(g["arm"].unique())
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 0.42 * max(4, len(arms)) + 1.6),
-                             squeeze=False, sharey=True, sharex=True)
+    fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4.0 * (len(metrics) + 1), 0.42 * max(4, len(arms)) + 1.6),
+                             squeeze=False, sharey=True)
     for ax, m in zip(axes.flat, metrics):
-        i = 0 if m.startswith("cc") else 1
         gm = g[g["metric"] == m].set_index("arm")
         for y, arm in enumerate(arms):
             if arm in gm.index:
                 r = gm.loc[arm]
                 ax.errorbar([r["delta"]], [y], xerr=[[r["delta"] - r["ci_low"]], [r["ci_high"] - r["delta"]]], fmt="o",
                             capsize=3, color=COLORS["contrastive"], label="ours (paired 95% CI)")
-            p = PAPER["ablations"].get(arm.split("(")[0])
-            if p is not None:
-                ax.plot([p[i] - PAPER["ablation_baseline"][i]], [y], "D", color=COLORS["paper"], ms=5,
-                        label="paper (10K examples)")
         ax.axvline(0, color=COLORS["base"], lw=1, ls=":")
-        ax.set_yticks(range(len(arms)), arms)
-        ax.invert_yaxis()
         ax.set_title(METRIC_LABELS.get(m, m))
         ax.set_xlabel("variant minus SCRIT baseline (points)")
+    ax = axes[0, -1]
+    for y, arm in enumerate(arms):
+        p = PAPER["ablations"].get(arm.split("(")[0])
+        if p is not None:
+            for i, mk in enumerate(("D", "s")):
+                ax.plot([p[i] - PAPER["ablation_baseline"][i]], [y], mk, color=COLORS["paper"], ms=5,
+                        label=f"paper, {'CC-Acc' if i == 0 else 'EI-F1'}")
+    ax.axvline(0, color=COLORS["base"], lw=1, ls=":")
+    ax.set_title("paper (72B, 10K examples)", fontsize=9)
+    ax.set_xlabel("variant minus baseline (paper's points)")
+    axes[0, 0].set_yticks(range(len(arms)), arms)
+    axes[0, 0].invert_yaxis()
     _legend(fig, axes)
     return _finish(fig)
 
