@@ -20,6 +20,14 @@ Two subcommands:
   for fewer than ``--min-coverage`` (default all) of their items are not scored, and the result says
   which subsets were (``scored_subsets``, ``answer_coverage``).
 
+- ``scrit eval critic --model PATH_OR_HUB_ID --bench realcritic[:TASK+...],processbench[:SUBSET+...],toy[:DIR]
+  --backend transformers|vllm|openai [--base-url URL] [--prompt-variant full|compact] [--max-new-tokens N]
+  [--n-items N] [--out results.json] [--log-samples items.jsonl]``: generates the critiques too, scores
+  them as stage 04 does (:mod:`scrit_utils.pipeline.critic_bench`: same items for the same ``--seed`` and
+  ``--n-items``, same prompt, seeds and chunks) and writes the metric rows of stage 04's
+  ``metrics.json`` with provenance: the model's digest (sha256 over its safetensors files) or hub
+  revision, prompt variant, decoding, sha256 of every data file read, package versions, git sha.
+
 Critiques file: JSON lines, one per benchmark item, each with the raw critique text under
 ``"critique"`` and the item named either by ``"task"`` + ``"idx"`` (RealCritic) / ``"id"``
 (ProcessBench id, e.g. ``"gsm8k-3"``), or by ``"id": "<task>/<idx>"`` for RealCritic. Extra keys
@@ -33,6 +41,8 @@ Example::
 
     scrit eval cc --benchmark ../shared/data/realcritic --scenario mix_data --critiques crit.jsonl --out cc.json
     scrit eval ei --benchmark ../shared/data/processbench --critiques pb.jsonl --strict --answers-root ../shared/data
+    scrit eval critic --model models/toy-0.3m --bench toy --n-items 100 --out toy.json
+    scrit eval critic --model Qwen/Qwen2.5-7B-Instruct --bench realcritic,processbench --backend vllm --out qwen7b.json
 """
 from __future__ import annotations
 
@@ -40,10 +50,14 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from scrit_utils.critique import prompts
+from scrit_utils.generation.openai_backend import OpenAIBackendError
 from scrit_utils.pipeline import benchmark_eval as critic_eval
+from scrit_utils.pipeline import critic_bench
 from scrit_utils.core.records import write_json
 from scrit_utils.worlds import real
 
@@ -225,7 +239,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("eval", help="score critiques on RealCritic (cc) or ProcessBench (ei)")
+    p = subparsers.add_parser("eval", help="score critiques (cc, ei) or evaluate a critic model (critic)")
     sub = p.add_subparsers(dest="eval_command", required=True)
     cc = sub.add_parser("cc", help="critique-correction accuracy on a RealCritic-format benchmark")
     cc.add_argument("--benchmark", required=True, help="RealCritic root (…/realcritic) or hub id")
@@ -246,13 +260,105 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     help="--strict scores a subset when this share of its items has an answer (default 1.0)")
     _common(ei)
     ei.set_defaults(func=lambda a: _handle(run_ei, a))
+    _add_critic(sub)
     return p
+
+
+# --- scrit eval critic -------------------------------------------------------------------------------
+def _data_dir(arg: str | None) -> Path | None:
+    """--data-dir, else ``../shared/data`` beside the repo when present (the default of issue 25's data
+    folder; a loader without data says how to fetch it)."""
+    if arg:
+        return Path(arg)
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
+def run_critic(args: argparse.Namespace) -> dict[str, Any]:
+    """Generate critiques with the model, score them as stage 04 does, and return the result with provenance."""
+    from scrit_utils.core import artifacts
+
+    t0 = time.time()
+    data_dir = _data_dir(args.data_dir)
+    ctx = critic_bench.Context(data_dir=data_dir, seed=args.seed, n_items=args.n_items)
+    benches = critic_bench.load_benches(args.bench, ctx)  # bad specs and missing data fail before the model loads
+    own_items = json.loads(Path(args.own_items).read_text()) if args.own_items else None
+    settings = critic_bench.Settings(
+        variant=args.prompt_variant, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+        top_p=args.top_p, seed=args.seed, batch_size=args.batch_size, scenarios=tuple(args.scenarios),
+        n_boot=args.n_boot, boot_seed=args.boot_seed, grade_jobs=args.jobs, progress=not args.quiet)
+    model = critic_bench.model_provenance(args.model, args.revision)
+    backend = critic_bench.make_backend(
+        args.backend, args.model, base_url=args.base_url, served_model=args.served_model, revision=args.revision,
+        batch_size=args.batch_size, dtype=args.dtype, device=args.device,
+        tensor_parallel_size=args.tensor_parallel_size, seed=args.seed, concurrency=args.concurrency)
+    try:
+        res, samples = critic_bench.run(backend, benches, settings, own_items=own_items, data_dir=data_dir)
+    finally:
+        close = getattr(backend, "close", None) or getattr(backend, "shutdown", None)
+        if callable(close):
+            close()
+    out = {"model": model, "backend": {"kind": args.backend, "base_url": args.base_url, "batch_size": args.batch_size,
+                                       "dtype": args.dtype, "device": args.device, "served_model": args.served_model},
+           "seed": args.seed, "n_items": args.n_items, "scenarios": list(args.scenarios),
+           "bootstrap": {"n_resamples": args.n_boot, "seed": args.boot_seed}, **res,
+           "arguments": {k: v for k, v in vars(args).items() if k != "func"},
+           "provenance": artifacts.provenance(), "wall_s": round(time.time() - t0, 1)}
+    if args.log_samples:
+        write_jsonl_rows(args.log_samples, [{"bench": b, "set": s, **r} for b, sets in samples.items()
+                                            for s, rows in sets.items() for r in rows])
+    lines = [f"{'bench':13s} {'task':16s} {'metric':16s} {'n':>5s}  value   95% CI"]
+    for r in out["rows"]:
+        ci = "" if r["ci_low"] is None else f"[{r['ci_low']:5.1f}, {r['ci_high']:5.1f}]"
+        lines.append(f"{r['bench']:13s} {r['benchmark']:16s} {r['metric']:16s} {r['n']:5d} {r['value']:6.1f}  {ci}")
+    print("\n".join(lines))
+    return out
+
+
+def write_jsonl_rows(path: str | Path, rows: list[dict]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def _add_critic(sub) -> None:
+    c = sub.add_parser("critic", help="generate critiques with a model and score them (RealCritic, ProcessBench, toy)",
+                       description="Evaluate a critic in one command, as stage 04 does: generate, score, write JSON.")
+    c.add_argument("--model", required=True, help="local model dir or hub id (the served model name with openai)")
+    c.add_argument("--bench", required=True, action="append",
+                   help=f"benchmarks: {', '.join(critic_bench.BENCHES)}; NAME[:ARG] joined by ','; tasks/subsets "
+                   "joined by '+' (realcritic:gsm8k+math, processbench:gsm8k, toy:DIR); repeatable")
+    c.add_argument("--backend", choices=("transformers", "vllm", "openai"), default="transformers")
+    c.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (--backend openai)")
+    c.add_argument("--served-model", help="model name sent to the server (default: --model)")
+    c.add_argument("--revision", help="hub revision of --model (recorded; resolved to a commit when online)")
+    c.add_argument("--prompt-variant", choices=prompts.VARIANTS, default=None,
+                   help="default per benchmark: compact for toy, full for real data")
+    c.add_argument("--max-new-tokens", type=int, default=None, help="default per benchmark: toy 288, real 2048")
+    c.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (stage 04, RealCritic)")
+    c.add_argument("--top-p", type=float, default=1.0)
+    c.add_argument("--seed", type=int, default=0, help="run.seed: per-item seeds, the n-items sample, the toy build")
+    c.add_argument("--n-items", type=int, default=None, help="at most N items per task (stage 04's evaluation.n_items)")
+    c.add_argument("--scenarios", nargs="+", default=["wrong", "mix", "own"], help="CC scenarios (own: its own solutions)")
+    c.add_argument("--own-items", help="own_items.json of a stage 04 base evaluation: score 'own' on those solutions")
+    c.add_argument("--batch-size", type=int, default=64, help="generation chunk and batch (generation.batch_size)")
+    c.add_argument("--dtype", default="auto")
+    c.add_argument("--device", default="auto", help="transformers: auto | cpu | cuda")
+    c.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm")
+    c.add_argument("--concurrency", type=int, default=8, help="openai: parallel requests")
+    c.add_argument("--data-dir", help="folder with realcritic/, processbench/ (default ../shared/data when present)")
+    c.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
+    c.add_argument("--boot-seed", type=int, default=0)
+    c.add_argument("--jobs", type=int, default=1, help="grading worker processes")
+    c.add_argument("--out", help="write the results JSON (metrics, rows, provenance) here")
+    c.add_argument("--log-samples", help="write every item's critique, parse and grade here (JSONL)")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(func=lambda a: _handle(run_critic, a))
 
 
 def _handle(fn, args: argparse.Namespace) -> int:
     try:
         res = fn(args)
-    except (EvalError, real.RealDataError) as e:
+    except (EvalError, real.RealDataError, critic_bench.BenchError, OpenAIBackendError) as e:
         print(f"scrit eval: error: {e}", file=sys.stderr)
         return 2
     if args.out:
