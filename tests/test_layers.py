@@ -103,8 +103,10 @@ def test_no_import_circles():
 
 
 def test_every_module_sits_on_a_floor():
+    # the top floor holds only entry points: the `scrit` command, its subcommand modules and the run driver
     top_level = sorted(n for n, p in modules().items() if p.parent == PKG and p.name != "__init__.py")
-    assert top_level == ["scrit_utils.cli", "scrit_utils.driver", "scrit_utils.eval_cli"], top_level
+    stray = [n for n in top_level if n not in ("scrit_utils.cli", "scrit_utils.driver") and not n.endswith("_cli")]
+    assert not stray, f"modules outside every floor (move them into a subpackage): {stray}"
 
 
 def test_cycle_finder_finds_a_circle():

@@ -1,0 +1,182 @@
+"""The v3 study's pre-registered claims as one table of data, and their analysis.
+
+Each claim is a row: the contrast it tests (two arms at one example count, a slope over data size,
+the gain's slope over model size, rounds), ONE primary metric, and the direction decided before any
+benchmark number is seen. The analysis takes per-item scores indexed ``[build, sft_seed, item]`` for
+every (arm, level) the claims name (:mod:`scrit_utils.study.hierarchical`: builds, SFT seeds and items
+are all random effects), adjusts the tested claims' p-values with Holm, and gives each a verdict.
+
+Choices fixed here (and why):
+
+- **Primary metric: CC-Acc on the deliberately-incorrect set** (``cc_acc_wrong``) for every claim. In
+  this world most own-solution items and half the balanced set are correct solutions, so a critic
+  fine-tuned to approve everything wins CC-mean (measured on the v2 run: 43.4 vs SCRIT's 39.6 at 512
+  examples) while it scores 4.3 on the deliberately-incorrect set: a claim must need critiquing to win.
+  It is also a mean over items, which the hierarchical bootstrap needs (EI-F1 is a harmonic mean over
+  classes). Every scenario, both halves of the balanced set and EI-F1 are reported beside it, not claimed.
+- **Magnitudes are reported, not claimed** (toy points are not paper points): a verdict is about the
+  pre-registered direction only; no row compares with a paper number.
+- **SCRIT's share of the oracle's gain** is a magnitude (``tested=False``): it enters no Holm family.
+
+Usage::
+
+    from scrit_utils.study import preregistration as pre
+    cells = {("contrastive", 512): a, ("base", 0): b, ...}     # arrays [build, seed, item], 0/1 hits
+    table = pre.analyse(cells, n_boot=2000, rng=0)            # one row per claim, Holm-adjusted
+    pre.markdown_table()                                      # the claims as registered (results/pilot/)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Sequence
+
+import numpy as np
+
+from scrit_utils.critique.metrics import METRICS
+from scrit_utils.study import hierarchical as hi
+
+#: the one primary metric of every claim (see the module docstring)
+PRIMARY_METRIC = "cc_acc_wrong"
+#: the base critic's arm name in the cells (level 0 of every axis)
+BASE = "base"
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    statement: str
+    contrast: Literal["difference", "slope", "gain_slope", "share"]
+    arm: str  # the arm the claim is about (cells key)
+    vs: str | None = None  # the other arm of a difference / the reference of a gain or share
+    levels: tuple[float, ...] = ()  # example counts (slope) or model sizes (gain_slope); () = the claim size
+    direction: Literal["greater", "less"] = "greater"
+    metric: str = PRIMARY_METRIC
+    tested: bool = True  # False: a magnitude reported with its interval, outside the Holm family
+    ceiling: str | None = None  # share: the arm whose gain is the denominator (the oracle)
+    notes: str = field(default="", compare=False)
+
+
+#: the registered claims, in report order. Arms are rows of scrit_utils.core.arms.ARMS (plus "base");
+#: ``x`` of a difference is the study's claim size (the largest example count every arm reaches).
+CLAIMS: tuple[Claim, ...] = (
+    Claim("scrit_vs_base", "SCRIT's critic corrects deliberately incorrect solutions better than its base",
+          "difference", "contrastive", BASE),
+    Claim("scrit_vs_approve_everything", "SCRIT beats a critic fine-tuned on approvals only (the floor any "
+          "critique fine-tuning reaches without critiquing)", "difference", "contrastive", "approve_everything"),
+    Claim("scrit_vs_direct", "contrastive critiques (with a reference) train a better critic than direct ones at "
+          "the same example count", "difference", "contrastive", "direct"),
+    Claim("scrit_vs_model_bugs", "SCRIT beats fine-tuning on bugs the model injected itself",
+          "difference", "contrastive", "bug_injection"),
+    Claim("validation_matters", "full self-validation beats keeping every parsed critique",
+          "difference", "contrastive", "unvalidated"),
+    Claim("data_slope", "SCRIT's critic improves with more self-training examples (slope over log2 examples)",
+          "slope", "contrastive"),
+    Claim("gain_slope_model_size", "SCRIT's gain over its base grows with base-model size (same example count "
+          "and items at every size; slope over log2 parameters)", "gain_slope", "contrastive", BASE),
+    Claim("rounds", "a second and third round (round-k model as the new base, same pool) keep improving",
+          "slope", "rounds"),
+    Claim("share_of_oracle_gain", "SCRIT's gain as a share of the oracle critic's gain over the same base",
+          "share", "contrastive", BASE, ceiling="oracle", tested=False),
+)
+
+
+def _check(claims: Sequence[Claim]) -> None:
+    keys = [c.key for c in claims]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate claim keys: {sorted(k for k in keys if keys.count(k) > 1)}")
+    for c in claims:
+        if c.metric not in METRICS:
+            raise ValueError(f"claim {c.key}: unknown metric {c.metric!r} (known: {', '.join(METRICS)})")
+
+
+_check(CLAIMS)
+
+
+def _cell(cells: Mapping, arm: str, x: float):
+    key = (arm, 0.0 if arm == BASE else float(x))
+    return cells.get(key)
+
+
+def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval: str) -> dict:
+    """Estimate, CI and p of one claim; ``None`` when a cell it needs is missing (not measured)."""
+    kw = dict(n_boot=n_boot, rng=rng, interval=interval)
+    if c.contrast == "difference":
+        a, b = _cell(cells, c.arm, claim_size), _cell(cells, c.vs, claim_size)
+        return None if a is None or b is None else hi.hierarchical_difference(a, b, names=(c.arm, c.vs), **kw)
+    if c.contrast == "slope":
+        xs = sorted(x for (arm, x) in cells if arm == c.arm and (not c.levels or x in c.levels))
+        if c.arm != "rounds":  # the data axis starts at the base critic
+            xs = [0.0] + [x for x in xs if x > 0]
+            lv = [_cell(cells, BASE, 0) if x == 0 else cells[(c.arm, x)] for x in xs]
+            xv = [np.log2(x) if x > 0 else np.log2(min(v for v in xs if v > 0)) - 1 for x in xs]
+        else:
+            lv, xv = [cells[(c.arm, x)] for x in xs], xs
+        if len(xs) < 2 or any(v is None for v in lv):
+            return None
+        return hi.hierarchical_trend(lv, xv, **kw)
+    if c.contrast == "gain_slope":  # cells keyed (f"{arm}@{params}", claim_size) and (f"base@{params}", 0)
+        sizes = sorted({float(k[0].split("@")[1]) for k in cells if k[0].startswith(f"{c.arm}@")})
+        pairs = [(cells.get((f"{c.arm}@{s:g}", float(claim_size))), cells.get((f"{c.vs}@{s:g}", 0.0))) for s in sizes]
+        if len(sizes) < 2 or any(a is None or b is None for a, b in pairs):
+            return None
+        return hi.hierarchical_trend(pairs, np.log2(sizes), paired_builds=False, **kw)
+    if c.contrast == "share":
+        a, b, o = (_cell(cells, c.arm, claim_size), _cell(cells, c.vs, claim_size), _cell(cells, c.ceiling, claim_size))
+        if a is None or b is None or o is None:
+            return None
+        reps = hi.arm_replicates({"a": a, "b": b, "o": o}, n_boot=n_boot, rng=rng)
+        gain, ceil = reps["a"] - reps["b"], reps["o"] - reps["b"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(ceil > 0, gain / ceil, np.nan)
+        est = (np.mean(a) - np.mean(b)) / (np.mean(o) - np.mean(b)) if np.mean(o) > np.mean(b) else np.nan
+        lo, hi_ = np.nanpercentile(share, [2.5, 97.5]) if np.isfinite(share).any() else (np.nan, np.nan)
+        return {"estimate": float(est), "ci_low": float(lo), "ci_high": float(hi_), "p": np.nan, "mde": np.nan}
+    raise ValueError(f"claim {c.key}: unknown contrast {c.contrast!r}")
+
+
+def analyse(cells: Mapping[tuple[str, float], np.ndarray], claim_size: float | None = None,
+            claims: Sequence[Claim] = CLAIMS, n_boot: int = 2000, rng=0, interval: str = "t",
+            alpha: float = 0.05):
+    """One row per claim: estimate and CI (points; shares as fractions), p, Holm-adjusted p over the
+    tested claims that were measured, and the verdict. ``cells[(arm, examples)]`` holds the primary
+    metric's per-item scores ``[build, seed, item]`` (the base critic at ``(\"base\", 0)``)."""
+    import pandas as pd
+
+    if claim_size is None:
+        claim_size = max((x for (arm, x) in cells if arm == "contrastive"), default=0.0)
+    rows = []
+    for c in claims:
+        r = _one(c, cells, claim_size, n_boot, rng, interval)
+        rows.append({"claim": c.key, "statement": c.statement, "metric": c.metric, "direction": c.direction,
+                     "tested": c.tested, "estimate": np.nan if r is None else r["estimate"],
+                     "ci_low": np.nan if r is None else r["ci_low"], "ci_high": np.nan if r is None else r["ci_high"],
+                     "p": np.nan if r is None else r["p"], "mde": np.nan if r is None else r.get("mde", np.nan),
+                     "builds": _builds(c, cells), "measured": r is not None})
+    df = pd.DataFrame(rows)
+    # an interval from one base build leaves out the largest variance source: such a claim is not tested
+    one_build = df["measured"] & (df["builds"] < 2)
+    family = df[df["tested"] & df["measured"] & ~one_build]
+    verdicts = hi.holm_verdicts({r.claim: {"p": r.p, "estimate": r.estimate, "direction": r.direction}
+                                 for r in family.itertuples()}, alpha=alpha) if len(family) else {}
+    df["p_holm"] = [verdicts[k]["p_holm"] if k in verdicts else np.nan for k in df["claim"]]
+    df["verdict"] = [verdicts[k]["verdict"] if k in verdicts else
+                     "not measured" if not m else
+                     "not claimable (one build: no build variance in the interval)" if t and ob else
+                     "reported, not tested" for k, m, t, ob in zip(df["claim"], df["measured"], df["tested"], one_build)]
+    return df
+
+
+def _builds(c: Claim, cells: Mapping) -> int:
+    """The fewest builds among the cells the claim's arm has (0 when it has none)."""
+    n = [np.shape(v)[0] for (arm, _), v in cells.items() if arm == c.arm or arm.startswith(f"{c.arm}@")]
+    return int(min(n)) if n else 0
+
+
+def markdown_table(claims: Sequence[Claim] = CLAIMS) -> str:
+    """The registered claims as a markdown table (for results/pilot/)."""
+    lines = ["| claim | statement | contrast | arm | vs | primary metric | direction | tested |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in claims:
+        lines.append(f"| `{c.key}` | {c.statement} | {c.contrast} | {c.arm} | {c.vs or ''} | "
+                     f"{METRICS[c.metric].short} | {c.direction} | {'Holm family' if c.tested else 'magnitude only'} |")
+    return "\n".join(lines)
