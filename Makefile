@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup study study-seed1 test test-fast base-models lab clean-artifacts
+.PHONY: setup study study-seed1 test test-fast base-models lab data clean-artifacts
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
@@ -52,6 +52,11 @@ base-models: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[lab]'
 	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(BIN)/jupyter lab notebooks/
+
+# the real evaluation data (RealCritic, ProcessBench, GSM8K, Qwen2.5-Math sets; ~21 MB) from their pinned public
+# commits, sha256-checked, into DATA_DIR (default: $$SCRIT_DATA_DIR, else ../shared/data when present, else data/real)
+data: $(STAMP)
+	$(BIN)/scrit data fetch $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 clean-artifacts:
 	rm -rf artifacts/

@@ -4,24 +4,26 @@
 same fast paths in the caller and the same killable math-verify worker processes (worker start-up
 included). Prints items/s for both and the ratio, plus whether both runs gave identical grades.
 
-    .venv/bin/python scripts/bench_grading.py [--data ../shared/data/realcritic] [--jobs N] [--timeout 5]
+    .venv/bin/python scripts/bench_grading.py [--data DIR/realcritic] [--jobs N] [--timeout 5]
+
+``--data`` defaults to ``realcritic`` in the project's data folder (``SCRIT_DATA_DIR``, else ../shared/data;
+see scrit_utils/core/data_dir.py).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import time
-from pathlib import Path
 
+from scrit_utils.core import data_dir
 from scrit_utils.critique.grading import grade_batch
 from scrit_utils.worlds import real
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "realcritic"))
+    ap.add_argument("--data", default=str(data_dir.data_dir() / "realcritic"))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--timeout", type=float, default=5.0)
     args = ap.parse_args()

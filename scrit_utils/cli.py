@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("scrit_utils.eval_cli", "eval"),
     ("scrit_utils.driver", "run"),
     ("scrit_utils.toy_models.cli", "build-base-models"),
+    ("scrit_utils.data_cli", "data"),
 )
 
 

@@ -34,13 +34,14 @@ mode, raw critique text, parsed verdict / step / answer, grades), ready for
 
 Usage::
 
+    from scrit_utils.core import data_dir
     from scrit_utils.generation.transformers_backend import TransformersBackend
     from scrit_utils.pipeline import benchmark_eval as ce
     from scrit_utils.worlds import real
 
     backend = TransformersBackend("Qwen/Qwen2.5-1.5B-Instruct", device="auto")
     cfg = ce.CriticEvalConfig(mode="direct", variant="full")
-    mix = ce.items_from(real.load_realcritic("../shared/data/realcritic", "mix_data", tasks=["gsm8k"]))
+    mix = ce.items_from(real.load_realcritic(data_dir.data_dir() / "realcritic", "mix_data", tasks=["gsm8k"]))
     rows, metrics = ce.evaluate_cc(backend, mix, cfg, scenario="mix")
     print(metrics["mean"]["acc"], metrics["mean"]["ci"])
 """

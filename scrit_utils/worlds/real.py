@@ -23,8 +23,9 @@ Hub ids: ProcessBench and GSM8K go through ``datasets.load_dataset`` (``Qwen/Pro
 Usage::
 
     from scrit_utils.worlds import real
-    items = real.load_realcritic("../shared/data/realcritic", "mix_data", tasks=["gsm8k", "math"])
-    pb = real.load_processbench("../shared/data/processbench", subsets=["gsm8k"])
+    root = scrit_utils.core.data_dir.data_dir()   # SCRIT_DATA_DIR, else ../shared/data, else data/real
+    items = real.load_realcritic(root / "realcritic", "mix_data", tasks=["gsm8k", "math"])
+    pb = real.load_processbench(root / "processbench", subsets=["gsm8k"])
     problems = [it.to_problem() for it in items]        # records.Problem
 """
 from __future__ import annotations
@@ -491,7 +492,7 @@ def attach_processbench_answers(items: Sequence[ProcessBenchItem], sources: dict
 
 
 def default_answer_sources(data_root: str | os.PathLike) -> dict[str, Path]:
-    """The source sets found under a data root laid out like ``../shared/data`` (see
+    """The source sets found under a data root laid out like the data folder (``scrit data fetch``; see
     :data:`PROCESSBENCH_ANSWER_SOURCES` for the sub-paths)."""
     root = Path(data_root)
     if not root.is_dir():

@@ -15,12 +15,14 @@ from pathlib import Path
 from scrit_utils.critique import prompts
 from scrit_utils.core.records import Problem
 from scrit_utils.worlds.base import SCENARIO_FILES, World
-from scrit_utils.core import config as _config
+from scrit_utils.core import data_dir
 from scrit_utils.worlds import real
 
 
 def _ref(path: str) -> str:
-    return str(_config.resolve_path(path)) if _config.looks_local(path) else path
+    """``../shared/data/...`` -> the data folder (:func:`scrit_utils.core.data_dir.resolve_ref`); other local
+    paths from the repository root; hub ids unchanged."""
+    return data_dir.resolve_ref(path)
 
 
 def load_real_source(src) -> list[Problem]:
