@@ -1,110 +1,188 @@
 #!/usr/bin/env python
-"""Critique-generation throughput: the batched TransformersBackend vs a naive one-at-a-time loop.
+"""Critique-generation throughput on the study's critic and prompts, and where its limit is.
 
-Both run in one process on the same model and the same direct (no-reference) critique prompts
-over toy-world problems (half of the student solutions carry an injected error). The naive
-loop (``model.generate`` on one prompt at a time) is timed on the first ``--naive-n`` prompts;
-the batched backend on all ``--n``. Greedy texts of the shared prompts are checked to be
-identical, so the two really do the same work. For reference the script also times
-``model.generate`` on the backend's own left-padded batches (greedy), which is what the
-hand-written decoding loop replaces.
+One run, one process, one loaded model (default ``models/toy-409k``, the study's critic), the
+study's prompts and decoding settings read from the profile (default ``configs/toy.yaml``):
 
-Both sides first run once, untimed, on a few prompts (``--warmup``: thread pools, kernel
-selection, first-touch memory), then each timed run is repeated ``--repeats`` times and the
-best and the median are printed, as ``timeit`` does: on a shared machine other tenants
-slow single runs down by up to a third, the best run is the least disturbed one. The
-headline ratio is best vs best; the median ratio is printed beside it.
+- **sampled** (stage 02's contrastive critiques, with the reference): ``generation.critique``
+  (T=0.7, 320 new tokens); **greedy** (stages 03/04's direct critiques, no reference):
+  ``generation.evaluation`` (288 new tokens). Problems come from the profile's world
+  (``world.arith``, the v2 world) on the benchmark split; every other student solution carries an
+  injected error.
+- the requests go to ``generate`` in chunks of ``generation.batch_size`` (128), as the study's
+  resumable stages call it (:func:`scrit_utils.pipeline.common.generate_resumable`).
 
-Usage::
+Paths timed (best of ``--repeats`` runs after an untimed warm-up):
 
-    .venv/bin/python scripts/bench_generation.py                       # models/toy-0.6m, else a random-init d128x3
-    .venv/bin/python scripts/bench_generation.py --model models/toy-0.1m --n 1024 --threads 2
-    .venv/bin/python scripts/bench_generation.py --random-hidden 64 --random-layers 2   # toy-0.1m-sized
+- **6959ce8**: the batched backend as committed at 6959ce8, imported from ``git archive`` of
+  that commit into a temporary package (``--old-ref``), so the ratio is against the old code
+  measured in this same run;
+- **current**: :class:`~scrit_utils.generation.transformers_backend.TransformersBackend` of this tree;
+- **HF generate**: ``model.generate`` (greedy) on the backend's own left-padded batches;
+- **naive**: one prompt at a time through ``model.generate`` (greedy, a prefix of ``--naive-n``),
+  whose texts the batched greedy texts must equal.
 
-A random-init model rarely emits end-of-sequence, so every critique runs to
-``--max-new-tokens``: a worst case for both sides.
+And the limits, measured in the same process: a float32 matmul peak (1024-2048 square) and a
+decode-sized one (rows x hidden x hidden), and the memory bandwidth of a 400 MB reduction. The
+achieved rates are printed as shares of them: GFLOP/s counts ``2 x weights`` per new token plus
+the attention's ``4 x layers x hidden x cached length`` (the padded length each step really
+reads), and KV-cache bytes read per second (every decode step reads each live row's keys and
+values once, in float32). On a 2-core machine decode sits at a few percent of the matmul peak
+and about half the memory bandwidth: the attention's tiny per-(row, head) products, which read
+the whole cache every step, not the weights' arithmetic, set the pace.
+
+Usage (under the shared CPU lock; 2-4 minutes)::
+
+    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py
+    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --n 256 --repeats 2 --naive-n 16
+    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --model models/toy-709k --skip-old
+
+Exit status 1 when a batched greedy text differs from the naive loop's.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import random
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 
-def build_random_model(out: Path, hidden: int = 128, layers: int = 3) -> Path:
-    """A random-init Qwen2 (default: the calibration model's size, d128 x 3) with the toy tokenizer."""
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    from scrit_utils.toy_models.tokenizer import build_tokenizer
-
-    tok = build_tokenizer(out, seed=0)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
-                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-                      tie_word_embeddings=True, bos_token_id=None, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(cfg).save_pretrained(out)
-    return out
+def old_package(ref: str, dest: Path) -> str:
+    """``scrit_utils`` of commit ``ref`` unpacked under ``dest`` as package ``scrit_utils_<ref>``; its name."""
+    name = f"scrit_utils_{ref}"
+    blob = subprocess.run(["git", "-C", str(REPO), "archive", ref, "scrit_utils"], check=True,
+                          capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(blob)) as tar:
+        tar.extractall(dest, filter="data")
+    (dest / "scrit_utils").rename(dest / name)
+    sys.path.insert(0, str(dest))
+    return name
 
 
-def critique_requests(n: int, seed: int):
+def study_world(profile: Path):
+    """The profile's arithmetic world (``world.arith``) and its ``generation`` section."""
+    import yaml
+
+    from scrit_utils.worlds import arith
+
+    tree = yaml.safe_load(profile.read_text())
+    w = (tree.get("world") or {}).get("arith") or {}
+    keys = ("min_steps", "max_steps", "max_start", "max_addend", "max_factor", "max_value")
+    missing = [k for k in keys if k not in w]
+    if missing or "generation" not in tree:
+        raise SystemExit(f"{profile}: needs world.arith.{{{', '.join(keys)}}} and a generation section (missing {missing})")
+    return arith.ArithConfig(**{k: w[k] for k in keys}, ops=tuple(w.get("ops", ("+", "-", "*")))), tree["generation"]
+
+
+def critique_requests(n: int, seed: int, world, contrastive: bool):
+    """``n`` critique requests in the study's compact prompts; odd items critique an error-injected solution."""
     from scrit_utils.generation import GenerationRequest, derive_seed
     from scrit_utils.worlds import arith
 
-    probs = arith.generate_problems(seed, n, "benchmark", arith.ArithConfig(), stream="bench-generation")
+    probs = arith.generate_problems(seed, n, "benchmark", world, stream="bench-generation")
     rng = random.Random(seed)
     reqs = []
     for i, p in enumerate(probs):
         sol = arith.inject_error(p, rng) if i % 2 else arith.reference_solution(p)
-        reqs.append(GenerationRequest(id=sol.id, messages=arith.direct_messages(p, sol.text),
-                                      seed=derive_seed(seed, "bench", sol.id, 0)))
+        msgs = arith.contrastive_messages(p, sol.text) if contrastive else arith.direct_messages(p, sol.text)
+        reqs.append(GenerationRequest(id=sol.id, messages=msgs, seed=derive_seed(seed, "bench", sol.id, 0)))
     return reqs
 
 
-def hf_generate_batched(backend, reqs, params) -> float:
-    """Greedy ``model.generate`` over the backend's own length-sorted, left-padded batches."""
+def in_chunks(backend, reqs, params, size: int) -> list[str]:
+    """``backend.generate`` over consecutive chunks of ``size`` requests, as the study's stages call it."""
+    out: list[str] = []
+    for i in range(0, len(reqs), size):
+        out += backend.generate(reqs[i:i + size], params, progress=False)
+    return out
+
+
+def hf_generate(backend, reqs, params, size: int) -> None:
+    """Greedy ``model.generate`` over the backend's own length-sorted, left-padded batches of each chunk."""
     import torch
 
-    ids = backend.encode(reqs)
-    t0 = time.perf_counter()
     with torch.inference_mode():
-        for b in backend.plan_batches([len(x) for x in ids], params.max_new_tokens):
-            width = max(len(ids[i]) for i in b)
-            x = torch.full((len(b), width), backend.pad_id, dtype=torch.long)
-            m = torch.zeros_like(x)
-            for r, i in enumerate(b):
-                x[r, width - len(ids[i]):] = torch.tensor(ids[i])
-                m[r, width - len(ids[i]):] = 1
-            backend.model.generate(x, attention_mask=m, max_new_tokens=params.max_new_tokens, do_sample=False,
-                                   temperature=None, top_p=None, top_k=None, eos_token_id=sorted(backend.eos_ids),
-                                   pad_token_id=backend.pad_id)
-    return time.perf_counter() - t0
+        for c in range(0, len(reqs), size):
+            ids = backend.encode(reqs[c:c + size])
+            for b in backend.plan_batches([len(x) for x in ids], params.max_new_tokens):
+                x, m = backend._left_pad([ids[i] for i in b])
+                backend.model.generate(x, attention_mask=m, max_new_tokens=params.max_new_tokens, do_sample=False,
+                                       temperature=None, top_p=None, top_k=None, eos_token_id=sorted(backend.eos_ids),
+                                       pad_token_id=backend.pad_id)
+
+
+def limits(threads: int, hidden: int, rows: int) -> dict:
+    """Float32 matmul peaks (large square; decode-sized ``rows x hidden x hidden``) and memory bandwidth, this process."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+    def best(fn, flops, reps):
+        fn()
+        b = 0.0
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            b = max(b, flops / (time.perf_counter() - t))
+        return b
+
+    peak = max(best(lambda a=torch.randn(n, n), b=torch.randn(n, n): torch.mm(a, b), 2 * n ** 3, 5) for n in (1024, 2048))
+    x, w = torch.randn(rows, hidden), torch.randn(hidden, hidden)
+    small = best(lambda: [torch.mm(x, w) for _ in range(100)], 100 * 2 * rows * hidden * hidden, 5)
+    big = torch.randn(100_000_000)
+    bw = best(lambda: big.sum(), big.numel() * 4, 5)
+    return {"peak": peak / 1e9, "small": small / 1e9, "bw": bw / 1e9}
+
+
+def work(backend, reqs, texts, size: int, max_new: int) -> tuple[float, float]:
+    """(FLOPs, KV-cache bytes read) of generating ``texts``, with the padded cache lengths the steps read.
+
+    Per chunk (one batch, sorted longest prompt first and left-padded to it), the step that makes
+    token ``t`` of a row reads ``longest prompt + t`` cached positions of that row in every layer.
+    """
+    cfg = backend.model.config
+    layers, hidden = cfg.num_hidden_layers, cfg.hidden_size
+    kv = cfg.num_key_value_heads * (hidden // cfg.num_attention_heads)
+    weights = sum(p.numel() for n, p in backend.model.named_parameters() if "embed_tokens" not in n)
+    if getattr(cfg, "tie_word_embeddings", False):
+        weights += backend.model.lm_head.weight.numel()
+    new = [len(x) for x in backend.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    flops = bytes_ = 0.0
+    for c in range(0, len(reqs), size):
+        ids = backend.encode(reqs[c:c + size])
+        width = max(len(x) for x in ids)
+        for g in new[c:c + size]:
+            steps = min(g + 1, max_new)  # the eos step too
+            ctx = steps * width + steps * (steps + 1) / 2  # sum over steps of the cached length read
+            flops += 2 * weights * steps + 4 * layers * hidden * ctx
+            bytes_ += 2 * layers * kv * 4 * ctx  # keys and values, float32
+    return flops, bytes_
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None, help="checkpoint dir or hub id (default: models/toy-0.6m if present)")
-    ap.add_argument("--n", type=int, default=512, help="critiques for the batched backend")
-    ap.add_argument("--naive-n", type=int, default=32, help="critiques for the naive loop (a prefix of the same prompts)")
-    ap.add_argument("--batch-size", type=int, default=128, help="rows per batch (configs/toy.yaml generation.batch_size)")
-    ap.add_argument("--max-new-tokens", type=int, default=192)
-    ap.add_argument("--temperature", type=float, default=0.7, help="for the extra sampled batched run")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads for the batched backend (the study uses 2 cores)")
-    ap.add_argument("--naive-threads", type=int, default=1,
-                    help="torch threads for the naive loop (1 is its fastest: single-prompt steps are too small to split)")
+    ap.add_argument("--model", default=str(REPO / "models" / "toy-409k"), help="checkpoint dir (default: the study's critic)")
+    ap.add_argument("--profile", default=str(REPO / "configs" / "toy.yaml"), help="world and generation settings")
+    ap.add_argument("--n", type=int, default=256, help="critiques per mode (sampled contrastive, greedy direct)")
+    ap.add_argument("--naive-n", type=int, default=24, help="greedy critiques for the one-at-a-time loop (a prefix)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (the study uses 2)")
+    ap.add_argument("--naive-threads", type=int, default=1, help="torch threads for the naive loop (1 is its fastest)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs per side; best and median are reported")
-    ap.add_argument("--warmup", type=int, default=8, help="prompts generated untimed by each side before timing")
-    ap.add_argument("--skip-hf-batched", action="store_true")
-    ap.add_argument("--random-hidden", type=int, default=128, help="size of the random-init model (no --model)")
-    ap.add_argument("--random-layers", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs per path; the best is reported")
+    ap.add_argument("--warmup", type=int, default=8, help="prompts generated untimed by each path first")
+    ap.add_argument("--old-ref", default="6959ce8", help="commit whose backend is the baseline")
+    ap.add_argument("--skip-old", action="store_true")
+    ap.add_argument("--skip-hf", action="store_true")
     a = ap.parse_args(argv)
 
     import torch
@@ -113,76 +191,81 @@ def main(argv=None) -> int:
     from scrit_utils.generation.transformers_backend import NaiveTransformersBackend, TransformersBackend
 
     torch.set_num_threads(a.threads)
-    tmp = None
-    model = a.model
-    if model is None:
-        default = REPO / "models" / "toy-0.6m"
-        if (default / "config.json").exists():
-            model = str(default)
-        else:
-            tmp = tempfile.TemporaryDirectory(prefix="bench_gen_")
-            model = str(build_random_model(Path(tmp.name), a.random_hidden, a.random_layers))
-            print(f"[no trained model given: using a random-init d{a.random_hidden}x{a.random_layers} Qwen2]")
-    backend = TransformersBackend(model, device="cpu", batch_size=a.batch_size)
-    naive = NaiveTransformersBackend(model, _loaded=(backend.model, backend.tokenizer))
-    n_params = sum(p.numel() for p in backend.model.parameters())
-    reqs = critique_requests(a.n, a.seed)
-    n_naive = min(a.naive_n, len(reqs))
-    greedy = SamplingParams(max_new_tokens=a.max_new_tokens)
-    sampled = SamplingParams(max_new_tokens=a.max_new_tokens, temperature=a.temperature)
-    prompt_lens = [len(x) for x in backend.encode(reqs)]
-    print(f"model {model} ({n_params / 1e6:.2f}M params), torch threads batched {a.threads} / naive {a.naive_threads}, "
-          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, "
-          f"prompts {len(reqs)} (mean {sum(prompt_lens) / len(prompt_lens):.0f} tokens), "
-          f"max_new_tokens {a.max_new_tokens}, batch {a.batch_size}")
-    print(f"(a {os.cpu_count()}-core machine; other processes share it, so absolute rates vary from run to run)")
+    world, gen = study_world(Path(a.profile))
+    size = int(gen["batch_size"])
+    modes = {
+        "sampled": (True, SamplingParams(max_new_tokens=gen["critique"]["max_new_tokens"],
+                                         temperature=gen["critique"]["temperature"], top_p=gen["critique"]["top_p"])),
+        "greedy": (False, SamplingParams(max_new_tokens=gen["evaluation"]["max_new_tokens"])),
+    }
+    current = TransformersBackend(a.model, device="cpu", batch_size=size)
+    model, tok = current.model, current.tokenizer
+    backends = {"current": current}
+    tmp = tempfile.TemporaryDirectory(prefix="bench_gen_")
+    if not a.skip_old:
+        old = importlib.import_module(old_package(a.old_ref, Path(tmp.name)) + ".generation.transformers_backend")
+        backends[a.old_ref] = old.TransformersBackend(a.model, device="cpu", batch_size=size, _loaded=(model, tok))
+    naive = NaiveTransformersBackend(a.model, _loaded=(model, tok))
+    cfg = model.config
+    lim = limits(a.threads, cfg.hidden_size, size)
+    print(f"model {a.model} ({sum(p.numel() for p in model.parameters()) / 1e3:.0f}k params, d{cfg.hidden_size} x "
+          f"{cfg.num_hidden_layers}), {a.n} critiques per mode in chunks of {size}, torch threads {a.threads}, "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"limits in this process: matmul peak {lim['peak']:.0f} GFLOP/s (1024-2048 square), decode-sized "
+          f"{size}x{cfg.hidden_size}x{cfg.hidden_size} {lim['small']:.0f} GFLOP/s, memory bandwidth {lim['bw']:.1f} GB/s")
 
-    def count_tokens(texts):
-        return sum(len(x) for x in backend.tokenizer(texts, add_special_tokens=False)["input_ids"])
-
-    def timed(fn, repeats=max(1, a.repeats)):
-        """Best and median (wall, cpu) seconds over ``repeats`` runs; the output of the last run."""
-        runs = []
-        for _ in range(repeats):
-            w, c = time.perf_counter(), time.process_time()
+    def timed(fn):
+        best, out = None, None
+        for _ in range(max(1, a.repeats)):
+            t = time.perf_counter()
             out = fn()
-            runs.append((time.perf_counter() - w, time.process_time() - c))
-        best = min(runs)
-        median = sorted(runs)[len(runs) // 2]
-        return out, best, median
+            dt = time.perf_counter() - t
+            best = dt if best is None else min(best, dt)
+        return out, best
 
-    warm = reqs[:a.warmup]
-    torch.set_num_threads(a.naive_threads)
-    naive.generate(warm, greedy, progress=False)
-    naive_texts, (t_naive, c_naive), (m_naive, _) = timed(lambda: naive.generate(reqs[:n_naive], greedy, progress=False))
-    torch.set_num_threads(a.threads)
-    backend.generate(warm, greedy, progress=False)
-    batched_texts, (t_batched, c_batched), (m_batched, _) = timed(lambda: backend.generate(reqs, greedy, progress=False))
-    sampled_texts, (t_sampled, c_sampled), _ = timed(lambda: backend.generate(reqs, sampled, progress=False))
+    results: dict = {}
+    for mode, (contrastive, params) in modes.items():
+        reqs = critique_requests(a.n, a.seed, world, contrastive)
+        for name, b in backends.items():
+            reg = sys.modules[type(b).__module__.rsplit(".", 1)[0] + ".kv_cache"]._register_kv_cache_attention
+            reg()  # each path runs with its own registered attention function (they share the name)
+            b.generate(reqs[:a.warmup], params, progress=False)
+            texts, secs = timed(lambda: in_chunks(b, reqs, params, size))
+            flops, kvb = work(current, reqs, texts, size, params.max_new_tokens)
+            results[mode, name] = (texts, secs)
+            print(f"{mode:7} {name:>8}: {len(reqs) / secs:7.1f} critiques/s ({secs:6.2f} s), "
+                  f"{flops / secs / 1e9:5.1f} GFLOP/s = {100 * flops / secs / 1e9 / lim['peak']:4.1f}% of the matmul peak, "
+                  f"KV reads {kvb / secs / 1e9:5.1f} GB/s = {100 * kvb / secs / 1e9 / lim['bw']:3.0f}% of the bandwidth")
+        if not contrastive and not a.skip_hf:
+            _, secs = timed(lambda: hf_generate(current, reqs, params, size))
+            results[mode, "hf"] = (None, secs)
+            print(f"{mode:7} {'HF generate':>8}: {len(reqs) / secs:7.1f} critiques/s ({secs:6.2f} s), same batches")
+        if not contrastive:
+            torch.set_num_threads(a.naive_threads)
+            naive.generate(reqs[:a.warmup], params, progress=False)
+            ntexts, nsecs = timed(lambda: naive.generate(reqs[:a.naive_n], params, progress=False))
+            torch.set_num_threads(a.threads)
+            results[mode, "naive"] = (ntexts, nsecs)
+            print(f"{mode:7} {'naive':>8}: {a.naive_n / nsecs:7.1f} critiques/s (one prompt at a time, "
+                  f"{a.naive_threads} thread)")
 
-    same = sum(x == y for x, y in zip(naive_texts, batched_texts[:n_naive]))
-
-    def line(label, n, texts, wall, cpu, median=None):
-        print(f"{label:<46}: {n:5d} critiques in {wall:7.2f} s wall = {n / wall:8.2f} critiques/s "
-              f"({count_tokens(texts) / wall:6.0f} new tok/s); per CPU-second {n / cpu:8.2f} critiques"
-              + (f"; median run {n / median:8.2f}/s" if median else ""))
-
-    print(f"best of {max(1, a.repeats)} runs each, after an untimed warm-up on {len(warm)} prompts:")
-    line("naive generate, one prompt at a time, greedy", n_naive, naive_texts, t_naive, c_naive, m_naive)
-    line("batched backend, greedy", len(reqs), batched_texts, t_batched, c_batched, m_batched)
-    line(f"batched backend, sampled T={a.temperature}", len(reqs), sampled_texts, t_sampled, c_sampled)
-    if not a.skip_hf_batched:
-        _, (t_hf, c_hf), _ = timed(lambda: hf_generate_batched(backend, reqs, greedy), repeats=1)
-        print(f"{'(reference, one run) model.generate, same batches':<46}: {len(reqs):5d} critiques in {t_hf:7.2f} s wall = "
-              f"{len(reqs) / t_hf:8.2f} critiques/s; per CPU-second {len(reqs) / c_hf:8.2f} critiques")
-    r_naive, r_batched = n_naive / t_naive, len(reqs) / t_batched
-    print(f"greedy texts identical on the shared prompts: {same}/{n_naive}")
-    print(f"speed-up batched/naive (greedy): {r_batched / r_naive:.1f}x wall-clock (best runs; median runs "
-          f"{(len(reqs) / m_batched) / (n_naive / m_naive):.1f}x), "
-          f"{(len(reqs) / c_batched) / (n_naive / c_naive):.1f}x per CPU-second   (target >= 20x)")
-    if tmp is not None:
-        tmp.cleanup()
-    return 0 if same == n_naive else 1
+    ok = True
+    print("summary:")
+    for mode in modes:
+        n_cur = len(results[mode, "current"][0])
+        rate = {k[1]: (a.naive_n if k[1] == "naive" else n_cur) / v[1] for k, v in results.items() if k[0] == mode}
+        parts = [f"{rate['current'] / rate[k]:.2f}x {k}" for k in (a.old_ref, "hf", "naive") if k in rate]
+        print(f"  {mode}: current = " + ", ".join(parts))
+        if (mode, a.old_ref) in results:
+            same = sum(x == y for x, y in zip(results[mode, "current"][0], results[mode, a.old_ref][0]))
+            print(f"  {mode}: texts identical to {a.old_ref}'s: {same}/{n_cur}")
+        if (mode, "naive") in results:
+            ntexts = results[mode, "naive"][0]
+            same = sum(x == y for x, y in zip(ntexts, results[mode, "current"][0]))
+            ok = ok and same == len(ntexts)
+            print(f"  {mode}: texts identical to the naive loop's: {same}/{len(ntexts)}")
+    tmp.cleanup()
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
