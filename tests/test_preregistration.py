@@ -2,6 +2,8 @@
 ones, verdicts against the pre-registered direction, and missing arms reported as not measured."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,3 +63,8 @@ def test_a_claim_with_an_unknown_metric_is_rejected():
     bad = pre.Claim("x", "x", "difference", "contrastive", "base", metric="cc_mean_typo")
     with pytest.raises(ValueError, match="unknown metric 'cc_mean_typo'"):
         pre._check([bad])
+
+
+def test_the_registered_document_shows_the_code_s_table():
+    doc = (Path(__file__).resolve().parents[1] / "results" / "pilot" / "PREREGISTRATION_v3.md").read_text()
+    assert pre.markdown_table() in doc, "results/pilot/PREREGISTRATION_v3.md no longer shows CLAIMS: regenerate it"
