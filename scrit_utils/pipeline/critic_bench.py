@@ -19,7 +19,8 @@ Specs: ``realcritic[:TASK+TASK]``, ``processbench[:SUBSET+SUBSET]``, ``toy[:DIR]
 Real data is read from ``data_dir`` (``<data_dir>/realcritic``, ``<data_dir>/processbench``, and the
 answer sources of :func:`scrit_utils.worlds.real.default_answer_sources` for strict EI-F1).
 ``toy:DIR`` reads toy benchmarks in RealCritic / ProcessBench layout (e.g. a stage 04 base
-evaluation's ``bench/``); plain ``toy`` builds them with ``configs/toy.yaml``'s world (injected errors).
+evaluation's ``bench/``); ``toy:PROFILE.yaml`` builds them as that profile's stage 04 does (plain ``toy``:
+``configs/toy.yaml``), and takes the profile's prompt variant and ``generation.evaluation.max_new_tokens``.
 
 Usage::
 
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -43,7 +43,8 @@ from scrit_utils.critique import prompts
 from scrit_utils.generation import SamplingParams
 from scrit_utils.pipeline import benchmark_eval as critic_eval
 from scrit_utils.pipeline import common, training
-from scrit_utils.worlds import arith_bench, real
+from scrit_utils import worlds
+from scrit_utils.worlds import real
 from scrit_utils.worlds.arith_world import ArithWorld
 from scrit_utils.worlds.base import SCENARIO_FILES
 
@@ -128,28 +129,43 @@ def _toy_files(d: Path) -> list[Path]:
 
 
 def load_toy(arg: str | None, ctx: Context) -> Bench:
-    """Toy benchmarks from DIR (RealCritic / ProcessBench layout, e.g. ``artifacts/04_eval_base/<hash>/bench``),
-    or built with ``configs/toy.yaml``'s world.arith and rule-injected errors when no DIR is given."""
-    if not arg:
-        with tempfile.TemporaryDirectory(prefix="scrit-toy-bench-") as tmp:
-            d = Path(tmp) / "toy_bench"
-            world = _config.load(_config.REPO_ROOT / "configs" / "toy.yaml").world.arith
-            n = ctx.n_items or 600  # what the toy world builds for evaluation.n_items
-            built = arith_bench.write_toy_benchmarks(d, seed=ctx.seed, n_per_class=math.ceil(n / 2),
-                                                     generators=None, config=world, split=world.eval_split)
-            b = load_toy(str(d), ctx)
-            # the temp folder is gone after this: name the files by their place in the benchmark layout
-            b.files = {Path(k).relative_to(d.resolve()).as_posix(): v for k, v in b.files.items()}
-        b.arg, b.info["built"] = None, built
-        return b
+    """Toy benchmarks: ``toy:DIR`` reads a folder in RealCritic / ProcessBench layout (e.g. a stage 04 base
+    evaluation's ``bench/``); ``toy:PROFILE.yaml`` (plain ``toy``: ``configs/toy.yaml``) builds them as that
+    profile's stage 04 does, with ``seed`` and, when given, ``n_items`` in place of the profile's."""
+    if not arg or arg.endswith((".yaml", ".yml")):
+        return _build_toy(arg or "configs/toy.yaml", ctx)
     d = Path(arg)
     missing = [str(f) for f in _toy_files(d) if not f.is_file()]
     if missing:
-        raise BenchError(f"toy:{d}: not a toy benchmark folder (missing {missing[0]}); build one with "
-                         "scrit_utils.worlds.arith_bench.write_toy_benchmarks or pass plain `toy`")
-    # the world's own reader: the toy items stage 04 scores (it reads nothing of the profile)
-    sets = ArithWorld(cfg=None).benchmark_items(d)
+        raise BenchError(f"toy:{d}: not a toy benchmark folder (missing {missing[0]}); pass a stage 04 "
+                         "evaluation's bench/ folder, a profile (toy:configs/smoke.yaml) or plain `toy`")
+    try:  # the world's own reader: the toy items stage 04 scores (it reads no profile key)
+        sets = ArithWorld(cfg=None).benchmark_items(d)
+    except (ValueError, KeyError) as e:
+        raise BenchError(f"toy:{d}: {e}") from None
     return Bench("toy", arg, sets, checksums(_toy_files(d), None), "compact", 288, {})
+
+
+def _build_toy(profile: str, ctx: Context) -> Bench:
+    over: dict[str, Any] = {"run.seed": ctx.seed}
+    if ctx.n_items is not None:
+        over["evaluation.n_items"] = ctx.n_items
+    try:
+        cfg = _config.load(profile, overrides=over)
+    except (OSError, ValueError) as e:
+        raise BenchError(f"toy:{profile}: {e}") from None
+    world = worlds.get(cfg)
+    if not world.builds_benchmarks:
+        raise BenchError(f"toy:{profile}: world.kind {cfg.world.kind!r} builds no toy benchmarks")
+    with tempfile.TemporaryDirectory(prefix="scrit-toy-bench-") as tmp:
+        d = Path(tmp) / "bench"
+        built = world.build_benchmarks(d)  # the profile's own recipe: generators, split, sizes
+        b = load_toy(str(d), ctx)
+        # the folder is gone after this: name the files by their place in the benchmark layout
+        b.files = {Path(k).relative_to(d.resolve()).as_posix(): v for k, v in b.files.items()}
+    b.arg, b.info = profile, {"profile": profile, "built": built}
+    b.variant, b.max_new_tokens = cfg.generation.prompt_variant, cfg.generation.evaluation.max_new_tokens
+    return b
 
 
 #: benchmark name -> loader(arg, context); a new benchmark is a row here
@@ -352,7 +368,8 @@ def make_backend(kind: str, model: str, *, base_url: str | None = None, served_m
         if not base_url:
             raise BenchError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         check_server(base_url)
-        return get_backend("openai", base_url=base_url, model=served_model or ref, max_concurrency=concurrency)
+        # the server knows the model by the name it was started with: send --model as given
+        return get_backend("openai", base_url=base_url, model=served_model or model, max_concurrency=concurrency)
     if kind == "transformers":
         return get_backend("transformers", model=ref, batch_size=batch_size, dtype=dtype, device=device,
                            revision=revision)
