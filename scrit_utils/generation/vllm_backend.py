@@ -18,14 +18,27 @@ share of GPU memory vLLM may take for weights + KV cache; ``max_model_len`` caps
 vLLM is imported only when a backend is built: the CPU set-up never installs it and nothing
 else in the package imports this module eagerly.
 
+One engine at a time. An engine claims ``gpu_memory_utilization`` of every GPU it uses, so two in one
+process do not fit. Building a backend first shuts down the engine still alive in this process (whoever
+holds it: a later ``generate`` on that backend raises instead of running); :meth:`VLLMBackend.shutdown`
+and :func:`shutdown_live_engine` stop it explicitly, and ``pipeline.common.release_backends`` (between
+generators, before training) calls them. vLLM 0.33.0's ``LLM`` has no ``shutdown()``; its engine does:
+``llm.llm_engine.engine_core`` is an ``EngineCoreClient`` whose ``shutdown()`` stops the engine-core process
+and its GPU workers, and ``vllm.distributed.parallel_state.cleanup_dist_env_and_memory()`` then destroys
+the model-parallel groups and empties the CUDA cache (what vLLM's own tests call between engines).
+These three vLLM names are the :class:`EngineAPI`; tests put a stand-in engine there (``ENGINE_API``).
+
 Usage::
 
     backend = VLLMBackend("Qwen/Qwen2.5-7B-Instruct", tensor_parallel_size=2)
     texts = backend.generate(requests, SamplingParams(max_new_tokens=2048))   # greedy
+    backend.shutdown()                                  # GPU memory back before the next model or training
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import gc
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 from scrit_utils.critique import prompts
 from scrit_utils.generation.base import GenerationRequest, SamplingParams, truncate_at_stop
@@ -111,6 +124,48 @@ def engine_kwargs(
     return kw
 
 
+@dataclass(frozen=True)
+class EngineAPI:
+    """What the backend uses of vLLM: the engine class (``vllm.LLM``), the per-request sampling parameters
+    (``vllm.SamplingParams``) and the process-wide teardown run after an engine's shutdown."""
+
+    llm_cls: Callable[..., Any]
+    sampling_params_cls: Callable[..., Any]
+    cleanup: Callable[[], None]
+
+
+#: the EngineAPI new backends use when given none; None = the installed vLLM (:func:`vllm_api`)
+ENGINE_API: EngineAPI | None = None
+_LIVE: "VLLMBackend | None" = None  # the one engine alive in this process
+
+
+def vllm_api() -> EngineAPI:
+    """The installed vLLM's :class:`EngineAPI` (vllm 0.33.0), with a clear error where it is not installed."""
+    try:
+        import vllm
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+    except ImportError as e:
+        raise ImportError(
+            "the vLLM backend needs vllm (GPU machines: pip install -e '.[gpu]'); "
+            f"on CPU use the transformers or openai backend ({e})"
+        ) from None
+    return EngineAPI(vllm.LLM, vllm.SamplingParams, cleanup_dist_env_and_memory)
+
+
+def live_engine() -> "VLLMBackend | None":
+    """The backend whose engine is alive in this process, if any."""
+    return _LIVE
+
+
+def shutdown_live_engine() -> bool:
+    """Shut down the engine alive in this process (if any); True when there was one."""
+    live = _LIVE
+    if live is None:
+        return False
+    live.shutdown()
+    return True
+
+
 class VLLMBackend:
     name = "vllm"
 
@@ -124,29 +179,55 @@ class VLLMBackend:
         enable_prefix_caching: bool = True,
         trust_remote_code: bool = False,
         seed: int = 0,
+        engine_api: EngineAPI | None = None,
         **engine_kw: Any,
     ):
+        global _LIVE
         self.model_name = str(model)
+        self.llm = None
         self.engine_kwargs = engine_kwargs(
             model, tensor_parallel_size, dtype, gpu_memory_utilization, max_model_len,
             enable_prefix_caching, trust_remote_code, seed, **engine_kw,
         )
-        try:
-            import vllm
-        except ImportError as e:
-            raise ImportError(
-                "the vLLM backend needs vllm (GPU machines: pip install -e '.[gpu]'); "
-                f"on CPU use the transformers or openai backend ({e})"
-            ) from None
-
-        self._vllm = vllm
+        self._api = engine_api or ENGINE_API or vllm_api()
         # our tokenizer loader (keeps a custom toy tokenizer.json as it is) renders and tokenizes
         self.tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
         self.eos_ids = _eos_ids(self.tokenizer, model)
-        self.llm = vllm.LLM(**self.engine_kwargs)
+        shutdown_live_engine()  # the previous engine gives its GPU memory back before this one claims it
+        self.llm = self._api.llm_cls(**self.engine_kwargs)
+        _LIVE = self
 
     def __repr__(self) -> str:
-        return f"VLLMBackend({self.model_name!r}, tp={self.engine_kwargs['tensor_parallel_size']})"
+        state = "" if self.alive else ", shut down"
+        return f"VLLMBackend({self.model_name!r}, tp={self.engine_kwargs['tensor_parallel_size']}{state})"
+
+    @property
+    def alive(self) -> bool:
+        return self.llm is not None
+
+    def shutdown(self) -> None:
+        """Stop the engine and free its GPU memory (idempotent): the engine core's ``shutdown()`` (its process
+        and GPU workers exit), the last reference dropped, then vLLM's ``cleanup_dist_env_and_memory()``."""
+        global _LIVE
+        llm, self.llm = self.llm, None
+        if _LIVE is self:
+            _LIVE = None
+        if llm is None:
+            return
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        try:
+            if core is not None:
+                core.shutdown()
+        finally:
+            del core, llm
+            gc.collect()  # the in-process engine's tensors go with the last reference
+            self._api.cleanup()
+
+    def __enter__(self) -> "VLLMBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
 
     def encode(self, requests: Sequence[GenerationRequest]) -> list[list[int]]:
         texts = [prompts.render_chat(self.tokenizer, r.messages) for r in requests]
@@ -158,9 +239,12 @@ class VLLMBackend:
         requests = list(requests)
         if not requests:
             return []
+        if self.llm is None:
+            raise RuntimeError(f"{self!r}: its engine was shut down (another vLLM engine started in this process, "
+                               "or release_backends() ran); build a new backend to generate with it")
         ids = self.encode(requests)
         inputs = [{"prompt_token_ids": x} for x in ids]
-        sps = [self._vllm.SamplingParams(**sampling_kwargs(params, r.seed)) for r in requests]
+        sps = [self._api.sampling_params_cls(**sampling_kwargs(params, r.seed)) for r in requests]
         outputs = self.llm.generate(inputs, sps, use_tqdm=progress)
         if len(outputs) != len(requests):  # pragma: no cover - vLLM contract
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")

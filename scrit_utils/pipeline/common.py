@@ -69,8 +69,8 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
     ref = _config.model_ref(model)
     key = (g.backend, ref, g.batch_size, g.dtype, g.device, world.decode_rule)
     inputs.record_model(ref)  # also when the backend comes from the cache: the running stage uses it
-    if cache and key in _BACKENDS:
-        return _BACKENDS[key]
+    if cache and key in _BACKENDS and getattr(_BACKENDS[key], "alive", True):
+        return _BACKENDS[key]  # (a vLLM backend whose engine another one replaced is rebuilt below)
     if g.backend == "transformers":
         from scrit_utils.generation.transformers_backend import TransformersBackend as cls
     elif g.backend == "vllm":
@@ -101,10 +101,19 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
 
 
 def release_backends() -> None:
-    """Drop cached backends (frees model memory between stages)."""
-    _BACKENDS.clear()
+    """Free every model this process holds, between generators and before training: vLLM engines are shut
+    down through vLLM's API (:meth:`~scrit_utils.generation.vllm_backend.VLLMBackend.shutdown`, also one
+    built outside this cache); then the cache is emptied and collected (transformers models go with it)."""
     import gc
+    import sys
 
+    for backend in list(_BACKENDS.values()):
+        if callable(getattr(backend, "shutdown", None)):
+            backend.shutdown()
+    _BACKENDS.clear()
+    vb = sys.modules.get("scrit_utils.generation.vllm_backend")  # imported only where a vLLM backend was built
+    if vb is not None:
+        vb.shutdown_live_engine()
     gc.collect()
 
 

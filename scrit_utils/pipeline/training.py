@@ -227,6 +227,7 @@ def run_train(cfg: StudyConfig) -> artifacts.Stage:
         return st
     cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)
     common.setup_torch(cfg)
+    common.release_backends()  # no generation engine keeps GPU memory while the trainer needs it
     sft = validation.load_sft(st.up(validation.STAGE))
     stats = train(cfg, st, sft)
     st.finish(counts=stats)
