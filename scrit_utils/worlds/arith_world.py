@@ -59,6 +59,13 @@ class ArithWorld(World):
                 ))
         return out
 
+    def draw_overrides(self, factor: float) -> dict:
+        # generate_problems draws in sequence, so more problems are a superset of the profile's
+        return {"world.arith.n_problems": math.ceil(self.a.n_problems * factor)}
+
+    def exact_critique(self, problem: Problem, steps: Sequence[str]) -> str:
+        return arith.ground_truth_critique(problem, steps, with_reference=False)
+
     @property
     def injects_errors(self) -> bool:
         return self.a.injector == "world"

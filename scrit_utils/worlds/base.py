@@ -54,14 +54,25 @@ class World:
         names them, ``rng_tag`` seeds them. None by default."""
         return []
 
+    def draw_overrides(self, factor: float) -> dict:
+        """Profile overrides that draw about ``factor`` times the problems (a superset of today's), for an arm
+        whose validated set falls short of its data sizes; empty when this world cannot draw more."""
+        return {}
+
     # --- stage 02 ---------------------------------------------------------------------------
+    def exact_critique(self, problem: Problem, steps: Sequence[str]) -> str:
+        """The world's exact no-reference critique of a solution's steps (the oracle arm's targets)."""
+        raise NotImplementedError(f"world {self.kind!r} has no exact critiques (the oracle arm needs them)")
+
     @property
     def injects_errors(self) -> bool:
-        """True when the bug-injection baseline's errors come from :meth:`inject_error`, not the model."""
+        """The profile's old switch for the bug-injection arm's injector (toy: ``world.arith.injector``). The arm's
+        row now says who writes the bug (``core/arms.py``: bug_injection = the model, bug_injection_world = this
+        world); the switch is read only so that stage 02's key stays what it was for the rows it matches."""
         return False
 
     def inject_error(self, problem: Problem, rng: random.Random) -> Solution:
-        """A wrong solution of ``problem`` with one injected error (only when :attr:`injects_errors`)."""
+        """A wrong solution of ``problem`` with one injected error (the bug_injection_world arm)."""
         raise NotImplementedError(f"world {self.kind!r} has no rule-based error injector")
 
     # --- stage 04 ---------------------------------------------------------------------------
