@@ -169,13 +169,13 @@ def test_extract_injected():
 
 
 def test_world_injector_corrupts_each_correct_solution_once(tmp_path):
-    """world.arith.injector=world (the toy profile's bug-injection baseline): one rule-injected wrong
-    solution per correct student solution, labelled and graded wrong, reproducible from the seed."""
+    """The bug_injection_world arm (the world's rule-based injector, external supervision): one rule-injected
+    wrong solution per correct student solution, labelled and graded wrong, reproducible from the seed."""
     from scrit_utils.core import artifacts
     from scrit_utils.critique.grading import is_equivalent
     from scrit_utils.core.records import Pair
 
-    cfg = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "self_critique.mode=bug_injection",
+    cfg = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "self_critique.mode=bug_injection_world",
                                              "world.arith.injector=world"])
     probs = {p.id: p for p in arith.generate_problems(0, 4, "train")}
     sols = {p.id + "/ref": arith.reference_solution(p) for p in probs.values()}

@@ -5,17 +5,20 @@ correct solution of the same problem as its reference; every *correct* solution 
 *different* correct solution (if the problem has none, the problem's own reference solution).
 
 Critique modes (``self_critique.mode``, rows of :data:`scrit_utils.core.arms.ARMS`: the row says which
-prompt and what is critiqued; the three shipped rows):
+prompt, what is critiqued and by whom; :func:`critique_jobs` reads it):
 
-- ``contrastive`` (SCRIT): problem + reference + student -> reference analysis, step-wise
-  critique stopping at the first error, conclusion, correction;
-- ``direct`` (ablation baseline): the same critic without a reference (the evaluation prompt);
-- ``bug_injection`` (ablation baseline): the model first rewrites a *correct* solution with one
-  injected error (the pair's reference being the original correct solution), then critiques the
-  injected solution contrastively against that original; critiques of correct solutions are
-  produced as in ``contrastive``, so both classes exist for the balanced training set. Injected
-  solutions are labelled incorrect by construction; an injection whose final answer still
-  equals the reference answer is dropped (it is not an error).
+- ``critiques: pairs`` -- the model critiques every pair with the row's prompt: ``contrastive`` (SCRIT:
+  problem + reference + student -> reference analysis, step-wise critique stopping at the first error,
+  conclusion, correction) or ``direct`` (the same critic without a reference, the evaluation prompt);
+- ``critiques: injected_bugs`` -- every *correct* solution is first rewritten with one injected error
+  (``injector: model``: the model rewrites it, the paper's arm; ``world``: the world's rule-based injector,
+  external supervision), then critiqued contrastively against the original; critiques of correct solutions
+  are produced as for the pairs, so both classes exist for the balanced training set. Injected solutions
+  are labelled incorrect by construction; a model's injection whose final answer still equals the
+  reference answer is dropped (it is not an error);
+- ``critiques: oracle`` -- the world writes its exact no-reference critique of every pair (no model);
+- ``shares_critiques_with`` -- the row reuses another row's stage (same pairs, texts and ids; its stage 03
+  differs): :func:`stage` and :func:`run` compute under that row's name (:func:`generating_cfg`).
 
 Files in ``artifacts/02_self_critique/<hash>/``: ``pairs.jsonl``, ``injected.jsonl`` (bug
 injection only), ``critiques.jsonl`` (:class:`~scrit_utils.core.records.CritiqueRecord`, parsed fields
@@ -29,6 +32,7 @@ Usage::
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections import Counter, defaultdict
@@ -46,6 +50,7 @@ from scrit_utils.critique.parsing import parse_critique
 
 STAGE = "02_self_critique"
 VERSION = "3"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith
+# (the arm's row enters the key through extra_key, arms.stage_key: only where it differs from what the name meant)
 KEYS = (
     "run.seed",
     "models.critic",
@@ -57,9 +62,26 @@ KEYS = (
 )
 
 
+def generating_cfg(cfg: StudyConfig) -> StudyConfig:
+    """``cfg`` under the name of the row whose critiques its arm uses (:func:`arms.critique_source`)."""
+    src = arms.critique_source(arms.arm(cfg.self_critique.mode))
+    if src.name == cfg.self_critique.mode:
+        return cfg
+    return dataclasses.replace(cfg, self_critique=dataclasses.replace(cfg.self_critique, mode=src.name))
+
+
+def arm_key(cfg: StudyConfig) -> dict:
+    """The stage-02 part of the arm's row for the cache key (empty for the rows the name alone keyed before)."""
+    profile_injector = "world" if worlds.get(cfg).injects_errors else "model"
+    return arms.stage_key(arms.arm(cfg.self_critique.mode), "critiques", profile_injector)
+
+
 def stage(cfg: StudyConfig) -> artifacts.Stage:
+    cfg = generating_cfg(cfg)
+    key = arm_key(cfg)
     return artifacts.stage(
-        STAGE, cfg, KEYS, VERSION, upstream=[data.stage(cfg)], extra_key={"prompt_version": prompts.PROMPT_VERSION}
+        STAGE, cfg, KEYS, VERSION, upstream=[data.stage(cfg)],
+        extra_key={"prompt_version": prompts.PROMPT_VERSION, **({"arm": key} if key else {})},
     )
 
 
@@ -169,8 +191,9 @@ def inject_bugs_world(cfg: StudyConfig, st: artifacts.Stage, pairs, problems, so
 
 
 def inject_bugs(cfg: StudyConfig, st: artifacts.Stage, backend, pairs, problems, solutions) -> list[Solution]:
-    """The model rewrites each correct solution with one error; returns usable injected solutions."""
-    if worlds.get(cfg).injects_errors:  # toy: world.arith.injector=world
+    """Each correct solution rewritten with one error by the row's injector (the model, or the world's rule);
+    returns the usable injected solutions."""
+    if arms.arm(cfg.self_critique.mode).injector == "world":
         return inject_bugs_world(cfg, st, pairs, problems, solutions)
     out = st.jsonl("injected.jsonl", Solution)
     variant = cfg.generation.prompt_variant
@@ -213,7 +236,7 @@ def critique_jobs(row: arms.CriticArm, pairs: Sequence[Pair], P: dict[str, Probl
                   injected: Sequence[Solution] = ()) -> list[tuple[str, Solution, str | None, bool, dict]]:
     """``(target pair id, shown solution, reference text, label, extra meta)`` for each critique of the arm:
     its prompt decides whether a reference is shown, ``critiques`` whether injected solutions (written
-    beforehand, ``injected``) replace the incorrect pairs."""
+    beforehand, ``injected``) replace the incorrect pairs (the oracle critiques the pairs themselves)."""
     jobs: list[tuple[str, Solution, str | None, bool, dict]] = []
     if row.critiques == "injected_bugs":
         for s in injected:
@@ -239,6 +262,8 @@ def generate_critiques(
     variant = cfg.generation.prompt_variant
     P = {p.id: p for p in problems}
     S = {s.id: s for s in solutions}
+    if row.critiques == "oracle":
+        return oracle_critiques(cfg, st, critique_jobs(row, pairs, P, S), P)
     backend = common.make_backend(cfg, cfg.models.critic)
     n = cfg.generation.critique.n
 
@@ -272,6 +297,26 @@ def generate_critiques(
         params=common.sampling(cfg.generation.critique), chunk_size=cfg.generation.batch_size,
         desc=f"critiques [{mode}]",
     )
+    out.finalize()
+    return out.records()
+
+
+def oracle_critiques(cfg: StudyConfig, st: artifacts.Stage, jobs, P: dict[str, Problem]) -> list[CritiqueRecord]:
+    """The world's exact no-reference critique of each job's solution (one per pair: it is deterministic);
+    the record keeps the prompt the row's critic would have read, so it says which critique it replaces."""
+    world = worlds.get(cfg)
+    mode, variant = cfg.self_critique.mode, cfg.generation.prompt_variant
+    out = st.jsonl("critiques.jsonl", CritiqueRecord)
+    if out.finalized:  # written before an interruption
+        return out.records()
+    recs = []
+    for tid, sol, ref, label, extra in jobs:
+        messages = critique_messages(arms.arm(mode).prompt, P[sol.problem_id], solution_text(sol), ref, variant)
+        meta = {"problem_id": sol.problem_id, "solution_id": sol.id, "generator": sol.generator,
+                "label_correct": label, "sample": 0, "prompt_mode": "oracle", **extra}
+        text = world.exact_critique(P[sol.problem_id], sol.steps)
+        recs.append(make_record(critique_id(tid, mode, 0), tid, mode, "world:exact", messages, text, meta))
+    out.append(recs)
     out.finalize()
     return out.records()
 
@@ -322,6 +367,7 @@ def show_example(c: CritiqueRecord) -> str:
 def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
     """The whole stage (cached when finished); with ``tables`` also its report (:func:`report`),
     which is what notebook 02 shows. The sweeps pass ``tables=False`` and use ``.stage``."""
+    cfg = generating_cfg(cfg)  # an arm sharing another row's critiques computes (or reuses) that row's stage
     st = stage(cfg)
     if not st.done:
         cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)

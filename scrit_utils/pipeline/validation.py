@@ -1,7 +1,8 @@
 """Stage 03: self-validation of the stage-02 critiques and the self-training (SFT) set.
 
-Three checks, each switchable in the profile (``validation.*``); a critique passes when every
-*enabled* check passes (no check enabled = the "without self-validation" ablation):
+Three checks, each switchable in the profile (``validation.*``) or fixed by the arm's row
+(:data:`scrit_utils.core.arms.ARMS` ``checks``; e.g. ``unvalidated`` = none, ``only_answer`` = (ii));
+a critique passes when every *enabled* check passes (no check enabled = the "without self-validation" arm):
 
 (i)   ``direct_critic_approves`` -- the same model, with the *direct* (no-reference) prompt,
       critiques the correction and must answer "Correct" with first error step -1. For a
@@ -22,7 +23,9 @@ pass rate is over the critiques it ran on and the ``only_direct_critic`` ablatio
 Self-training set (:func:`build_sft`): input = problem + student solution under the *direct*
 prompt; target = the critique without its reference analysis
 (:func:`scrit_utils.critique.prompts.strip_reference_analysis`); a target that still mentions a reference
-is dropped; classes balanced to ``validation.correct_ratio`` (0.5 = the paper's 1:1).
+is dropped; classes balanced to ``validation.correct_ratio`` (0.5 = the paper's 1:1), or critiques of correct
+solutions only where the row says ``sft: correct_only`` (the approve-everything floor). The manifest's counts
+carry the arm's yield: kept SFT candidates per critique, per class.
 
 Files in ``artifacts/03_self_validation/<hash>/``: ``direct_checks.jsonl`` (check i critiques),
 ``validation.jsonl`` (:class:`~scrit_utils.core.records.ValidationResult`), ``sft.jsonl``
@@ -40,7 +43,7 @@ import random
 from collections import defaultdict
 from typing import Sequence
 
-from scrit_utils.core import artifacts
+from scrit_utils.core import arms, artifacts, inputs as _inputs
 from scrit_utils.critique import prompts
 from scrit_utils.core.config import StudyConfig
 from scrit_utils.generation import GenerationRequest, derive_seed
@@ -51,7 +54,8 @@ from scrit_utils.critique.parsing import parse_critique
 
 STAGE = "03_self_validation"
 VERSION = "4"  # 2: keys checked against what the stage reads (backend settings); 3: toy knobs under world.arith;
-# 4: validation.direct_check_scope (unchecked critiques record None for check i)
+# 4: validation.direct_check_scope (unchecked critiques record None for check i). The arm's row (checks, sft)
+# enters the key through extra_key (arms.stage_key: only where it differs from the defaults)
 KEYS = (
     "run.seed",
     "models.critic",
@@ -60,7 +64,7 @@ KEYS = (
     "generation.validation",
     "validation",
 )
-CHECKS = ("direct_critic_approves", "answer_matches_reference", "verdict_matches_label")
+CHECKS = arms.CHECKS
 #: what each check asks, for figure legends
 CHECK_LABELS = {"direct_critic_approves": "a direct critique approves the correction",
                 "answer_matches_reference": "the correction's answer matches the reference",
@@ -69,10 +73,17 @@ CHECK_LABELS = {"direct_critic_approves": "a direct critique approves the correc
                 "direct_check_ran": "check (i) ran (gated: the other checks passed)"}
 
 
+def arm_row(cfg: StudyConfig) -> arms.CriticArm:
+    """The profile's arm. Its name is not an input of this stage (arms sharing critiques and checks share the
+    stage): what the stage reads of the row (checks, sft) is in the key through :func:`stage`'s extra_key."""
+    return arms.arm(_inputs.raw(cfg).self_critique.mode)
+
+
 def stage(cfg: StudyConfig) -> artifacts.Stage:
+    key = arms.stage_key(arm_row(cfg), "validation")
     return artifacts.stage(
         STAGE, cfg, KEYS, VERSION, upstream=[self_critic.stage(cfg)],
-        extra_key={"prompt_version": prompts.PROMPT_VERSION},
+        extra_key={"prompt_version": prompts.PROMPT_VERSION, **({"arm": key} if key else {})},
     )
 
 
@@ -81,6 +92,10 @@ def stages(cfg: StudyConfig) -> list[artifacts.Stage]:
 
 
 def enabled_checks(cfg: StudyConfig) -> list[str]:
+    """The arm's checks, or (row ``checks: None``) the ones the profile's validation section switches on."""
+    row = arm_row(cfg)
+    if row.checks is not None:
+        return [c for c in CHECKS if c in row.checks]
     return [c for c in CHECKS if getattr(cfg.validation, c)]
 
 
@@ -294,7 +309,8 @@ def build_sft(
         )
         (pos if ex.label_correct else neg).append(ex)
     rng = random.Random(f"{cfg.run.seed}/{STAGE}/balance")
-    p, n = balance(pos, neg, cfg.validation.correct_ratio, cfg.validation.max_examples, rng)
+    ratio = arms.sft_ratio(arm_row(cfg), cfg.validation.correct_ratio)
+    p, n = balance(pos, neg, ratio, cfg.validation.max_examples, rng)
     examples = p + n
     rng.shuffle(examples)
     for ex in examples:  # the trained critic never sees a reference
@@ -329,7 +345,7 @@ def run(cfg: StudyConfig, tables: bool = True) -> common.StageReport:
         cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)
         common.setup_torch(cfg)
         crits, problems, solutions, distinct = inputs(st)
-        direct = direct_checks(cfg, st, crits, problems, solutions) if cfg.validation.direct_critic_approves else None
+        direct = direct_checks(cfg, st, crits, problems, solutions) if CHECKS[0] in enabled_checks(cfg) else None
         results = validate(cfg, crits, problems, direct)
         sft, info = build_sft(cfg, crits, results, problems, solutions)
         info["direct_checks_run"] = len(direct or {})
@@ -365,7 +381,18 @@ def finish(st: artifacts.Stage, results, sft, info) -> dict:
         "passed": sum(r.passed for r in results),
         "sft_examples": len(sft),
         **info,
+        **yield_counts(results, info),
     })
+
+
+def yield_counts(results: Sequence[ValidationResult], info: dict) -> dict:
+    """The arm's yield per class: SFT candidates (passed, with a usable target) per critique written."""
+    out = {}
+    for cls, label in (("correct", True), ("incorrect", False)):
+        n = sum(r.meta["label_correct"] == label for r in results)
+        out[f"critiqued_{cls}"] = n
+        out[f"yield_{cls}"] = round(info[f"passed_{cls}"] / n, 4) if n else None
+    return out
 
 
 def load_sft(st: artifacts.Stage) -> list[SFTExample]:
