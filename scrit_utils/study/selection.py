@@ -4,7 +4,8 @@ A :class:`Pool` is a finished stage-03 output (critiques, validation results, pr
 solutions, difficulty); :func:`candidates` builds balanced SFT examples from it with any subset of
 the validation checks (read from ``meta.all_checks``), another good:bad ratio or a critique
 filter; :func:`nested_subset` takes the first ``n`` so a smaller data size is always a prefix of
-a larger one.
+a larger one. The arm's row (:mod:`scrit_utils.core.arms`) decides the checks and the SFT classes
+(:func:`arm_ratio`); :func:`next_draw` says how many more problems an arm short of its sizes needs.
 
 Usage::
 
@@ -14,10 +15,11 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from scrit_utils.core import artifacts, config as _config
+from scrit_utils.core import arms, artifacts, config as _config
 from scrit_utils.core.config import StudyConfig
 from scrit_utils.core.records import SFTExample, ValidationResult, read_jsonl
 from scrit_utils.pipeline import validation
@@ -82,6 +84,28 @@ def nested_subset(examples: Sequence[SFTExample], n: int, ratio: float = 0.5,
     n_pos = min(len(pos), round(n * ratio))
     n_neg = min(len(neg), n - round(n * ratio))
     return pos[:n_pos] + neg[:n_neg]
+
+
+def arm_ratio(cfg: StudyConfig) -> float:
+    """Share of critiques of correct solutions in the arm's SFT sets (1.0 for ``sft: correct_only``)."""
+    return arms.sft_ratio(arms.arm(cfg.self_critique.mode), cfg.validation.correct_ratio)
+
+
+def next_draw(draw: float, cands: Sequence[SFTExample], n: int, ratio: float, max_draws: float,
+              margin: float = 1.15) -> float | None:
+    """The next multiple of the profile's problems to draw so that ``nested_subset(cands, n, ratio)`` gets
+    ``n`` examples, assuming each class's yield per problem stays what it was at ``draw`` (``margin`` above
+    that, capped at ``max_draws``); None when ``n`` is reached or no more may be drawn."""
+    pos = sum(e.label_correct for e in cands)
+    need = {True: round(n * ratio), False: n - round(n * ratio)}
+    have = {True: pos, False: len(cands) - pos}
+    if all(have[c] >= need[c] for c in need) or draw >= max_draws:
+        return None
+    if any(have[c] == 0 < need[c] for c in need):  # no yield seen: as many as allowed
+        return float(max_draws)
+    short = max(need[c] / have[c] for c in need)
+    # two decimals: the factor enters the stage keys through the problem count, so keep it readable
+    return min(float(max_draws), math.ceil(draw * short * margin * 100) / 100)
 
 
 def example_ids_hash(examples: Sequence[SFTExample]) -> str:

@@ -17,12 +17,14 @@ Every study point is "a self-training set + an SFT seed -> a fine-tuned critic -
 
 Sweeps (``sweeps`` section of the profile):
 
-- data size: nested subsets of each critic mode's validated set (``critic_modes``:
-  contrastive = SCRIT, direct and bug_injection = the paper's baselines); size 0 = the base critic;
+- data size: nested subsets of each critic arm's validated set (``critic_modes``, rows of
+  :data:`scrit_utils.core.arms.ARMS`: contrastive = SCRIT, its baselines and controls); size 0 = the base
+  critic; an arm whose set falls short of its largest size draws more problems (its row's ``max_draws``,
+  :func:`arm_data`) and is evaluated on the profile's items all the same;
 - model size: SCRIT (contrastive) with each base critic in ``model_sizes``, each generating and
   validating its own critiques;
-- multi-round: round r's critic (seed ``seeds[0]`` of round r-1) regenerates and validates
-  critiques over the same solution pool and is fine-tuned further on them.
+- multi-round (:mod:`scrit_utils.study.rounds`): each chain's round-(k-1) model regenerates and validates
+  critiques over the same solution pool; ``sweeps.rounds_protocol`` says how round k trains.
 
 Ablations (``ablations`` section, :data:`ABLATIONS`) at one data size, from the contrastive
 stage-03 output. Toy problem families: ``short`` = at most ``easy_family_max_steps`` operations
@@ -46,15 +48,16 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from scrit_utils.core import artifacts, config as _config
+from scrit_utils import worlds
+from scrit_utils.core import arms, artifacts, config as _config
 from scrit_utils.critique import prompts
 from scrit_utils.critique.metrics import METRICS as _METRICS
 from scrit_utils.core.config import StudyConfig
 from scrit_utils.core.records import SFTExample, write_json, write_jsonl
 from scrit_utils.pipeline import common, data, self_critic, training, validation
 from scrit_utils.study.ablations import ABLATIONS, CHECK_SETS, AblationContext  # noqa: F401 (re-exported)
-from scrit_utils.study.selection import Pool, candidates, example_ids_hash, load_pool, nested_subset  # noqa: F401 - re-exported
-from scrit_utils.study import item_scores
+from scrit_utils.study.selection import Pool, arm_ratio, candidates, example_ids_hash, load_pool, nested_subset, next_draw  # noqa: F401
+from scrit_utils.study import item_scores, rounds
 
 VERSION = "3"  # train/eval stages; 2: capped data sizes are one point at their real size; 3: checked keys
 SUMMARY_VERSION = "4"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics); 4: new keys below
@@ -71,12 +74,13 @@ def with_overrides(cfg: StudyConfig, overrides: dict) -> StudyConfig:
     return _config.load_dict(_config.to_dict(cfg), cfg.source, overrides)
 
 
-def arm_cfg(cfg: StudyConfig, mode: str = "contrastive", critic: str | None = None) -> StudyConfig:
-    """Config of a data-generating arm: critique mode, critic model, sweep pair cap.
+def arm_cfg(cfg: StudyConfig, mode: str = "contrastive", critic: str | None = None, draw: float = 1.0) -> StudyConfig:
+    """Config of a data-generating arm: critique mode, critic model, sweep pair cap, problems drawn.
 
     The profile's own critic critiques every pair in every mode (contrastive = the loop's arm, notebooks 02-03,
     its stages shared with the sweep; the baselines need all pairs: their validation keeps far fewer);
-    ``sweeps.max_pairs`` caps the arms of other critics (other base sizes, later rounds)."""
+    ``sweeps.max_pairs`` caps the arms of other critics (other base sizes, later rounds). ``draw`` > 1 draws that
+    many times the profile's problems (:meth:`scrit_utils.worlds.base.World.draw_overrides`)."""
     if critic is not None and _config.model_ref(critic) == _config.model_ref(cfg.models.critic):
         critic = None
     ov: dict = {"self_critique.mode": mode}
@@ -84,6 +88,8 @@ def arm_cfg(cfg: StudyConfig, mode: str = "contrastive", critic: str | None = No
         ov["models.critic"] = critic
     if cfg.sweeps.max_pairs is not None and critic is not None:
         ov["self_critique.max_pairs"] = cfg.sweeps.max_pairs
+    if draw > 1:
+        ov.update(worlds.get(cfg).draw_overrides(draw))
     return with_overrides(cfg, ov)
 
 
@@ -106,10 +112,10 @@ def data_sizes(cfg: StudyConfig) -> list[int]:
 
 
 def mode_sizes(cfg: StudyConfig, mode: str) -> list[int]:
-    """Data sizes trained for one critic mode: SCRIT along the whole axis, the baselines (direct,
-    bug_injection) at ``sweeps.baseline_data_sizes`` when set (the core study compares them at the top)."""
+    """Data sizes trained for one critic arm: SCRIT (the table's first row) along the whole axis, the other
+    arms at ``sweeps.baseline_data_sizes`` when set (the core study compares them at the top)."""
     sizes = data_sizes(cfg)
-    if mode == "contrastive" or not cfg.sweeps.baseline_data_sizes:
+    if mode == next(iter(arms.ARMS)) or not cfg.sweeps.baseline_data_sizes:
         return sizes
     extra = sorted(set(cfg.sweeps.baseline_data_sizes) - set(sizes))
     if extra:
@@ -137,6 +143,35 @@ def prepare(cfg: StudyConfig) -> artifacts.Stage:
     st = validation.run(cfg, tables=False).stage
     common.release_backends()
     return st
+
+
+@dataclass(frozen=True)
+class ArmData:
+    """An arm's validated pool and SFT candidates for the data-size sweep."""
+
+    acfg: StudyConfig  # the arm's config as trained (with its draw)
+    pool: Pool
+    cands: list
+    draw: float  # times the profile's problems drawn (1 = the profile's)
+
+
+def arm_data(cfg: StudyConfig, mode: str, n: int, progress: Callable[[str], None] = print) -> ArmData:
+    """Stages 01-03 of an arm; while its SFT candidates cannot fill ``n`` examples and its row allows
+    (``max_draws``), more problems are drawn from the yield seen so far (each draw is its own cached stage
+    chain; a world that cannot draw more keeps the profile's). The stage-03 manifest counts the yield."""
+    row = arms.arm(mode)
+    draw = 1.0
+    while True:
+        acfg = arm_cfg(cfg, mode, draw=draw)
+        pool = load_pool(prepare(acfg))
+        cands = candidates(acfg, pool)
+        c = pool.stage.manifest["counts"]
+        progress(f"  {mode}: {len(cands)} SFT candidates from {c['critiques']} critiques (yield correct "
+                 f"{c.get('yield_correct')}, incorrect {c.get('yield_incorrect')}; {draw:g}x the problems)")
+        nxt = next_draw(draw, cands, n, arm_ratio(acfg), row.max_draws)
+        if nxt is None or not worlds.get(cfg).draw_overrides(nxt):
+            return ArmData(acfg, pool, cands, draw)
+        draw = nxt
 
 
 # --- train + eval of one point ------------------------------------------------------------------
@@ -276,12 +311,12 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
     # data size x critic mode
     for mode in sw.critic_modes:
         progress(f"data for critic mode {mode}")
-        acfg = arm_cfg(cfg, mode)
-        pool = load_pool(prepare(acfg))
-        cands = candidates(acfg, pool)
+        d = arm_data(cfg, mode, max(mode_sizes(cfg, mode)), progress)
+        acfg, pool, cands = d.acfg, d.pool, d.cands
+        ecfg = arm_cfg(cfg, mode)  # every arm is evaluated on the profile's items, whatever it drew
         seen: set[int] = set()
         for n in mode_sizes(cfg, mode):
-            ex = tuple(nested_subset(cands, n, acfg.validation.correct_ratio)) if n else ()
+            ex = tuple(nested_subset(cands, n, arm_ratio(acfg))) if n else ()
             if len(ex) in seen:
                 # capped to the same subset as a smaller size: the same model again, not a new point
                 # (a duplicate would also inflate the trend statistic)
@@ -289,12 +324,14 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
                 continue
             seen.add(len(ex))
             note = f"{n} requested, {len(ex)} available" if len(ex) < n else ""
+            if d.draw > 1 and n:
+                note = "; ".join(x for x in (note, f"{d.draw:g}x the profile's problems drawn") if x)
             for seed in sw.seeds:
                 if n == 0:
                     jobs.append(Job("data_size", mode, 0, seed, None, base_eval))
                     continue
                 # x is the number of examples actually trained on
-                jobs.append(Job("data_size", mode, len(ex), seed, point_cfg(acfg, seed), point_cfg(acfg, seed),
+                jobs.append(Job("data_size", mode, len(ex), seed, point_cfg(acfg, seed), point_cfg(ecfg, seed),
                                 pool.stage, ex, note))
     n_fixed = fixed_size(cfg)
     # model size
@@ -312,27 +349,30 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
 
 
 def round_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> list[Job]:
-    """Multi-round: round 1 = SCRIT at the fixed size; round r regenerates data with round r-1's
-    critic (its first seed) and continues fine-tuning it. Runs the earlier rounds' training to
-    know the next critic, so this returns jobs round by round (cached)."""
-    sw = cfg.sweeps
+    """Multi-round: the chains and training sets of :func:`scrit_utils.study.rounds.plan` (``sweeps.rounds_protocol``).
+    Round k's data are stages 01-03 with the chain's round-(k-1) critic over the same solution pool; the
+    parents' SFT runs here to know the next critic, so this returns jobs round by round (cached)."""
     n_fixed = fixed_size(cfg)
     eval_cfg = lambda seed: point_cfg(arm_cfg(cfg, "contrastive"), seed)  # noqa: E731 - always the base's items
-    jobs: list[Job] = [Job("rounds", "scrit", 0, s, None, eval_cfg(sw.seeds[0])) for s in sw.seeds]
-    critic = None
-    for r in range(1, sw.rounds + 1):
-        progress(f"round {r}: data from critic {critic or cfg.models.critic}")
+
+    def data_for(critic: str | None) -> rounds.RoundData:
         acfg = arm_cfg(cfg, "contrastive", critic)
         pool = load_pool(prepare(acfg))
-        ex = tuple(nested_subset(candidates(acfg, pool), n_fixed, acfg.validation.correct_ratio))
-        for seed in sw.seeds:
-            jobs.append(Job("rounds", "scrit", r, seed, point_cfg(acfg, seed), eval_cfg(seed), pool.stage, ex))
-        if r < sw.rounds:
-            if not ex:
-                break
-            tr = run_train(point_cfg(acfg, sw.seeds[0]), pool.stage, ex)
-            critic = str(training.trained_model_dir(tr))
-    return jobs
+        ex = nested_subset(candidates(acfg, pool), n_fixed, acfg.validation.correct_ratio)
+        return rounds.RoundData(pool.stage, tuple(ex))
+
+    def train_cfg(p: rounds.RoundPoint) -> StudyConfig:
+        acfg, ov = arm_cfg(cfg, "contrastive", p.critic), rounds.train_overrides(cfg, p)
+        return point_cfg(with_overrides(acfg, ov) if ov else acfg, p.seed)
+
+    def train(p: rounds.RoundPoint) -> str:
+        return str(training.trained_model_dir(run_train(train_cfg(p), p.data.stage, p.examples)))
+
+    pts = rounds.plan(cfg, data_for, train, progress)
+    base = [Job("rounds", rounds.arm_name(cfg, a), 0, s, None, eval_cfg(cfg.sweeps.seeds[0]))
+            for a in cfg.sweeps.rounds_protocol.arms for s in rounds.all_seeds(cfg)]
+    return base + [Job("rounds", p.arm, p.round, p.seed, train_cfg(p), eval_cfg(p.seed), p.data.stage, p.examples,
+                       rounds.note(cfg, p)) for p in pts]
 
 
 def model_params(path: str) -> int:
@@ -387,8 +427,11 @@ _SUMMARY_KEYS = ("run.seed", "world", "models", "generation", "data", "self_crit
 
 
 def scaling_stage(cfg: StudyConfig) -> artifacts.Stage:
+    # the sweep's arms' rows, where they differ from what their names alone meant (arms.stage_key)
+    inj = "world" if worlds.get(cfg).injects_errors else "model"
+    rows = {m: k for m in cfg.sweeps.critic_modes if (k := arms.stage_key(arms.arm(m), "sweep", inj))}
     return artifacts.stage(SCALING_STAGE, cfg, _SUMMARY_KEYS, SUMMARY_VERSION,
-                           extra_key={"prompt_version": prompts.PROMPT_VERSION})
+                           extra_key={"prompt_version": prompts.PROMPT_VERSION, **({"arms": rows} if rows else {})})
 
 
 def ablation_stage(cfg: StudyConfig) -> artifacts.Stage:
