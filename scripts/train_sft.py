@@ -33,29 +33,41 @@ from pathlib import Path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", required=True, help="profile YAML (its training section is used)")
-    ap.add_argument("--data", required=True, help="SFT JSONL of SFTExample records (stage 03's sft.jsonl)")
-    ap.add_argument("--output-dir", required=True)
+    from scrit_utils.core.cli_args import OneLineParser, add_set_option
+
+    doc = __doc__.split("\n\n")
+    ap = OneLineParser(prog="train_sft.py", description=doc[0], epilog="\n\n".join(doc[1:]))
+    ap.add_argument("--profile", required=True, metavar="YAML",
+                    help="profile YAML: its training section and models.critic are used, e.g. configs/qwen2.5-7b.yaml")
+    ap.add_argument("--data", required=True, metavar="JSONL",
+                    help="SFT JSONL of SFTExample records (stage 03's artifacts/03_self_validation/<hash>/sft.jsonl)")
+    ap.add_argument("--output-dir", required=True, metavar="DIR",
+                    help="where model/ (and adapter/ with LoRA) and train_summary.json are written")
     ap.add_argument("--model", default=None, help="start from this model dir / hub id instead of models.critic")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="profile overrides (dotted keys)")
-    ap.add_argument("--max-examples", type=int, default=None, help="use only the first N examples")
+    add_set_option(ap)  # --set a=1 b=2 or --set a=1 --set b=2, as in `scrit run`
+    ap.add_argument("--max-examples", type=int, default=None, metavar="N", help="use only the first N examples")
     return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from scrit_utils.core import config
+    from scrit_utils.core.cli_args import fail
+
+    overrides = list(args.overrides)
+    if args.model:
+        overrides.append(f"models.critic={args.model}")
+    try:
+        cfg = config.load(args.profile, overrides)
+    except config.ConfigError as e:  # a bad profile or --set: one line, before torch and TRL are imported
+        return fail("train_sft.py", e)
+
     import torch
     from trl import SFTTrainer
 
-    from scrit_utils.core import config
     from scrit_utils.pipeline import training
     from scrit_utils.core.records import SFTExample, read_jsonl, write_json
 
-    overrides = list(args.set)
-    if args.model:
-        overrides.append(f"models.critic={args.model}")
-    cfg = config.load(args.profile, overrides)
     threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or cfg.run.torch_threads
     if threads > 0 and not torch.cuda.is_available():
         torch.set_num_threads(threads)

@@ -12,9 +12,10 @@ reads that copy (editing the YAML mid-run cannot change later stage hashes).
   earlier manifests of the same stages (any hash).
 - The first failing notebook stops the run: the failing cell's error is printed and the exit
   status is non-zero.
-- Clean saved notebooks: the kernel runs without ipykernel's capture of its own stderr and
-  an injected first cell calls :func:`scrit_utils.core.notebook_env.setup`, so progress bars, logging
-  and warnings go to this terminal, not into the notebook. After execution the saved notebook is
+- Clean saved notebooks: the kernel runs without ipykernel's capture of its own stderr and a
+  cell injected before the first code cell (after the title) calls
+  :func:`scrit_utils.core.notebook_env.setup`, so progress bars, logging and warnings go to this
+  terminal, not into the notebook. After execution the saved notebook is
   cleaned (:func:`clean_notebook`): leftover stderr output is echoed here and dropped, terminal
   escape codes are stripped, and machine paths (repo, artifacts, results, home, temp) are written
   relative or as ``<artifacts>`` / ``<results>``, in outputs and in papermill's metadata.
@@ -47,6 +48,7 @@ from typing import Callable, Sequence
 import yaml
 
 from scrit_utils.core import artifacts, config
+from scrit_utils.core.cli_args import OneLineParser, add_set_option, fail
 from scrit_utils.core.provenance import _ANSI, RUN_SHA_ENV, _scrub_obj, _write_record, path_replacements, scrub
 from scrit_utils.core.records import atomic_write_text
 from scrit_utils.study import readme as study_readme
@@ -127,10 +129,12 @@ def to_notebook(py_path: Path):
 
 
 def with_setup(nb):
-    """The notebook with the driver's setup cell first (see :mod:`scrit_utils.core.notebook_env`)."""
+    """The notebook with the driver's setup cell (see :mod:`scrit_utils.core.notebook_env`) after its title
+    cell, so the saved notebook opens with its title; it still runs before the notebook's own code."""
     import nbformat
 
-    nb.cells.insert(0, nbformat.v4.new_code_cell(SETUP_SOURCE, metadata={"tags": [SETUP_TAG]}))
+    at = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    nb.cells.insert(at, nbformat.v4.new_code_cell(SETUP_SOURCE, metadata={"tags": [SETUP_TAG]}))
     return nb
 
 
@@ -304,15 +308,36 @@ def _execute(cfg, num: str, path: Path, run_dir: Path, sha: str, kernel_name: st
 
 
 # --- CLI ------------------------------------------------------------------------------
+RUN_DESCRIPTION = """\
+Execute the study notebooks (notebooks/NN_*.py) for one profile with papermill, in the order of the
+profile's run.notebooks. Each stage is cached under artifacts/<stage>/<hash>/: a notebook whose stages are
+all finished is skipped, an interrupted one resumes. Executed notebooks go to results/runs/<profile name>/,
+figures and tables to results/{figures,tables}/<profile name>/; the first failing notebook stops the run."""
+
+RUN_EPILOG = """\
+examples:
+  scrit run --profile configs/smoke.yaml                     # notebooks 01-04 on tiny settings (~3 min, 2 CPU cores)
+  scrit run --profile configs/toy.yaml                       # the toy study, notebooks 01-06 (~36 min)
+  scrit run --profile configs/toy.yaml --only 02,03          # two notebooks (stage 01 must have finished)
+  scrit run --profile configs/toy.yaml --from 04 --force     # 04 to the end, executed even if cached
+  scrit run --profile configs/smoke.yaml --set training.max_steps=8 data.max_problems=12
+  scrit run --profile configs/smoke.yaml --set 'run.notebooks=["01", "02"]'   # YAML values: quote for the shell"""
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("run", help="run the study notebooks for a profile (papermill, cached stages)")
-    p.add_argument("--profile", required=True, help="profile YAML, e.g. configs/toy.yaml")
-    p.add_argument("--only", action="append", help="notebook number(s) to run, e.g. 03 or 02,03")
-    p.add_argument("--from", dest="start", help="start at this notebook number")
-    p.add_argument("--to", dest="end", help="stop after this notebook number")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a profile key (repeatable), e.g. --set training.max_steps=20")
-    p.add_argument("--force", action="store_true", help="execute notebooks even when their stages are cached")
+    p = subparsers.add_parser("run", help="run the study notebooks for a profile (papermill, cached stages)",
+                              description=RUN_DESCRIPTION, epilog=RUN_EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", required=True, metavar="YAML",
+                   help="the study profile, relative to this folder or the repository, e.g. configs/toy.yaml")
+    p.add_argument("--only", action="extend", nargs="+", metavar="NN",
+                   help="run only these notebook numbers: --only 03, --only 02,03 or --only 02 03")
+    p.add_argument("--from", dest="start", metavar="NN", help="start at this notebook number, e.g. --from 03")
+    p.add_argument("--to", dest="end", metavar="NN", help="stop after this notebook number, e.g. --to 04")
+    add_set_option(p)
+    p.add_argument("--force", action="store_true",
+                   help="execute the selected notebooks even when their stages are cached (finished stages "
+                        "are still reused inside them)")
     p.set_defaults(func=cmd_run)
     return p
 
@@ -321,15 +346,14 @@ def cmd_run(args) -> int:
     try:
         run_study(args.profile, args.overrides, only=args.only, start=args.start, end=args.end, force=args.force)
     except (RunError, config.ConfigError) as e:
-        print(f"scrit run: error: {e}", file=sys.stderr)
-        return 1
+        return fail("scrit run", e)
     return 0
 
 
 def main_run(argv: Sequence[str] | None = None) -> int:
     """``scrit run ...`` without the shared CLI (also ``python -m scrit_utils.driver ...``)."""
-    parser = argparse.ArgumentParser(prog="scrit")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="scrit")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     add_parser(sub)
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] != "run":

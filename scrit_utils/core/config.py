@@ -26,6 +26,7 @@ Relative paths inside a profile are resolved by the code that uses them against
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
@@ -270,8 +271,19 @@ def parse_overrides(overrides: Sequence[str] | Mapping[str, Any] | None) -> dict
         key = key.strip()
         if not key:
             raise ConfigError(f"override {item!r}: empty key")
-        out[key] = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({yaml_problem(e)}); "
+                              "quote the whole KEY=VALUE for the shell, e.g. 'run.notebooks=[\"01\", \"02\"]'") from None
     return out
+
+
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """One line for a YAML error: what is wrong and where (PyYAML's own text spans several lines)."""
+    mark = getattr(e, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(e, 'problem', None) or str(e).splitlines()[0]}{where}"
 
 
 # --- public API -------------------------------------------------------------------
@@ -283,9 +295,13 @@ def resolve_profile(path: str | os.PathLike) -> Path:
     alt = REPO_ROOT / p
     if not p.is_absolute() and alt.exists():
         return alt.resolve()
-    where = sorted({Path.cwd(), REPO_ROOT})
-    known = ", ".join(sorted(str(q.relative_to(REPO_ROOT)) for q in (REPO_ROOT / "configs").glob("*.yaml")))
-    raise ConfigError(f"profile not found: {path} (looked in {' and '.join(map(str, where))}); profiles: {known}")
+    where = sorted({Path.cwd().resolve(), REPO_ROOT})  # one folder when run from the repo root
+    names = sorted(str(q.relative_to(REPO_ROOT)) for q in (REPO_ROOT / "configs").glob("*.yaml"))
+    stems = {Path(n).stem: n for n in names}  # compare names, not paths: every path shares "configs/"
+    near = difflib.get_close_matches(p.stem, sorted(stems), n=1)
+    hint = f"did you mean {stems[near[0]]}? " if near else ""
+    raise ConfigError(f"profile not found: {path} (looked in {' and '.join(map(str, where))}); {hint}"
+                      f"profiles: {', '.join(names)}")
 
 
 #: keys that moved (old -> new); a profile or override still using the old one gets an error naming both
@@ -367,7 +383,7 @@ def _read_yaml(p: Path, shown: str) -> dict:
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise ConfigError(f"{shown}: invalid YAML: {e}") from None
+        raise ConfigError(f"{shown}: invalid YAML: {yaml_problem(e)}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{shown}: expected a mapping of sections at the top level")
     return dict(data)

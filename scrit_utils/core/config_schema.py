@@ -10,6 +10,7 @@ missing required key, a wrong type); :mod:`scrit_utils.core.config` calls it and
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -98,13 +99,22 @@ def _convert(value: Any, tp: Any, key: str, src: str) -> Any:
     raise ConfigError(f"{src}: {key}: unsupported schema type {tp!r}")  # pragma: no cover
 
 
+def unknown_key(src: str, prefix: str, key: Any, allowed) -> str:
+    """``configs/x.yaml: training.learning_rat: unknown key; did you mean training.learning_rate?``, or the
+    allowed keys when none is close (difflib's ratio >= 0.6: a typo, not a different word)."""
+    dotted = f"{prefix}.{key}" if prefix else str(key)
+    near = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+    if near:
+        return f"{src}: {dotted}: unknown key; did you mean {f'{prefix}.{near[0]}' if prefix else near[0]}?"
+    return f"{src}: {dotted}: unknown key (allowed: {', '.join(sorted(allowed))})"
+
+
 def build(cls: type, data: Mapping, prefix: str, src: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
     for k in data:
         if k not in fields:
-            dotted = f"{prefix}.{k}" if prefix else str(k)
-            raise ConfigError(f"{src}: {dotted}: unknown key (allowed: {', '.join(sorted(fields))})")
+            raise ConfigError(unknown_key(src, prefix, k, fields))
     kwargs = {}
     for name, f in fields.items():
         dotted = f"{prefix}.{name}" if prefix else name
@@ -125,5 +135,5 @@ def check_base_models(value: Mapping, key: str, src: str) -> dict:
     allowed = {f.name for f in dataclasses.fields(BuildConfig)} - {"world", "seed"}
     for k in value:
         if k not in allowed:
-            raise ConfigError(f"{src}: {key}.{k}: unknown key (allowed: {', '.join(sorted(allowed))})")
+            raise ConfigError(unknown_key(src, key, k, allowed))
     return json.loads(json.dumps(value))
