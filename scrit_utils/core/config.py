@@ -39,6 +39,7 @@ import yaml
 from scrit_utils.core.config_schema import ConfigError, build as _build
 from scrit_utils.core.arith_config import ArithConfig
 from scrit_utils.core.arms import ARMS
+from scrit_utils.core.rounds_config import RoundsProtocolConfig
 from scrit_utils.core.inputs import ConfigView
 from scrit_utils.core.inputs import unwrap
 
@@ -198,6 +199,8 @@ class SweepsConfig:
     model_size_data: int | None = None  # SFT examples for model sizes and rounds (None = largest data size)
     rounds: int = 1  # multi-round: rounds of regenerate -> validate -> SFT
     max_pairs: int | None = None  # self_critique.max_pairs for other critics' arms (model sizes, rounds 2+)
+    # how rounds 2..R train (continue / retrain, replay, chains); the defaults are v2's (core/rounds_config.py)
+    rounds_protocol: RoundsProtocolConfig = field(default_factory=RoundsProtocolConfig)
     readme: str = "README.md"  # study README (under run.results_dir)
     timing: str = "timing.md"  # timing report (under run.results_dir)
     # other runs (run.name) of the same design, e.g. on bases built with another seed: the README puts their
