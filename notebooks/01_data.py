@@ -22,21 +22,25 @@
 #
 # Everything this notebook computes lands in `artifacts/01_data/<hash>/` (the hash covers the
 # profile keys this stage reads); a finished stage is reused, an interrupted one resumes.
+#
+# Run it with `scrit run --profile configs/toy.yaml --only 01`, or open it in JupyterLab (`make lab`):
+# with the parameters below it then reads the study's cached stage when there is one, and otherwise
+# runs the smoke profile (tiny settings, under a minute), writing to `results/interactive/`
+# (`notebooks/README.md`).
 
 # %% tags=["parameters"]
-profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
-overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
+profile = None  # None: configs/toy.yaml when its stage for this notebook is cached, else configs/smoke.yaml
+overrides = []  # profile overrides: a list of "dotted.key=value" strings, as with scrit run --set
+write_results = False  # interactive runs write to results/interactive/; True: to results/ (the committed results)
 
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils.core import config
+from scrit_utils.core import notebook_env
 from scrit_utils.study import interpret
 from scrit_utils.pipeline import data
 
-cfg = config.load(profile, overrides)
-print(f"profile {cfg.run.name}: stage {data.STAGE}/{data.stage(cfg).hash} "
-      f"({'cached' if data.stage(cfg).done else 'to compute'})")
+cfg = notebook_env.load(profile, overrides, data.stage, write_results)
 
 # %% [markdown]
 # ## The stage
@@ -59,7 +63,15 @@ rep = data.run(cfg)
 rep.counts
 
 # %% [markdown]
+# `rep.counts`: `problems_all` problems were drawn and each generator wrote `generation.solve.n` solutions
+# per problem (`solutions_all`); `problems` and `solutions` are what step 3 kept, with their labels split
+# into `solutions_correct` and `solutions_incorrect`.
+#
 # ## Problems with reference answers
+# The first problems of the stage, with their reference answer and number of operations (`steps`),
+# then the first problem's reference solution: one line per operation, the running value after each,
+# and the final answer in `\boxed{}` -- the format the generators were trained to write and the
+# critic checks step by step.
 
 # %%
 display(rep.examples["problems"])
@@ -67,6 +79,12 @@ print(rep.examples["reference_solution"])
 
 # %% [markdown]
 # ## Solutions from several generators
+# The first sampled solutions, as written: `final_answer` is what the grader read from the
+# `\boxed{}` (empty when there is none) and `correct` compares it with the reference answer. The
+# generators sample at `generation.solve.temperature` (1.5 in the toy study, chosen so that about half
+# of the solutions are wrong), so some solutions are garbled text rather than arithmetic slips (e.g. a
+# sentence of critique vocabulary inside the first step); they count as incorrect, and the
+# `no_answer` column below counts those without a final answer.
 
 # %%
 display(rep.examples["solutions"])

@@ -29,19 +29,19 @@
 # critiques its own corruption).
 
 # %% tags=["parameters"]
-profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
-overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
+profile = None  # None: configs/toy.yaml when its stage for this notebook is cached, else configs/smoke.yaml
+overrides = []  # profile overrides: a list of "dotted.key=value" strings, as with scrit run --set
+write_results = False  # interactive runs write to results/interactive/; True: to results/ (the committed results)
 
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils.core import config
+from scrit_utils.core import notebook_env
 from scrit_utils.study import interpret
 from scrit_utils.pipeline import self_critic
 
-cfg = config.load(profile, overrides)
-st = self_critic.stage(cfg)
-print(f"stage {st.name}/{st.hash} ({'cached' if st.done else 'to compute'}), mode = {cfg.self_critique.mode}")
+cfg = notebook_env.load(profile, overrides, self_critic.stage, write_results)
+print(f"critic mode: {cfg.self_critique.mode}")
 
 # %% [markdown]
 # ## The stage
@@ -54,7 +54,12 @@ rep = self_critic.run(cfg)
 rep.counts
 
 # %% [markdown]
+# `rep.counts`: one critique per pair (`generation.critique.n`); `verdict_correct` / `verdict_incorrect`
+# count the critiques' conclusions, `unparsed` those whose conclusion could not be read.
+#
 # ## Pairs
+# The first pairs, by id: the student solution, the reference solution shown beside it (None: the
+# problem's own reference solution) and the student solution's label.
 
 # %%
 display(rep.examples["pairs"])
@@ -63,13 +68,32 @@ print(rep.examples["pairing"])
 # %% [markdown]
 # ## Critiques
 # The critic's conclusion against the known label of the student solution — a first look at
-# quality. Stage 03 decides which critiques are kept.
+# quality. The rows `correct · Incorrect` (a false alarm) and `incorrect · Correct` (a missed error)
+# are wrong critiques; stage 03 decides which critiques are kept.
 
 # %%
 rep.examples["verdicts"]
 
 # %% [markdown]
 # ## Worked examples
+# `self_critique.examples_shown` critiques drawn at random (profile seed), alternating incorrect and
+# correct student solutions: not picked to look good, so wrong critiques show up about as often as the
+# table above says. Each shows the prompt (problem, reference, student solution), the critique as
+# generated and what the parser read from it.
+#
+# How to read a step line of the toy critic: `200-11=189|199 ok` is the step's operation, the value
+# the critic computes for it (189, left of `|`), the student's value (199, right of `|`) and the
+# critic's judgement (`ok` or `wrong`). The judgement should say whether the two values are equal; the
+# toy critics copy both values well but learn that comparison slowly (`world.arith.verdict_rule`,
+# off in the study, would enforce it at decoding time).
+#
+# So a critique can be wrong in a visible way. In the toy study's run
+# (`results/runs/toy/02_self_critique.ipynb`) the first example is one: the student wrote
+# `200-11=199`, the critic computed 189, wrote `189|199 ok` and concluded "Correct" with first error
+# step -1 about an incorrect solution (a missed error, a row `incorrect · Correct` above). Its
+# correction keeps the reference answer 189, so check (ii) of stage 03 alone would keep it; check
+# (iii), verdict against label, drops it. A critique whose correction ends at the wrong number (e.g.
+# after a garbled student solution, whose steps the critic cannot follow) fails check (ii).
 
 # %%
 for text in rep.examples["worked"]:

@@ -28,19 +28,19 @@
 # default) — without critiques of correct solutions a critic learns to always find an error.
 
 # %% tags=["parameters"]
-profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
-overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
+profile = None  # None: configs/toy.yaml when its stage for this notebook is cached, else configs/smoke.yaml
+overrides = []  # profile overrides: a list of "dotted.key=value" strings, as with scrit run --set
+write_results = False  # interactive runs write to results/interactive/; True: to results/ (the committed results)
 
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils.core import config
+from scrit_utils.core import notebook_env
 from scrit_utils.study import interpret
 from scrit_utils.pipeline import validation
 
-cfg = config.load(profile, overrides)
-st = validation.stage(cfg)
-print(f"stage {st.name}/{st.hash} ({'cached' if st.done else 'to compute'}); enabled checks: {validation.enabled_checks(cfg)}")
+cfg = notebook_env.load(profile, overrides, validation.stage, write_results)
+print(f"enabled checks: {validation.enabled_checks(cfg)}")
 
 # %% [markdown]
 # ## The stage
@@ -56,7 +56,23 @@ rep = validation.run(cfg)
 rep.counts
 
 # %% [markdown]
+# `rep.counts`: `passed` critiques passed every enabled check; of those, `dropped_*` cannot be training
+# targets (no step critique after the reference analysis is cut, or a target that still mentions the
+# reference), and `passed_correct` / `passed_incorrect` are the rest by the student solution's label.
+# `sft_examples` of them form the balanced set (`sft_correct` : `sft_incorrect` =
+# `validation.correct_ratio`, so the smaller class caps the larger); `direct_checks_run` is how many
+# critiques check (i) ran on.
+#
 # ## Check (i): the direct critic on a correction
+# The first check (i) of the stage: above `---` the input the critic sees, the problem with the
+# critique's *correction* as the student solution and no reference; below it the critic's critique of
+# that correction. The critique passes check (i) only if this verdict is "Correct" with first error
+# step -1. In the toy study's run (`results/runs/toy/03_self_validation.ipynb`) the correction reaches
+# the reference answer 80 through wrong steps (its first step, `7-2=5`, is not the problem's first
+# operation, and `13*5=155` is wrong); the direct critic flags step 4 (`13*5=65|155 wrong`), so check
+# (i) rejects a correction that check (ii), which compares final answers only, would have kept. It
+# misses the wrong first step, though: without a reference it checks the arithmetic of each line, not
+# whether the line follows the question.
 
 # %%
 print(rep.examples["direct_check"] or "check (i) is switched off (validation.direct_critic_approves)")
@@ -73,7 +89,9 @@ display(Markdown("**Overall**"), rep.tables["03_pass_rates"],
 
 # %% [markdown]
 # ## Self-training set
-# One example: the input the trained critic sees (no reference) and its target.
+# One example: the input the trained critic sees (no reference) and its target, the validated
+# critique without its reference analysis. Stage 04 trains the critic to write the target given the
+# input.
 
 # %%
 print(rep.examples["sft"] or "the self-training set is empty")

@@ -33,20 +33,19 @@
 # profile, config hash, git commit and package versions produced it.
 
 # %% tags=["parameters"]
-profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
-overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
+profile = None  # None: configs/toy.yaml when its stages for this notebook are cached, else configs/smoke.yaml
+overrides = []  # profile overrides: a list of "dotted.key=value" strings, as with scrit run --set
+write_results = False  # interactive runs write to results/interactive/; True: to results/ (the committed results)
 
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils.core import config
+from scrit_utils.core import notebook_env
 from scrit_utils.study import interpret
 from scrit_utils.pipeline import training
 from scrit_utils.study import loop
 
-cfg = config.load(profile, overrides)
-for st in training.stages(cfg):
-    print(f"stage {st.name}/{st.hash}: {'cached' if st.done else 'to compute'}")
+cfg = notebook_env.load(profile, overrides, training.stages, write_results)
 
 # %% [markdown]
 # ## The stage
@@ -61,6 +60,9 @@ rep.counts
 
 # %% [markdown]
 # ## The self-training set and the fine-tuning
+# The recipe in one line, the first four examples of the set (input cut to 60 characters, target to
+# 80; notebook 03 prints one in full) and the training loss per logged step: it should fall and level
+# off; a loss that stays flat means the critic did not learn from the set.
 
 # %%
 print(rep.examples["recipe"])
@@ -72,7 +74,12 @@ if "04_training_loss" in rep.figures:
 # %% [markdown]
 # ## Base vs trained critic
 # Per-item scores of both critics (re-scored from the saved critiques and checked against
-# `metrics.json`), the paired difference with its bootstrap 95% CI and the MDE.
+# `metrics.json`), the paired difference with its bootstrap 95% CI and the MDE. Each row is a metric:
+# `items` is how many items it is computed over, `base` and `trained` the two critics' scores with
+# their 95% CIs, `trained - base (paired)` the difference on the same items, and `p` its bootstrap
+# p-value. A difference whose CI excludes 0 is a measured change. The MDE is the smallest true
+# difference these items detect with 80% power (two-sided, 5%): a true effect below it is easily
+# missed, so a CI around 0 with an MDE above the effect you look for says "cannot tell", not "no effect".
 
 # %%
 display(rep.tables["04_base_vs_trained"], rep.figures["04_base_vs_trained"])

@@ -40,19 +40,18 @@
 # once and a rerun only reads metrics.
 
 # %% tags=["parameters"]
-profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
-overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
+profile = None  # None: configs/toy.yaml when its sweep is cached, else configs/smoke.yaml (minutes, not ~28 min)
+overrides = []  # profile overrides: a list of "dotted.key=value" strings, as with scrit run --set
+write_results = False  # interactive runs write to results/interactive/; True: to results/ (the committed results)
 
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils.core import config
+from scrit_utils.core import notebook_env
 from scrit_utils.study import figures, interpret
 from scrit_utils.study import studies, sweeps
 
-cfg = config.load(profile, overrides)
-st = sweeps.scaling_stage(cfg)  # finished = this notebook's results exist
-print(f"profile {cfg.run.name}: stage {st.name}/{st.hash} ({'cached' if st.done else 'to compute'})")
+cfg = notebook_env.load(profile, overrides, sweeps.scaling_stage, write_results)  # finished = the sweep's results exist
 
 # %% [markdown]
 # ## Data for every arm, then train and evaluate every point
@@ -68,10 +67,15 @@ rep = studies.scaling(cfg)
 rep.counts
 
 # %% [markdown]
+# `rep.counts`: `points` are the measured rows (one per study, arm, size and SFT seed, the base
+# critic's included); `trained_points` the rows that needed an SFT run. The "data for ..." lines above
+# name the arms whose stages 01-03 were run or read.
+#
 # ## Sweep design and budget
-# The counts below are computed from the profile. The time estimate uses the calibration measured
-# on this 2-core machine (TOY_WORLD_CALIBRATION.md): about 0.26 s per SFT step (batch 32, 0.5M
-# parameters) and about 6 s per 600 evaluated critiques; it is a plan, the measured times are in
+# The counts below are computed from the profile. The planned time uses measurements made on the
+# study's 2-core machine in the dev pilot (2026-12-03; `scrit_utils/study/studies.py`,
+# `design_table`): about 0.45 s per SFT step (batch 32, toy-409k) and about 6 s per 600 evaluated
+# critiques; generating the arms' data is not included. It is a plan: the measured times are in
 # `results/timing.md` at the end of the study.
 
 # %%
@@ -79,8 +83,24 @@ rep.examples["design"]
 
 # %% [markdown]
 # ## Tables: seed means with 95% CIs, gains over the base (paired), trends
-# Wide tables: one row per critic, one column per sweep level, `mean [95% CI]`. The full long
-# tables (every metric, SEs, seeds, items) are saved under `results/tables/<profile>/05_*`.
+# Wide tables: one row per critic, one column per number of self-training examples, `mean [95% CI]`;
+# an empty cell is a size that arm was not trained at. The full long tables (every metric, SEs,
+# seeds, items) are saved under `results/tables/<profile>/05_*`.
+#
+# The data sizes are the profile's `sweeps.data_sizes` (toy study: 0, 64, 128, 256, 512, 1024) for
+# SCRIT and `sweeps.baseline_data_sizes` (128 and 1024) for the two baselines. An arm with fewer
+# validated critiques than a size asks for trains on all it has, and the column shows the size it
+# really got: in the toy study the direct critic's 1024 became 224.
+#
+# **Trends.** The data-size slope is in points per *level*, the levels being the sizes measured for
+# that arm in increasing order (0 = the base critic, then 1, 2, ...). For SCRIT the first level adds
+# 64 examples to none and each later level doubles the data; for the baselines (0, 128, 1024) the
+# second level spans three doublings, so their per-level slopes are not on SCRIT's scale: compare the
+# arms through the paired gains at the same size (the gain tables), not through these slopes. (The
+# `unit` column's "0 = base, then each doubling" holds from level 1 on, and only for SCRIT's sizes.)
+# The model-size slope is per doubling of parameters (OLS on log2 parameters; the four toy sizes span
+# 66k to 709k, about 3.4 doublings). `levels` is the number of points in each trend; Spearman's rho
+# is computed over the level means, and with 3-6 levels its exact p-value can hardly reach 0.05.
 
 # %%
 for m, scores, gains in rep.examples["wide"]:
@@ -102,7 +122,7 @@ for fig in rep.figures.values():
     display(fig)
 if "no_loss" in rep.examples:
     print(rep.examples["no_loss"])
-print(rep.examples["done"])
+print(rep.examples["done"])  # the notebook's wall time (the whole sweep when it was computed, seconds when cached)
 
 # %% tags=["interpretation"]
 display(Markdown(interpret.scaling_05(rep.examples["gains"], rep.examples["trend_rows"])))

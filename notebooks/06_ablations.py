@@ -34,20 +34,19 @@
 # and a verdict computed from them; `results/timing.md` is written from the stage manifests.
 
 # %% tags=["parameters"]
-profile = "configs/toy.yaml"  # the study profile: an interactive run reads the study's cached stages
-overrides = []  # optional profile overrides: a list of strings, as with scrit run --set
+profile = None  # None: configs/toy.yaml when its ablations are cached, else configs/smoke.yaml (minutes)
+overrides = []  # profile overrides: a list of "dotted.key=value" strings, as with scrit run --set
+write_results = False  # False: README and timing go to results/interactive/; True: rewrite results/README.md etc.
 
 # %%
 from IPython.display import Markdown, display
 
-from scrit_utils.core import config
+from scrit_utils.core import notebook_env
 from scrit_utils.study import figures, interpret, claims as study_report
 from scrit_utils.study import studies, sweeps
 
-cfg = config.load(profile, overrides)
-st = sweeps.ablation_stage(cfg)
-print(f"stage {st.name}/{st.hash}; ablation data size {sweeps.ablation_size(cfg)}, "
-      f"seeds {list(cfg.sweeps.seeds)}, SFT {studies.budget_text(cfg)}")
+cfg = notebook_env.load(profile, overrides, sweeps.ablation_stage, write_results)
+print(f"ablation data size {sweeps.ablation_size(cfg)}, seeds {list(cfg.sweeps.seeds)}, SFT {studies.budget_text(cfg)}")
 
 # %% [markdown]
 # ## Train and evaluate every variant
@@ -60,12 +59,21 @@ print(f"stage {st.name}/{st.hash}; ablation data size {sweeps.ablation_size(cfg)
 rep = studies.ablations(cfg)
 rep.counts
 
+# %% [markdown]
+# The training set each variant got: `examples` and how many of them are critiques of correct
+# solutions (`correct`); `note` says why a variant got fewer examples than asked for. The profile's
+# `ablations.variants` lists the variants run (the toy study: baseline and no_validation; the others
+# run in `configs/toy-full.yaml`, whose results are `results/README.toy-full.md`).
+
 # %%
 display(Markdown("**Training-set size per variant** (fewer than asked = not enough validated critiques)"),
         rep.tables["06_ablation_sizes"])
 
 # %% [markdown]
 # ## Each variant minus the baseline (paired over items and seeds)
+# One table per metric: the variant's score minus the baseline's on the same items, mean over SFT
+# seeds with its 95% CI, at the ablation data size (the column). A CI that includes 0 means this
+# design cannot tell the variant from the baseline.
 
 # %%
 for m, gains in rep.examples["wide"]:
@@ -77,7 +85,11 @@ display(rep.figures["06_ablations"])
 # Notebook 05's points are read from its summary stage (it must have run), notebook 04's critics
 # from its evaluation stages (when they ran in this profile). Each claim gives the paper's effect,
 # ours with its paired 95% CI, the minimal detectable effect (MDE) and the verdict: *inconclusive*
-# where the MDE is above the paper's effect.
+# where the MDE is above the paper's effect. `paper` is the paper's effect in the same unit (points,
+# points per level, points per doubling), `ours [95% CI]` our paired estimate. Claims this profile
+# does not measure (e.g. rounds with `sweeps.rounds: 1`, ablation variants not in
+# `ablations.variants`) are listed as not measured. The bottom line below the table is the one that
+# opens `results/README.md` (`sweeps.readme` under `results/interactive/` for an interactive run).
 
 # %%
 display(rep.examples["claims"], Markdown(rep.examples["bottom_line"]))

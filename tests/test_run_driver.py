@@ -26,11 +26,20 @@ def test_discover_and_select():
 
 
 @pytest.mark.parametrize("num", ["00", "01", "02", "03", "04", "05", "06"])
-def test_notebooks_convert_with_study_default_parameters(num):
+def test_notebooks_convert_with_interactive_default_parameters(num):
     nb = run.to_notebook(run.discover()[num])
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(params) == 1 and 'profile = "configs/toy.yaml"' in params[0].source  # the study profile
-    assert num == "00" or "overrides = []" in params[0].source
+    assert len(params) == 1
+    defaults: dict = {}
+    exec(params[0].source, defaults)  # the parameters cell is plain assignments
+    assert defaults["write_results"] is False  # interactive runs never overwrite the committed results
+    if num == "00":  # builds from the study profile's world; its inputs are the committed ones
+        assert defaults["profile"] == "configs/toy.yaml" and defaults["table_stem"] is None
+        assert (REPO / defaults["bench_dir"] / "summary.json").exists()
+        assert all((REPO / "models" / g).is_dir() for g in defaults["bench_generators"])
+    else:  # notebook_env.load picks the study's profile when its stages are cached, else smoke
+        assert defaults["profile"] is None and defaults["overrides"] == []
+        assert "notebook_env.load(profile, overrides, " in nb.cells[params and nb.cells.index(params[0]) + 1].source
     # the notebook ends with its reading of the result, written by the package from the numbers
     assert "interpretation" in nb.cells[-1].metadata.get("tags", []) and "interpret." in nb.cells[-1].source
     assert nb.metadata["kernelspec"]["name"] == "python3"
