@@ -1,5 +1,5 @@
-"""The toy base models' recipe as data: sizes, phases and :class:`BuildConfig` (a profile's
-``base_models`` section). On the core floor so the profile schema checks that section's keys without
+"""The toy base models' recipe as data: sizes, phases, the named recipes (:data:`RECIPES`: v2 = the
+committed models, v3 = issue #24's) and :class:`BuildConfig` (a profile's ``base_models`` section). On the core floor so the profile schema checks that section's keys without
 importing the builder (:mod:`scrit_utils.toy_models.build` runs the recipe and re-exports these)::
 
     from scrit_utils.core.toy_recipe import BuildConfig, SIZES
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from scrit_utils.core.arith_config import ArithConfig
 
 TOKENIZER_DIR = "tokenizer"
-#: batch kinds a phase can mix
-BATCH_KINDS = ("drill", "solve", "direct", "contrastive")
+#: batch kinds a phase can mix; "inject" (v3) = the bug-injection instruction: a correct solution in the
+#: study's bug-injection prompt -> the world's injected solution between the INJECTED_SOLUTION markers
+BATCH_KINDS = ("drill", "solve", "direct", "contrastive", "inject")
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,20 @@ class Phase:
 
     name: str
     share: float
-    mix: tuple[float, float, float, float]  # drill, solve, direct, contrastive
+    mix: tuple[float, ...]  # drill, solve, direct, contrastive, inject
     lr: float
     warmup: int = 50
     verdict_weight: float = 2.0
     copy_weight: float = 10.0
     ref_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        # a 4-weight mix was written before the inject kind existed (the v2 recipe, older profiles, the
+        # build_info of the committed models): it means no inject batches. A trailing 0 weight leaves
+        # random.choices' draw unchanged (same cumulative weights, one random() call), so v2 batches are
+        # exactly what they were.
+        if len(self.mix) == len(BATCH_KINDS) - 1:
+            object.__setattr__(self, "mix", (*self.mix, 0.0))
 
 
 #: the v2 recipe (models/README.md says why each phase is there; pilots on toy-150k, 3996 steps)
@@ -72,6 +81,24 @@ RECIPE: tuple[Phase, ...] = (
     Phase("critique", share=0.65, mix=(0.1, 0.4, 0.15, 0.35), lr=1.5e-3, warmup=100, verdict_weight=5.0,
           ref_weight=5.0),
 )
+
+#: the v3 recipe (issue #24 item 3): v2's two phases, with the bug-injection instruction mixed into the critique
+#: phase as one more batch kind, so the bases can write the bug themselves as an instruct LLM does (the paper's
+#: bug-injection arm). Its share (10%) is taken from solving (40% -> 35%), which it partly replaces (an inject
+#: target recomputes every step after the error). Not piloted yet: to be checked on the dev pilot before the
+#: builds are frozen (results/pilot/PREREGISTRATION_v3.md). The step floor that makes every size competent is
+#: BuildConfig.min_train_steps (configs/base_models/v3_world.yaml), not a phase.
+RECIPE_V3: tuple[Phase, ...] = (
+    Phase("solve", share=0.35, mix=(0.0, 1.0, 0.0, 0.0, 0.0), lr=2e-3, warmup=100),
+    Phase("critique", share=0.65, mix=(0.1, 0.35, 0.15, 0.35, 0.1), lr=1.5e-3, warmup=100, verdict_weight=5.0,
+          ref_weight=5.0),
+)
+
+#: named recipes a profile selects with ``base_models.recipe: <name>``
+RECIPES: dict[str, tuple[Phase, ...]] = {"v2": RECIPE, "v3": RECIPE_V3}
+#: the ``recipe_version`` a build of each named recipe records; a model dir counts as current only for its
+#: own version (v2 = 3: the committed models/ and models/seed1/ must stay current)
+RECIPE_VERSIONS: dict[str, int] = {"v2": 3, "v3": 4}
 
 _HARD_WORLD = dict(max_start=999, max_addend=999, max_factor=19, max_value=9999)
 
@@ -91,15 +118,26 @@ class BuildConfig:
     copy_world: ArithConfig = field(default_factory=lambda: ArithConfig(**_HARD_WORLD))
     direct_world: ArithConfig = field(default_factory=lambda: ArithConfig(**_HARD_WORLD))
     seed_wrong_fraction: float = 0.5
+    # a named recipe (RECIPES; the profile's ``recipe: v3``) or a list of phases; recipe_name says which named
+    # recipe the phases are (or are a variant of): it sets the recipe_version the build records
     recipe: tuple[Phase, ...] = RECIPE
-    # compute-scaled step count: steps_base at steps_ref_params parameters
+    recipe_name: str = "v2"
+    # the share of the direct seed critiques drawn from the study's world instead of direct_world: 0 (v2, v3)
+    # keeps the base blind without a reference; > 0 gives a smaller reference gap (the headroom variant)
+    direct_inworld_fraction: float = 0.0
+    # copy this tokenizer dir into out_dir/tokenizer instead of training one, so several builds share one
+    # tokenizer and the build seed varies only the models' training (v2's seed1/ was made so by hand)
+    tokenizer_from: str | None = None
+    # compute-scaled step count: steps_base at steps_ref_params parameters, never below min_train_steps
     steps_base: int = 4000
     steps_ref_params: int = 150_000
     steps_exponent: float = 0.3
+    min_train_steps: int = 0  # floor on the compute-scaled count (before steps_scale); 0 = none (v2)
     steps_scale: float = 1.0  # multiply every size's step count (pilots, tests)
     max_steps: int | None = None  # hard cap on the total steps (tests)
     solve_batch: int = 32
     seed_batch: int = 16
+    inject_batch: int = 16  # bug-injection examples per inject batch (about as long as a seed critique)
     drill_batch: int = 24  # sequences of drill_lines_per_seq lines each
     drill_lines_per_seq: int = 6
     min_lr_ratio: float = 0.1
@@ -111,18 +149,38 @@ class BuildConfig:
     jobs: int = 2  # models trained concurrently (separate processes)
 
     def __post_init__(self) -> None:
+        if isinstance(self.recipe, str):  # a named recipe: its phases, and its name for the recipe_version
+            if self.recipe not in RECIPES:
+                raise ValueError(f"base_models.recipe: unknown recipe {self.recipe!r}; named recipes: {list(RECIPES)}")
+            object.__setattr__(self, "recipe_name", self.recipe)
+            object.__setattr__(self, "recipe", RECIPES[self.recipe])
+        if self.recipe_name not in RECIPE_VERSIONS:
+            raise ValueError(f"base_models.recipe_name: unknown recipe {self.recipe_name!r}; named recipes: "
+                             f"{list(RECIPE_VERSIONS)}")
+        if not 0.0 <= self.direct_inworld_fraction <= 1.0:
+            raise ValueError(f"base_models.direct_inworld_fraction: must be in [0, 1], got {self.direct_inworld_fraction}")
+        if self.min_train_steps < 0:
+            raise ValueError(f"base_models.min_train_steps: must be >= 0, got {self.min_train_steps}")
         if not self.recipe:
             raise ValueError("base_models.recipe: needs at least one phase")
         for i, ph in enumerate(self.recipe):
             if len(ph.mix) != len(BATCH_KINDS) or min(ph.mix) < 0 or sum(ph.mix) <= 0:
                 raise ValueError(f"base_models.recipe[{i}] ({ph.name}): mix needs {len(BATCH_KINDS)} weights "
-                                 f"{BATCH_KINDS}, non-negative, not all 0; got {ph.mix}")
+                                 f"{BATCH_KINDS} (or the first {len(BATCH_KINDS) - 1}: no inject), non-negative, "
+                                 f"not all 0; got {ph.mix}")
             if ph.share <= 0:
                 raise ValueError(f"base_models.recipe[{i}] ({ph.name}): share must be > 0, got {ph.share}")
 
+    @property
+    def recipe_version(self) -> int:
+        """What ``build_info.json`` records; :func:`scrit_utils.toy_models.info.is_current` compares it."""
+        return RECIPE_VERSIONS[self.recipe_name]
+
     def steps_for(self, n_params: int) -> int:
-        """Total optimizer steps of a model with ``n_params`` parameters (compute-scaled)."""
-        n = self.steps_base * (n_params / self.steps_ref_params) ** self.steps_exponent * self.steps_scale
+        """Total optimizer steps of a model with ``n_params`` parameters: compute-scaled, at least
+        ``min_train_steps`` (v2's toy-66k learned nothing in its 3123), then ``steps_scale`` and ``max_steps``."""
+        scaled = self.steps_base * (n_params / self.steps_ref_params) ** self.steps_exponent
+        n = max(scaled, self.min_train_steps) * self.steps_scale
         n = min(int(round(n)), self.max_steps) if self.max_steps else int(round(n))
         return max(len(self.recipe), n)  # every phase runs at least one step
 

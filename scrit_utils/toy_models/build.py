@@ -26,6 +26,13 @@ The bases play the part an instruction-tuned LLM plays in the paper:
 Ground-truth critiques (:func:`scrit_utils.worlds.arith.seed_critiques`, ``seed`` split) are the
 ONLY use of ground-truth step labels anywhere in the project.
 
+**v3** (issue #24; ``recipe: v3``, ``configs/base_models/v3_world.yaml``): the same loop with one more batch kind,
+``inject`` (the bug-injection instruction: the study's bug-injection prompt on a correct solution -> the world's
+injected solution between the markers; :func:`scrit_utils.toy_models.data.inject_pair`), a step floor
+(``min_train_steps``) so that every size is competent, and build plans (:func:`plan_from_dict`): several build
+seeds sharing one tokenizer (``tokenizer_from``) and named variants, e.g. the critic size with a share of its
+direct seed critiques drawn in-world (``direct_inworld_fraction``: a smaller reference gap).
+
 Restartable per model: a model dir with ``build_info.json`` marked complete is skipped; a run that
 dies resumes from ``<dir>.ckpt/`` (saved every ``ckpt_every`` steps; batches are a pure function of
 (seed, model, step), so a resumed run sees the same batches and ends in the same weights).
@@ -35,6 +42,7 @@ Usage::
     from scrit_utils.toy_models.build import BuildConfig, build_base_models
     build_base_models(BuildConfig(out_dir="models", sizes=("toy-66k",)))
     # CLI (scrit_utils/toy_models/cli.py):  scrit build-base-models --profile configs/base_models/v2_world.yaml
+    build_many([cfg for _, cfg in plan_from_dict({"recipe": "v3", "seeds": [0, 1], "out_dir": "m/seed{seed}"})])
 """
 from __future__ import annotations
 
@@ -46,24 +54,32 @@ import random
 import shutil
 import time
 from pathlib import Path
+from typing import Sequence
 
-from scrit_utils.toy_models.data import Encoder, collate, encode_pools
+from scrit_utils.toy_models.data import Encoder, collate, encode_pools, inject_pair
 from scrit_utils.toy_models.info import RECIPE_VERSION, _git_sha, _write_log, is_complete, is_current, steps_done
 from scrit_utils.core.records import write_json
 from scrit_utils.core.toy_recipe import (  # noqa: F401 (the recipe is data, on the core floor)
-    BATCH_KINDS, RECIPE, SIZES, TOKENIZER_DIR, _HARD_WORLD, BuildConfig, Phase, SizeSpec)
+    BATCH_KINDS, RECIPE, RECIPE_V3, RECIPE_VERSIONS, RECIPES, SIZES, TOKENIZER_DIR, _HARD_WORLD, BuildConfig, Phase,
+    SizeSpec)
 from scrit_utils.worlds import arith
 from scrit_utils.toy_models.tokenizer import build_tokenizer
 
 # --- model + tokenizer ------------------------------------------------------------------
 def ensure_tokenizer(cfg: BuildConfig):
-    """Train (or load) the shared toy tokenizer under ``out_dir/tokenizer``."""
+    """Train (or load) the shared toy tokenizer under ``out_dir/tokenizer``; with ``tokenizer_from`` copy
+    that one there instead (several builds, one tokenizer)."""
     from transformers import AutoTokenizer
-
 
     d = Path(cfg.out_dir) / TOKENIZER_DIR
     if not (d / "tokenizer.json").exists():
-        build_tokenizer(d, seed=cfg.seed, vocab_size=cfg.vocab_size, config=cfg.world)
+        if cfg.tokenizer_from:
+            src = Path(cfg.tokenizer_from)
+            if not (src / "tokenizer.json").exists():
+                raise FileNotFoundError(f"base_models.tokenizer_from: {src} has no tokenizer.json")
+            shutil.copytree(src, d, dirs_exist_ok=True)
+        else:
+            build_tokenizer(d, seed=cfg.seed, vocab_size=cfg.vocab_size, config=cfg.world)
     return AutoTokenizer.from_pretrained(str(d))
 
 
@@ -87,8 +103,9 @@ def n_params(model) -> int:
 
 
 def seed_examples(cfg: BuildConfig) -> dict[str, list]:
-    """The seed of ground-truth critiques per format (module doc): direct from ``direct_world``;
-    contrastive from the study's world plus ``n_seed_copy`` from ``copy_world`` (independent draws)."""
+    """The seed of ground-truth critiques per format (module doc): direct from ``direct_world`` (a share
+    ``direct_inworld_fraction`` from the study's world instead, its own draw); contrastive from the study's
+    world plus ``n_seed_copy`` from ``copy_world`` (independent draws)."""
     def draw(n: int, world: arith.ArithConfig, stream: str, mode: str) -> list:
         if n <= 0:
             return []
@@ -96,7 +113,9 @@ def seed_examples(cfg: BuildConfig) -> dict[str, list]:
         return [e for e in arith.seed_critiques(cfg.seed, n, world, cfg.seed_wrong_fraction, stream=stream)
                 if e.mode == mode]
 
-    return {"direct": draw(cfg.n_seed_direct, cfg.direct_world, "seed-direct", "direct"),
+    n_inworld = round(cfg.direct_inworld_fraction * cfg.n_seed_direct)  # 0 in v2/v3: the same draw as before
+    return {"direct": draw(cfg.n_seed_direct - n_inworld, cfg.direct_world, "seed-direct", "direct")
+            + draw(n_inworld, cfg.world, "seed-direct-inworld", "direct"),
             "contrastive": draw(cfg.n_seed_contrastive, cfg.world, "seed-contrastive", "contrastive")
             + draw(cfg.n_seed_copy, cfg.copy_world, "seed-copy", "contrastive")}
 
@@ -109,6 +128,13 @@ def make_batch(cfg: BuildConfig, phase: Phase, enc: Encoder, pools: dict, name: 
         probs = arith.generate_problems(cfg.seed * 1_000_003 + step, cfg.solve_batch, "train", cfg.world,
                                         stream=f"solve/{name}")
         items = [enc.pair(arith.solve_messages(p), p.reference_solution) for p in probs]
+    elif kind == "inject":  # the bug-injection instruction on fresh train-split problems (v3)
+        probs = arith.generate_problems(cfg.seed * 1_000_003 + step, cfg.inject_batch, "train", cfg.world,
+                                        stream=f"inject/{name}")
+        items = []
+        for p in probs:
+            msgs, target, _ = inject_pair(p, random.Random(f"{cfg.seed}/{name}/inject/{step}/{p.id}"))
+            items.append(enc.pair(msgs, target))
     elif kind == "drill":
         items = [enc.drill(arith.drill_lines(rng, cfg.drill_lines_per_seq, cfg.world)) for _ in range(cfg.drill_batch)]
     else:
@@ -176,12 +202,14 @@ def train_one(cfg: BuildConfig, size: str, progress: bool = True, stop_after: in
     if size not in SIZES:
         raise ValueError(f"unknown base model size {size!r}; known: {list(SIZES)}")
     out = Path(cfg.out_dir) / size
-    if is_current(out):
+    if is_current(out, cfg.recipe_version):
         return out
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = _Run(cfg, size)
     examples = seed_examples(cfg)
+    # the log has a loss column per batch kind the recipe mixes (v2: the four it always had)
+    kinds = [k for i, k in enumerate(BATCH_KINDS) if any(p.mix[i] > 0 for p in cfg.recipe)]
     t0 = time.time()
     bar = tqdm(total=run.total, initial=run.step, desc=size, disable=not progress, mininterval=5)
     for phase, (lo, hi) in zip(cfg.recipe, run.bounds):
@@ -201,7 +229,7 @@ def train_one(cfg: BuildConfig, size: str, progress: bool = True, stop_after: in
                 run.log.append({"step": run.step, "phase": phase.name, "elapsed_s": round(run.elapsed + time.time() - t0, 1),
                                 "lr": round(lr_at(run.step - 1 - lo, hi - lo, phase, cfg.min_lr_ratio), 6),
                                 **{f"loss_{k}": round(sum(acc[k]) / len(acc[k]), 4) if acc.get(k) else None
-                                   for k in BATCH_KINDS}})
+                                   for k in kinds}})
                 acc = {}
             if run.step % cfg.ckpt_every == 0 and run.step < run.total:
                 run.save_ckpt(opt, run.elapsed + time.time() - t0)
@@ -246,14 +274,17 @@ def _save_model(cfg: BuildConfig, run: _Run, train_s: float) -> None:
                      max_new_tokens=512).save_pretrained(str(out))
     _write_log(out, run.log)
     write_json(out / "build_info.json", {
-        "recipe_version": RECIPE_VERSION,
+        "recipe_version": cfg.recipe_version,
+        "recipe_name": cfg.recipe_name,
         "size": dataclasses.asdict(SIZES[run.size]),
         "steps": run.total,
         "phases": [{"name": p.name, "start": lo, "end": hi} for p, (lo, hi) in zip(cfg.recipe, run.bounds)],
         "n_params": n_params(run.model),
         "train_seconds": round(train_s, 1),
         "build_config": _cfg_dict(cfg),
-        "seed_critiques": {"direct": cfg.n_seed_direct, "contrastive": cfg.n_seed_contrastive,
+        "seed_critiques": {"direct": cfg.n_seed_direct,
+                           "direct_inworld": round(cfg.direct_inworld_fraction * cfg.n_seed_direct),
+                           "contrastive": cfg.n_seed_contrastive,
                            "copy_contrastive": cfg.n_seed_copy, "wrong_fraction": cfg.seed_wrong_fraction,
                            "split": "seed", "made_by": "scrit_utils.worlds.arith.seed_critiques"},
         "git_sha": _git_sha(),
@@ -311,7 +342,7 @@ def config_from_dict(d: dict) -> BuildConfig:
     for key in ("world", "copy_world", "direct_world"):
         if key in d:
             d[key] = _world(d[key], key)
-    if "recipe" in d:
+    if "recipe" in d and not isinstance(d["recipe"], str):  # a name (recipe: v3) is resolved by BuildConfig
         d["recipe"] = tuple(_phase(p, i) for i, p in enumerate(d["recipe"]))
     if "sizes" in d:
         d["sizes"] = tuple(d["sizes"])
@@ -320,21 +351,76 @@ def config_from_dict(d: dict) -> BuildConfig:
 
 def build_base_models(cfg: BuildConfig) -> list[Path]:
     """Tokenizer + every size in ``cfg.sizes``; up to ``cfg.jobs`` trainings run concurrently."""
-    for s in cfg.sizes:
-        if s not in SIZES:
-            raise ValueError(f"unknown base model size {s!r}; known: {list(SIZES)}")
-    ensure_tokenizer(cfg)
-    todo = [s for s in cfg.sizes if not is_current(Path(cfg.out_dir) / s)]
-    # most expensive first so the greedy schedule balances the workers
-    todo.sort(key=lambda s: -SIZES[s].hidden ** 2 * SIZES[s].layers)
-    if cfg.jobs <= 1 or len(todo) <= 1:
-        for s in todo:
+    return build_many([cfg])
+
+
+def build_many(cfgs: Sequence[BuildConfig]) -> list[Path]:
+    """Every size of every build (a plan's seeds and variants) in one pool of ``jobs`` trainings, so the
+    small ones fill in beside the large ones; model dirs current for their recipe version are skipped."""
+    for cfg in cfgs:
+        for s in cfg.sizes:
+            if s not in SIZES:
+                raise ValueError(f"unknown base model size {s!r}; known: {list(SIZES)}")
+    for cfg in cfgs:
+        ensure_tokenizer(cfg)
+    todo = [(cfg, s) for cfg in cfgs for s in cfg.sizes if not is_current(Path(cfg.out_dir) / s, cfg.recipe_version)]
+    # most expensive first so the greedy schedule balances the workers (stable: plan order within a size)
+    todo.sort(key=lambda t: -SIZES[t[1]].hidden ** 2 * SIZES[t[1]].layers)
+    jobs = min((c.jobs for c in cfgs), default=1)
+    if jobs <= 1 or len(todo) <= 1:
+        for cfg, s in todo:
             train_one(cfg, s)
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=mp.get_context("spawn")) as ex:
-            list(ex.map(_worker, [(_cfg_dict(cfg), s) for s in todo]))
-    return [Path(cfg.out_dir) / s for s in cfg.sizes]
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
+            list(ex.map(_worker, [(_cfg_dict(cfg), s) for cfg, s in todo]))
+    return [Path(cfg.out_dir) / s for cfg in cfgs for s in cfg.sizes]
 
+
+# --- build plans: several build seeds and named variants (a profile's base_models.seeds / .variants) ------------
+PLAN_KEYS = ("seeds", "variants")
+
+
+def plan_from_dict(d: dict, seeds: Sequence[int] | None = None,
+                   variants: Sequence[str] | None = None) -> list[tuple[str, BuildConfig]]:
+    """``(name, BuildConfig)`` of every build a profile asks for: the main build (``"main"``) and each named
+    variant of ``base_models.variants`` (its keys over the main ones), each at every seed of
+    ``base_models.seeds`` (a variant may list its own; default: the one ``seed``). ``out_dir`` names a seed's
+    folder with ``{seed}`` (required for several seeds); a variant needs its own ``out_dir``, since a model dir
+    is named by its size only. ``seeds`` / ``variants`` (CLI) replace the profile's lists; ``variants=[]``
+    builds the main build only."""
+    d = dict(d)
+    plan_seeds = d.pop("seeds", None)
+    named = d.pop("variants", None) or {}
+    if not isinstance(named, dict):
+        raise ValueError(f"base_models.variants: expected a mapping of name -> settings, got {named!r}")
+    if variants is not None:
+        unknown = [v for v in variants if v not in named]
+        if unknown:
+            raise ValueError(f"unknown variant(s) {unknown}; the profile's base_models.variants: {list(named)}")
+        named = {v: named[v] for v in variants}
+    plan: list[tuple[str, BuildConfig]] = []
+    owner: dict[Path, str] = {}
+    for name, over in [("main", {}), *named.items()]:
+        where = "base_models" if name == "main" else f"base_models.variants.{name}"
+        if not isinstance(over, dict):
+            raise ValueError(f"{where}: expected a mapping of settings, got {over!r}")
+        over = dict(over)
+        own_seeds = over.pop("seeds", plan_seeds)
+        s_list = list(dict.fromkeys(int(x) for x in (seeds if seeds is not None else own_seeds or [d.get("seed", 0)])))
+        template = str(over.get("out_dir", d.get("out_dir", "models")))
+        if len(s_list) > 1 and "{seed}" not in template:
+            raise ValueError(f"{where}.out_dir: {template!r} needs a {{seed}} placeholder to hold seeds {s_list}")
+        for seed in s_list:
+            try:
+                cfg = config_from_dict({**d, **over, "seed": seed, "out_dir": template.replace("{seed}", str(seed))})
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
+            for size in cfg.sizes:
+                key = Path(cfg.out_dir) / size
+                if owner.setdefault(key, name) != name:
+                    raise ValueError(f"{where}.out_dir: {key} is also built by {owner[key]!r}; give each its own out_dir")
+            plan.append((name, cfg))
+    return plan

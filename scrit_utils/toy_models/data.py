@@ -3,16 +3,19 @@
 :class:`Encoder` turns a chat prompt and its target into ids with per-token loss weights (loss on the
 target only; verdict tokens, the compared values of a ``wrong`` line and, in contrastive targets, the
 reference-determined values weighted as a recipe :class:`~scrit_utils.toy_models.build.Phase` says);
-:func:`collate` pads a batch. Used by :mod:`scrit_utils.toy_models.build`::
+:func:`inject_pair` is the bug-injection instruction (v3's inject batches); :func:`collate` pads a batch.
+Used by :mod:`scrit_utils.toy_models.build`::
 
     enc = Encoder(tok, verdict_weight=2.0, copy_weight=10.0, ref_weight=5.0)
     ids, weights = enc.pair(arith.contrastive_messages(p, sol.text), target, mode="contrastive")
 """
 from __future__ import annotations
 
+import random
 import re
 from typing import Sequence
 
+from scrit_utils.core.records import Problem, Solution
 from scrit_utils.critique import prompts
 from scrit_utils.worlds import arith
 
@@ -87,6 +90,19 @@ def reference_value_spans(target: str) -> list[tuple[int, int]]:
         cut += len(prompts.CORRECTION_HEADER)
         spans += [(m.start() + cut, m.end() + cut) for m in re.finditer(r"\d+", target[cut:])]
     return spans
+
+
+def inject_pair(problem: Problem, rng: random.Random) -> tuple[list, str, Solution]:
+    """The bug-injection instruction as an instruct LLM would be taught it: the study's bug-injection prompt
+    (:func:`~scrit_utils.critique.prompts.bug_injection_messages`, compact variant) on the problem's correct
+    solution -> the world's injected solution (:func:`scrit_utils.worlds.arith.inject_error`: one error, later
+    steps follow from it) between the INJECTED_SOLUTION markers, the form the study's bug-injection stage
+    reads back (``pipeline.self_critic.extract_injected``). Returns (messages, target, injected solution)."""
+    correct = arith.reference_solution(problem)
+    wrong = arith.inject_error(problem, rng)
+    msgs = prompts.bug_injection_messages(problem.question, correct.text, variant="compact")
+    target = f"{prompts.INJECTED_SOLUTION_START}\n{wrong.text}\n{prompts.INJECTED_SOLUTION_END}"
+    return msgs, target, wrong
 
 
 def collate(batch: list[tuple[list[int], list[float]]], pad_id: int):

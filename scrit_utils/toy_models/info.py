@@ -4,7 +4,8 @@ version? how many steps?) and the training log files written beside it.
 Usage::
 
     from scrit_utils.toy_models.info import is_current
-    is_current(Path("models/toy-150k"))   # complete and built by this recipe version
+    is_current(Path("models/toy-150k"))   # complete and built by the v2 recipe's version
+    is_current(Path("models/v3/seed0/toy-150k"), BuildConfig(recipe="v3").recipe_version)
 """
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import subprocess
 from pathlib import Path
 
 from scrit_utils.core.records import atomic_write_text, write_json
+from scrit_utils.core.toy_recipe import RECIPE_VERSIONS
 
-#: bump when the recipe's logic changes (recorded in build_info; a dir built by another version is rebuilt)
-RECIPE_VERSION = 3
+#: the v2 recipe's version (the committed models); each named recipe has its own (core/toy_recipe.py
+#: RECIPE_VERSIONS): bump it when that recipe's logic changes (a dir built by another version is rebuilt)
+RECIPE_VERSION = RECIPE_VERSIONS["v2"]
 
 
 def _info(model_dir: Path) -> dict:
@@ -33,10 +36,10 @@ def is_complete(model_dir: Path) -> bool:
     return bool(_info(model_dir).get("complete"))
 
 
-def is_current(model_dir: Path) -> bool:
-    """Complete and built by this recipe version (``build_base_models`` skips only these)."""
+def is_current(model_dir: Path, version: int = RECIPE_VERSION) -> bool:
+    """Complete and built by recipe version ``version`` (default v2's; ``build_base_models`` skips only these)."""
     i = _info(model_dir)
-    return bool(i.get("complete")) and i.get("recipe_version") == RECIPE_VERSION
+    return bool(i.get("complete")) and i.get("recipe_version") == version
 
 
 def steps_done(info: dict) -> int:
