@@ -15,7 +15,7 @@ from typing import Sequence
 
 from scrit_utils.core import config
 from scrit_utils.core.cli_args import OneLineParser, fail
-from scrit_utils.toy_models.build import SIZES, build_base_models, config_from_dict
+from scrit_utils.toy_models.build import SIZES, build_many, plan_from_dict
 from scrit_utils.worlds import arith
 
 
@@ -48,6 +48,8 @@ examples:
   scrit build-base-models --profile configs/toy.yaml --seed 1 --out models/seed1   # build seed 1 (make study-seed1
                                                           # first copies models/tokenizer there, to share it)
   scrit build-base-models --profile configs/toy.yaml --sizes toy-66k --steps-scale 0.1 --out /tmp/m  # quick try
+  scrit build-base-models --profile configs/base_models/v3_world.yaml     # v3: its seeds and variants
+  scrit build-base-models --profile configs/base_models/v3_world.yaml --seeds 0 --variants   # seed 0, no variant
 
 sizes: {', '.join(SIZES)}"""
 
@@ -73,6 +75,12 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="build seed: problems, seed critiques, batch order and initial weights (default: the "
                         "profile's run.seed); a different seed gives an independent build of the same recipe")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="N",
+                   help="build these seeds, each into base_models.out_dir with {seed} replaced (default: the "
+                        "profile's base_models.seeds, else --seed / run.seed)")
+    p.add_argument("--variants", nargs="*", default=None, metavar="NAME",
+                   help="build only these named variants of base_models.variants beside the main build (default: "
+                        "every one; --variants alone: none)")
     p.add_argument("--steps-scale", type=float, default=None, metavar="X",
                    help="multiply every size's training steps by X (default 1.0); e.g. 0.1 for a quick, weak "
                         "build to try the pipeline, never for the study's models")
@@ -86,15 +94,18 @@ def _run(a: argparse.Namespace) -> int:
                          ("seed", a.seed)):
             if val is not None:
                 d[key] = val
-        cfg = config_from_dict(d)
+        seeds = a.seeds if a.seeds is not None else ([a.seed] if a.seed is not None else None)
+        plan = plan_from_dict(d, seeds=seeds, variants=a.variants)
     except config.ConfigError as e:  # names the profile itself
         return fail("scrit build-base-models", e)
     except ValueError as e:  # the build settings, checked before any training
         return fail("scrit build-base-models", f"{a.profile or 'options'}: {e}")
+    cfgs = [cfg for _, cfg in plan]
     if a.force:
-        for s in cfg.sizes:
-            shutil.rmtree(Path(cfg.out_dir) / s, ignore_errors=True)
-    for path in build_base_models(cfg):
+        for cfg in cfgs:
+            for s in cfg.sizes:
+                shutil.rmtree(Path(cfg.out_dir) / s, ignore_errors=True)
+    for path in build_many(cfgs):
         info = json.loads((path / "build_info.json").read_text())
         print(f"{path}: {info['n_params']} params, {info['steps']} steps, {info['train_seconds']} s")
     return 0
