@@ -179,26 +179,21 @@ def test_opened_models_must_be_covered(cfg, tmp_path):
     assert "other" not in covered.recorded["models"]
 
 
-def test_eval_base_stage_must_declare_models_generators(tmp_path):
-    """The issue's case: the toy benchmark's wrong solutions are sampled from ``models.generators``,
-    so an eval stage keyed without them (the old EVAL_KEYS) is refused before it is cached."""
+def test_eval_base_stage_keys_the_benchmark_generators(tmp_path):
+    """The toy benchmark's wrong items are natural errors of ``world.arith.benchmark_generators`` (#24): the eval
+    stage reads them under its declared ``world`` key, their model dirs are digested into its key, and another
+    benchmark generator is another stage."""
     from scrit_utils import worlds
     from scrit_utils.pipeline import training
 
-    cfg = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "world.arith.natural_errors": True,
-                                             "evaluation.n_items": 2})
-    old_keys = [k for k in training.EVAL_KEYS if k != "models.generators"]
-    old = artifacts.stage(training.EVAL_BASE_STAGE, cfg, old_keys, "1")
-    worlds.get(old.record(cfg)).build_benchmarks(old.path("bench"))  # what stage 04's evaluate calls
-    assert "config key models.generators" in old.unrecorded()
-    with pytest.raises(artifacts.inputs.UnrecordedInputError, match="models.generators"):
-        old.finish()
+    cfg = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "evaluation.n_items": 2})
     new = training.eval_base_stage(cfg)
     worlds.get(new.record(cfg)).build_benchmarks(new.path("bench"))
-    assert new.unrecorded() == [] and "models.generators" in new.recorded["keys"]
-    assert set(new.config_slice["_models"]) == {"models/toy-0.1m", "models/toy-0.3m"}  # generators and critic
-    other = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "world.arith.natural_errors": True,
-                                               "evaluation.n_items": 2, "models.generators": [{"name": "g", "path": "models/toy-0.2m"}]})
+    assert new.unrecorded() == [] and "world.arith" in new.recorded["keys"]
+    # the critic and the benchmark generator; the study's generators are no input of the evaluation (since #24)
+    assert set(new.config_slice["_models"]) == {"models/toy-0.3m", "models/toy-0.6m"}
+    other = config.load("configs/smoke.yaml", {"run.artifacts_dir": str(tmp_path / "a"), "evaluation.n_items": 2,
+                                               "world.arith.benchmark_generators": [{"name": "g", "path": "models/toy-66k"}]})
     assert training.eval_base_stage(other).hash != new.hash
 
 

@@ -181,14 +181,14 @@ def test_world_arith_is_the_worlds_config_one_set_of_defaults():
     toy = config.load("configs/toy.yaml").world.arith  # the committed study's world, value for value
     assert (toy.n_problems, toy.split, toy.min_steps, toy.max_steps, toy.max_start, toy.max_addend, toy.max_factor,
             toy.max_value, toy.ops) == (4000, "train", 2, 5, 50, 30, 5, 299, ("+", "-", "*"))
-    assert (toy.world_solutions, toy.injector, toy.natural_errors, toy.verdict_rule) == (False, "world", True, None)
+    assert (toy.world_solutions, toy.injector, toy.verdict_rule) == (False, "world", None)
+    assert [g.path for g in toy.benchmark_generators] == ["models/seed1/toy-409k", "models/seed1/toy-709k"]
 
 
 @pytest.mark.parametrize("old,new,value", [
     ("generation.verdict_rule", "world.arith.verdict_rule", "compared_values"),
     ("data.world_solutions", "world.arith.world_solutions", True),
     ("self_critique.injector", "world.arith.injector", "world"),
-    ("evaluation.natural_errors", "world.arith.natural_errors", False),
 ])
 def test_moved_toy_knobs_name_their_new_key(old, new, value, tmp_path):
     with pytest.raises(ConfigError, match=rf"{old}: moved to {new}.*set by override"):
@@ -247,14 +247,17 @@ def test_seed1_toy_profile_differs_from_the_core_only_in_its_models_and_names():
     a, b = flat(core), flat(rep)
     diff = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
     assert diff == {"run.name", "models.critic", "models.generators", "sweeps.model_sizes", "sweeps.readme",
-                    "sweeps.timing", "sweeps.compare_runs"}
+                    "sweeps.timing", "sweeps.compare_runs", "world.arith.benchmark_generators"}
+    # the benchmark's natural errors come from the other build: seed 1's for the core, seed 0's here
+    assert [g["path"].replace("models/", "models/seed1/") for g in b["world.arith.benchmark_generators"]] == \
+        [g["path"] for g in a["world.arith.benchmark_generators"]]
     assert b["models.critic"] == a["models.critic"].replace("models/", "models/seed1/")
     assert [g["path"] for g in b["models.generators"]] == [g["path"].replace("models/", "models/seed1/") for g in a["models.generators"]]
     assert [g["name"] for g in b["models.generators"]] == [g["name"] for g in a["models.generators"]]
     assert list(b["sweeps.model_sizes"]) == [m.replace("models/", "models/seed1/") for m in a["sweeps.model_sizes"]]
     assert a["sweeps.compare_runs"] == [b["run.name"]] and b["sweeps.compare_runs"] == [a["run.name"]]
     text = (config.REPO_ROOT / "configs" / "toy-seed1.yaml").read_text()
-    assert text.count("# seed1:") == len(diff) + 1  # the generators list marks both entries
+    assert text.count("# seed1:") == len(diff) + 3  # the two generator lists mark both entries
 
 
 # --- profiles as diffs (include:) ---------------------------------------------------------------------

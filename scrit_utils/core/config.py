@@ -37,7 +37,7 @@ from typing import Any, Literal, Mapping, Sequence
 import yaml
 
 from scrit_utils.core.config_schema import ConfigError, build as _build
-from scrit_utils.core.arith_config import ArithConfig
+from scrit_utils.core.arith_config import ArithConfig, benchmark_generator_clashes
 from scrit_utils.core.arms import ARMS
 from scrit_utils.core.rounds_config import RoundsProtocolConfig
 from scrit_utils.core.inputs import ConfigView
@@ -312,7 +312,7 @@ MOVED_KEYS = {
     "generation.verdict_rule": "world.arith.verdict_rule",
     "data.world_solutions": "world.arith.world_solutions",
     "self_critique.injector": "world.arith.injector",
-    "evaluation.natural_errors": "world.arith.natural_errors",
+    "evaluation.natural_errors": "world.arith.benchmark_generators",  # natural errors only since #24
 }
 
 
@@ -346,6 +346,9 @@ def load_dict(data: Mapping, src: str = "<dict>", overrides=None) -> StudyConfig
             raise ConfigError(f"{e} (set by override {hit[0]}={ov[hit[0]]!r})") from None
         raise
     _check_across_sections(cfg, src)
+    bad = benchmark_generator_clashes(cfg, resolve_path)  # empty list (a real world's): nothing to check
+    if bad:  # the toy benchmark's errors come from models that are neither a critic nor a study generator
+        raise ConfigError(f"{src}: {bad[0]}")
     return dataclasses.replace(cfg, source=src)
 
 

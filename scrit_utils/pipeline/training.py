@@ -50,7 +50,6 @@ EVAL_KEYS = (
     "run.seed",
     "world",
     "models.critic",
-    "models.generators",  # the toy benchmark's natural wrong solutions are sampled from them
     *common.BACKEND_KEYS,  # includes "world" (benchmarks, decode rule)
     "generation.prompt_variant",
     "generation.evaluation",

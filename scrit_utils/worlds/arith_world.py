@@ -20,7 +20,6 @@ from scrit_utils.critique import prompts
 from scrit_utils.core.records import Problem, Solution
 from scrit_utils.worlds import arith
 from scrit_utils.worlds.base import SCENARIO_FILES, World
-from scrit_utils.core import config as _config
 from scrit_utils.critique.grading import is_equivalent
 from scrit_utils.worlds import arith_bench
 
@@ -78,15 +77,21 @@ class ArithWorld(World):
         return True
 
     def build_benchmarks(self, bench_dir: Path) -> dict:
-        """The RealCritic / ProcessBench-format sets on ``world.arith.eval_split`` (never trained on); the wrong
-        solutions are sampled from ``models.generators`` when ``world.arith.natural_errors``."""
+        """The RealCritic / ProcessBench-format sets on ``world.arith.eval_split`` (never trained on): every wrong
+        item a natural error of ``world.arith.benchmark_generators`` (held-out models; the profile check keeps
+        the critic and the study's generators out), plus the injected-error diagnostic beside them
+        (:func:`arith_bench.diagnostic_dir`, read by :meth:`injected_benchmark_items`)."""
         if (bench_dir / "summary.json").exists():
             return json.loads((bench_dir / "summary.json").read_text())
-        cfg = self.cfg
+        cfg, a = self.cfg, self._difficulty()
+        if not a.benchmark_generators:
+            raise ValueError("world.arith.benchmark_generators: empty; the toy benchmark's wrong items are natural "
+                             "errors of held-out models (see configs/toy.yaml), never injected ones")
         n = cfg.evaluation.n_items or 600
-        gens = {g.name: _config.model_ref(g.path) for g in cfg.models.generators} if self.a.natural_errors else None
         return arith_bench.write_toy_benchmarks(bench_dir, seed=cfg.run.seed, n_per_class=math.ceil(n / 2),
-                                                generators=gens, config=self._difficulty(), split=self.a.eval_split)
+                                                generators=a.benchmark_generators, config=a, split=a.eval_split,
+                                                samples_per_problem=a.benchmark_samples,
+                                                max_samples=a.benchmark_max_samples)
 
     def _difficulty(self) -> arith.ArithConfig:
         # the real dataclass, not the recording view: read once (the whole world.arith section recorded)
@@ -94,19 +99,13 @@ class ArithWorld(World):
         return inputs.unwrap(self.a)
 
     def benchmark_items(self, bench_dir: Path | None) -> dict[str, list[dict]]:
-        out: dict[str, list[dict]] = {}
-        for scen, folder in SCENARIO_FILES.items():
-            path = bench_dir / "realcritic" / folder / "arith" / "test.jsonl"
-            rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
-            out[scen] = [{"id": f"arith/{r['idx']}", "task": "arith", "question": r["question"], "gt": str(r["gt"]),
-                          "solution": r["reasoning"], "original_correct": bool(r.get("previous_score", [False])[0])}
-                         for r in rows]
-        pb = json.loads((bench_dir / "processbench" / "arith.json").read_text())
-        out["processbench"] = [{
-            "id": r["id"], "task": "arith", "question": r["problem"], "solution": prompts.format_solution(r["steps"]),
-            "label": r["label"], "gt": str(arith.parse_problem(Problem(id="", question=r["problem"], answer="")).answer),
-        } for r in pb]
-        return out
+        """The claim sets; an injected item there is an error (a benchmark folder written before #24)."""
+        return _read_bench(bench_dir, claims=True)
+
+    def injected_benchmark_items(self, bench_dir: Path) -> dict[str, list[dict]]:
+        """The injected-error diagnostic beside the claim sets (same problems and order, ids ``injected:...``):
+        for showing bug injection on injected errors next to natural ones; never a claim set."""
+        return _read_bench(arith_bench.diagnostic_dir(bench_dir), claims=False)
 
     @property
     def decode_rule(self) -> str | None:
@@ -114,3 +113,31 @@ class ArithWorld(World):
 
     def decode_hook(self, tokenizer):
         return arith.make_verdict_rule(self.a.verdict_rule, tokenizer)
+
+
+def _read_bench(bench_dir: Path, claims: bool) -> dict[str, list[dict]]:
+    pre = "" if claims else "injected:"
+    out: dict[str, list[dict]] = {}
+    for scen, folder in SCENARIO_FILES.items():
+        path = bench_dir / "realcritic" / folder / "arith" / "test.jsonl"
+        rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+        _no_injected(rows, path, claims)
+        out[scen] = [{"id": f"{pre}arith/{r['idx']}", "task": "arith", "question": r["question"], "gt": str(r["gt"]),
+                      "solution": r["reasoning"], "original_correct": bool(r.get("previous_score", [False])[0])}
+                     for r in rows]
+    path = bench_dir / "processbench" / "arith.json"
+    pb = json.loads(path.read_text())
+    _no_injected(pb, path, claims)
+    out["processbench"] = [{
+        "id": pre + r["id"], "task": "arith", "question": r["problem"], "solution": prompts.format_solution(r["steps"]),
+        "label": r["label"], "gt": str(arith.parse_problem(Problem(id="", question=r["problem"], answer="")).answer),
+    } for r in pb]
+    return out
+
+
+def _no_injected(rows: list[dict], path: Path, claims: bool) -> None:
+    bad = [r for r in rows if r.get("origin") == "injected" or r.get("model", r.get("generator")) == "injected"]
+    if claims and bad:
+        raise ValueError(f"{path}: {len(bad)} injected items in a claim set (a benchmark folder written before "
+                         "#24?): claim sets hold natural errors only; rebuild it")
+
