@@ -281,7 +281,12 @@ def run_critic(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.time()
     data_dir = _data_dir(args.data_dir)
     ctx = critic_bench.Context(data_dir=data_dir, seed=args.seed, n_items=args.n_items)
-    benches = critic_bench.load_benches(args.bench, ctx)  # bad specs and missing data fail before the model loads
+    critic_bench.parse_specs(args.bench)  # a bad name fails first, then a dead server, then missing data
+    if args.backend == "openai":
+        if not args.base_url:
+            raise EvalError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        critic_bench.check_server(args.base_url)
+    benches = critic_bench.load_benches(args.bench, ctx)  # before the model loads
     own_items = json.loads(Path(args.own_items).read_text()) if args.own_items else None
     settings = critic_bench.Settings(
         variant=args.prompt_variant, max_new_tokens=args.max_new_tokens, temperature=args.temperature,

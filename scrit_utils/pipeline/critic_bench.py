@@ -200,7 +200,7 @@ def load_benches(specs: str | Sequence[str], ctx: Context) -> list[Bench]:
         try:
             b = BENCHES[name](arg, ctx)
         except real.RealDataError as e:
-            raise BenchError(f"{name}{':' + arg if arg else ''}: {e}") from None
+            raise BenchError(f"{name}{':' + arg if arg else ''}: {e}; {FETCH_HINT}") from None
         # the same seeded per-task sample as stage 04's benchmark_items
         b.sets = {k: training._cap(v, ctx.n_items, ctx.seed, k) for k, v in b.sets.items()}
         out.append(b)
