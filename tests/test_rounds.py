@@ -37,7 +37,8 @@ class Steps:
 
     def data_for(self, critic):
         self.data_calls.append(critic)
-        st = artifacts.stage("03_validation", self.cfg, ["sweeps.rounds"], "1", extra_key={"critic": critic}, root=self.root)
+        st = artifacts.stage("03_validation", self.cfg, ["sweeps.rounds"], "1", extra_key={"critic": critic},
+                             root=self.root)
         name = critic or "base"
         empty = self.empty_after is not None and critic is not None and self.empty_after in critic
         return rounds.RoundData(st, () if empty else _examples(name))
@@ -134,7 +135,8 @@ def test_two_arms_share_round_one_and_name_the_second_arm(tmp_path):
     assert {p.arm for p in pts} == {"scrit", "scrit:retrain"}
     for chain in (0, 1):
         a, b = (_by(pts, chain=chain, round=1, protocol=x)[0] for x in ("continue", "retrain"))
-        assert (a.examples, a.critic, a.init, a.seed, a.lr_factor) == (b.examples, b.critic, b.init, b.seed, b.lr_factor)
+        same = ("examples", "critic", "init", "seed", "lr_factor")
+        assert [getattr(a, k) for k in same] == [getattr(b, k) for k in same]
         c, d = (_by(pts, chain=chain, round=2, protocol=x)[0] for x in ("continue", "retrain"))
         assert c.examples == d.examples and c.critic == d.critic  # full replay: the same pooled set and parent
         assert c.init == c.critic and d.init is None  # ... fine-tuned from the parent vs from the base
