@@ -265,22 +265,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 # --- scrit eval critic -------------------------------------------------------------------------------
-def _data_dir(arg: str | None) -> Path | None:
-    """--data-dir, else ``../shared/data`` beside the repo when present (the default of issue 25's data
-    folder; a loader without data says how to fetch it)."""
-    if arg:
-        return Path(arg)
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return shared if shared.is_dir() else None
-
-
 def run_critic(args: argparse.Namespace) -> dict[str, Any]:
     """Generate critiques with the model, score them as stage 04 does, and return the result with provenance."""
     from scrit_utils.core import artifacts
 
     t0 = time.time()
-    data_dir = _data_dir(args.data_dir)
-    ctx = critic_bench.Context(data_dir=data_dir, seed=args.seed, n_items=args.n_items)
+    ctx = critic_bench.Context(data_dir=args.data_dir and Path(args.data_dir), seed=args.seed, n_items=args.n_items)
+    data_dir = critic_bench.data_root(ctx)
     critic_bench.parse_specs(args.bench)  # a bad name fails first, then a dead server, then missing data
     if args.backend == "openai":
         if not args.base_url:
@@ -350,7 +341,7 @@ def _add_critic(sub) -> None:
     c.add_argument("--device", default="auto", help="transformers: auto | cpu | cuda")
     c.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm")
     c.add_argument("--concurrency", type=int, default=8, help="openai: parallel requests")
-    c.add_argument("--data-dir", help="folder with realcritic/, processbench/ (default ../shared/data when present)")
+    c.add_argument("--data-dir", help="folder with realcritic/, processbench/ (default: SCRIT_DATA_DIR, ../shared/data, data/real)")
     c.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     c.add_argument("--boot-seed", type=int, default=0)
     c.add_argument("--jobs", type=int, default=1, help="grading worker processes")

@@ -15,9 +15,10 @@ does, so the numbers equal stage 04's for the same model, items and decoding:
 - "own" is the critic's own greedy solutions to the ``mix`` questions (for a trained critic stage 04
   uses the *base* critic's solutions: pass them as ``own_items``, its ``own_items.json``).
 
-Specs: ``realcritic[:TASK+TASK]``, ``processbench[:SUBSET+SUBSET]``, ``toy[:DIR]``; several joined by ``,``.
-Real data is read from ``data_dir`` (``<data_dir>/realcritic``, ``<data_dir>/processbench``, and the
-answer sources of :func:`scrit_utils.worlds.real.default_answer_sources` for strict EI-F1).
+Specs: ``realcritic[:TASK+TASK]``, ``processbench[:SUBSET+SUBSET]``, ``toy[:DIR|PROFILE.yaml]``; several joined
+by ``,``. Real data is read from the data folder (``Context.data_dir``, else the project's setting,
+:mod:`scrit_utils.core.data_dir`): ``<data>/realcritic``, ``<data>/processbench``, and the answer sources of
+:func:`scrit_utils.worlds.real.default_answer_sources` for strict EI-F1.
 ``toy:DIR`` reads toy benchmarks in RealCritic / ProcessBench layout (e.g. a stage 04 base
 evaluation's ``bench/``); ``toy:PROFILE.yaml`` builds them as that profile's stage 04 does (plain ``toy``:
 ``configs/toy.yaml``), and takes the profile's prompt variant and ``generation.evaluation.max_new_tokens``.
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from scrit_utils.core import artifacts, config as _config
+from scrit_utils.core import data_dir as _data
 from scrit_utils.critique import prompts
 from scrit_utils.generation import SamplingParams
 from scrit_utils.pipeline import benchmark_eval as critic_eval
@@ -49,7 +51,6 @@ from scrit_utils.worlds.arith_world import ArithWorld
 from scrit_utils.worlds.base import SCENARIO_FILES
 
 BENCH_SEP, TASK_SEP = ",", "+"
-FETCH_HINT = "fetch the benchmarks with `scrit data fetch`, or pass --data-dir DIR"
 
 
 class BenchError(ValueError):
@@ -60,7 +61,7 @@ class BenchError(ValueError):
 class Context:
     """What loaders need besides their own argument."""
 
-    data_dir: Path | None = None  # holds realcritic/, processbench/, gsm8k/, math_eval/
+    data_dir: Path | None = None  # holds realcritic/, processbench/, gsm8k/, math_eval/ (None: the project's setting)
     seed: int = 0  # item sample (n_items) and toy build, as run.seed in a profile
     n_items: int | None = None  # at most this many items per task (stage 04's evaluation.n_items)
     scratch: Path | None = None  # where plain ``toy`` builds its benchmark files (default: a temp dir)
@@ -80,12 +81,20 @@ class Bench:
 
 
 # --- loaders --------------------------------------------------------------------------------------
+def data_root(ctx: Context) -> Path:
+    """The data folder: ``ctx.data_dir``, else :func:`scrit_utils.core.data_dir.data_dir` (SCRIT_DATA_DIR,
+    ../shared/data, data/real)."""
+    return _data.data_dir(ctx.data_dir)
+
+
+def fetch_hint(ctx: Context) -> str:
+    return f"fetch it with `{_data.fetch_command(data_root(ctx))}` (or pass --data-dir DIR)"
+
+
 def _data_root(ctx: Context, sub: str, what: str) -> Path:
-    if ctx.data_dir is None:
-        raise BenchError(f"{what}: no data folder (pass --data-dir DIR); {FETCH_HINT}")
-    root = Path(ctx.data_dir) / sub
+    root = data_root(ctx) / sub
     if not root.is_dir():
-        raise BenchError(f"{what} data not found: {root} does not exist; {FETCH_HINT}")
+        raise BenchError(f"{what} data not found: {root} does not exist; {fetch_hint(ctx)}")
     return root
 
 
@@ -103,7 +112,7 @@ def load_realcritic(arg: str | None, ctx: Context) -> Bench:
         sets[scen] = [{"id": it.id, "task": it.task, "question": it.question, "gt": it.gt, "solution": it.solution,
                        "original_correct": bool(it.label_correct)} for it in items]
         files += [root / folder / t / "test.jsonl" for t in dict.fromkeys(it.task for it in items)]
-    return Bench("realcritic", arg, sets, checksums(files, ctx.data_dir), "full", 2048)
+    return Bench("realcritic", arg, sets, checksums(files, data_root(ctx)), "full", 2048)
 
 
 def load_processbench(arg: str | None, ctx: Context) -> Bench:
@@ -112,7 +121,7 @@ def load_processbench(arg: str | None, ctx: Context) -> Bench:
     root = _data_root(ctx, "processbench", "ProcessBench")
     items = real.load_processbench(root, subsets=_names(arg))
     subsets = list(dict.fromkeys(it.subset for it in items))
-    sources = {s: p for s, p in real.default_answer_sources(ctx.data_dir).items() if s in subsets}
+    sources = {s: p for s, p in real.default_answer_sources(data_root(ctx)).items() if s in subsets}
     items, coverage = real.attach_processbench_answers(items, sources)
     rows = [{"id": f"{it.subset}/{it.id}", "task": it.subset, "question": it.problem,
              "solution": prompts.format_solution(it.steps), "label": it.label, "gt": it.answer} for it in items]
@@ -120,7 +129,7 @@ def load_processbench(arg: str | None, ctx: Context) -> Bench:
     for p in sources.values():
         files += sorted(f for f in Path(p).rglob("*") if f.is_file()) if Path(p).is_dir() else [Path(p)]
     info = {"answer_coverage": {s: dataclasses.asdict(c) for s, c in coverage.items()}}
-    return Bench("processbench", arg, {"processbench": rows}, checksums(files, ctx.data_dir), "full", 2048, info)
+    return Bench("processbench", arg, {"processbench": rows}, checksums(files, data_root(ctx)), "full", 2048, info)
 
 
 def _toy_files(d: Path) -> list[Path]:
@@ -200,7 +209,7 @@ def load_benches(specs: str | Sequence[str], ctx: Context) -> list[Bench]:
         try:
             b = BENCHES[name](arg, ctx)
         except real.RealDataError as e:
-            raise BenchError(f"{name}{':' + arg if arg else ''}: {e}; {FETCH_HINT}") from None
+            raise BenchError(f"{name}{':' + arg if arg else ''}: {e}; {fetch_hint(ctx)}") from None
         # the same seeded per-task sample as stage 04's benchmark_items
         b.sets = {k: training._cap(v, ctx.n_items, ctx.seed, k) for k, v in b.sets.items()}
         out.append(b)
