@@ -121,12 +121,14 @@ def test_the_first_three_rows_keep_their_stage_keys_and_a_changed_row_recomputes
     only = _cfg(tmp_path, "only_answer")
     assert self_critic.stage(only).hash == before02 and validation.stage(only).hash != before03
     assert self_critic.generating_cfg(only).self_critique.mode == "contrastive"
-    # the toy profile's old world injector: bug_injection is now the model's, so its stage 02 is new
+    # bug_injection leaves the injector to the profile (world.arith.injector), as the v2 design did: its stage 02
+    # keeps the old key under either setting, and bug_injection_world names the world's rule explicitly
     bug = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "self_critique.mode=bug_injection"])
     toy_like = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "self_critique.mode=bug_injection",
                                                   "world.arith.injector=world"])
-    assert self_critic.stage(toy_like).config_slice["_extra"]["arm"] == {"injector": "model"}
+    assert "arm" not in self_critic.stage(toy_like).config_slice["_extra"]
     assert "arm" not in self_critic.stage(bug).config_slice["_extra"]
+    assert self_critic.stage(toy_like).hash != self_critic.stage(bug).hash  # the world knob is in the key
 
 
 # --- what each row builds -------------------------------------------------------------------------------
@@ -200,13 +202,15 @@ def test_yield_counts_per_class(tmp_path, world_pool):
     assert y["yield_correct"] == round(info["passed_correct"] / n_pos, 4)
 
 
-def test_bug_injection_world_uses_the_worlds_injector_and_bug_injection_the_model(tmp_path, world_pool, monkeypatch):
+def test_bug_injection_world_uses_the_worlds_injector_and_bug_injection_the_profiles(tmp_path, world_pool, monkeypatch):
     P, S, pairs = world_pool
     cfg = _cfg(tmp_path, "bug_injection_world")
     st = artifacts.stage("inject_test", cfg, ["run.seed"], "1")
     inj = self_critic.inject_bugs(cfg, st, None, pairs, P, S)  # no model needed
     assert len(inj) == sum(p.label_correct for p in pairs) and all(s.generator == "injected:world" for s in inj)
-    model = _cfg(tmp_path, "bug_injection", "world.arith.injector=world")  # the old switch no longer decides
+    assert len(self_critic.inject_bugs(_cfg(tmp_path, "bug_injection", "world.arith.injector=world"),
+                                       artifacts.stage("inject_w", cfg, ["run.seed"], "1"), None, pairs, P, S)) == len(inj)
+    model = _cfg(tmp_path, "bug_injection", "world.arith.injector=model")  # the profile's knob decides for this row
 
     def generate(backend, out, items, **kw):
         raise RuntimeError(f"the model writes {len(items)} bugs")

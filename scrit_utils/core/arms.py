@@ -42,7 +42,9 @@ class CriticArm:
     # themselves, so both classes exist for the balanced SFT set; "oracle" = the world writes its exact
     # no-reference critique of every pair (the format the evaluation uses) instead of the model
     critiques: Critiques
-    injector: Injector = "model"  # injected_bugs only: the model rewrites the solution (paper) or the world's rule
+    # injected_bugs only: the model rewrites the solution (paper) or the world's rule; None = the profile's
+    # world.arith.injector (what the v2 design's bug_injection arm did; toy.yaml keeps it reproducible)
+    injector: Injector | None = "model"
     # another row whose stage-02 critiques this arm reuses (same pairs, texts and ids): the arm then differs
     # from that row only in what its stage 03 keeps; prompt/critiques must equal that row's
     shares_critiques_with: str | None = None
@@ -54,12 +56,12 @@ class CriticArm:
     # --- the data-size sweep ---
     # at most this many times the profile's problems are drawn for the arm when its SFT set falls short of
     # the arm's largest data size (1 = the profile's problems only); the pilot's yields say how many are needed
-    max_draws: int = 1
+    max_draws: int = 1  # used only where the profile sets sweeps.draw_to_fill (v3); the v2 design never draws
     external_supervision: bool = False
 
     def __post_init__(self) -> None:
         for f, kind in (("prompt", Prompt), ("critiques", Critiques), ("injector", Injector), ("sft", Sft)):
-            if getattr(self, f) not in get_args(kind):
+            if getattr(self, f) not in get_args(kind) and not (f == "injector" and self.injector is None):
                 raise ValueError(f"arm {self.name!r}: {f} must be one of {get_args(kind)}, got {getattr(self, f)!r}")
         unknown = [c for c in self.checks or () if c not in CHECKS]
         if unknown:
@@ -75,10 +77,14 @@ _EXT = "external supervision"
 #: every arm, in report order (the first is SCRIT itself; the rest are its baselines and controls)
 ARMS: dict[str, CriticArm] = {a.name: a for a in (
     CriticArm("contrastive", "SCRIT (contrastive)", "#1f5fa8", prompt="contrastive", critiques="pairs"),
-    # no reference; its yield is low (few of its corrections are right), so the sweep draws more problems
+    # no reference; its yield is low (few of its corrections are right), so a sweep with sweeps.draw_to_fill
+    # draws more problems for it
     CriticArm("direct", "direct critic (no reference)", "#e08a1e", prompt="direct", critiques="pairs", max_draws=8),
     # the paper's arm: the model writes the bug, then critiques it against the original
-    CriticArm("bug_injection", "bug-injection critic", "#b8323c", prompt="contrastive", critiques="injected_bugs"),
+    # (injector None: the profile's world.arith.injector, model by default; a v3 profile sets model and names
+    # bug_injection_world for the world's rule)
+    CriticArm("bug_injection", "bug-injection critic", "#b8323c", prompt="contrastive", critiques="injected_bugs",
+              injector=None),
     CriticArm("bug_injection_world", f"bug-injection critic (world's injector; {_EXT})", "#7a1f28",
               prompt="contrastive", critiques="injected_bugs", injector="world", external_supervision=True),
     # the ceiling: exact targets for the same pairs, so no check is needed
@@ -153,6 +159,8 @@ def stage_key(row: CriticArm, stage: Literal["critiques", "validation", "sweep"]
     out = {}
     for f in fields:
         v = getattr(row, f)
+        if f == "injector" and v is None:
+            v = profile_injector
         if f not in before or v != before[f]:
             out[f] = list(v) if isinstance(v, tuple) else v
     return out

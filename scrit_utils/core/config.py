@@ -190,6 +190,9 @@ class SweepsConfig:
 
     data_sizes: tuple[int, ...] = ()  # nested SFT subset sizes (0 = the base critic)
     critic_modes: tuple[str, ...] = ("contrastive",)  # rows of scrit_utils.core.arms.ARMS
+    # an arm whose validated set cannot fill its largest data size draws more problems, up to its row's
+    # max_draws (v3: the direct arm along SCRIT's whole axis); false = the profile's problems only (v2)
+    draw_to_fill: bool = False
     seeds: tuple[int, ...] = (0,)  # SFT seeds per point (training.seed)
     baseline_data_sizes: tuple[int, ...] = ()  # data sizes for the non-contrastive critic modes (empty = data_sizes)
     sft_max_steps: int = 30  # fixed SFT step budget for every sweep point (<= 0: training.num_train_epochs each)

@@ -70,6 +70,12 @@ def generating_cfg(cfg: StudyConfig) -> StudyConfig:
     return dataclasses.replace(cfg, self_critique=dataclasses.replace(cfg.self_critique, mode=src.name))
 
 
+def injector_of(cfg: StudyConfig) -> str:
+    """Who writes the injected bug for this profile's arm: the row's injector, or the profile's
+    ``world.arith.injector`` for a row that leaves it to the profile (``bug_injection``)."""
+    return arms.arm(cfg.self_critique.mode).injector or ("world" if worlds.get(cfg).injects_errors else "model")
+
+
 def arm_key(cfg: StudyConfig) -> dict:
     """The stage-02 part of the arm's row for the cache key (empty for the rows the name alone keyed before)."""
     profile_injector = "world" if worlds.get(cfg).injects_errors else "model"
@@ -193,7 +199,7 @@ def inject_bugs_world(cfg: StudyConfig, st: artifacts.Stage, pairs, problems, so
 def inject_bugs(cfg: StudyConfig, st: artifacts.Stage, backend, pairs, problems, solutions) -> list[Solution]:
     """Each correct solution rewritten with one error by the row's injector (the model, or the world's rule);
     returns the usable injected solutions."""
-    if arms.arm(cfg.self_critique.mode).injector == "world":
+    if injector_of(cfg) == "world":
         return inject_bugs_world(cfg, st, pairs, problems, solutions)
     out = st.jsonl("injected.jsonl", Solution)
     variant = cfg.generation.prompt_variant

@@ -19,7 +19,7 @@ Sweeps (``sweeps`` section of the profile):
 
 - data size: nested subsets of each critic arm's validated set (``critic_modes``, rows of
   :data:`scrit_utils.core.arms.ARMS`: contrastive = SCRIT, its baselines and controls); size 0 = the base
-  critic; an arm whose set falls short of its largest size draws more problems (its row's ``max_draws``,
+  critic; with ``sweeps.draw_to_fill`` an arm whose set falls short of its largest size draws more problems (its row's ``max_draws``,
   :func:`arm_data`) and is evaluated on the profile's items all the same;
 - model size: SCRIT (contrastive) with each base critic in ``model_sizes``, each generating and
   validating its own critiques;
@@ -168,7 +168,7 @@ def arm_data(cfg: StudyConfig, mode: str, n: int, progress: Callable[[str], None
         c = pool.stage.manifest["counts"]
         progress(f"  {mode}: {len(cands)} SFT candidates from {c['critiques']} critiques (yield correct "
                  f"{c.get('yield_correct')}, incorrect {c.get('yield_incorrect')}; {draw:g}x the problems)")
-        nxt = next_draw(draw, cands, n, arm_ratio(acfg), row.max_draws)
+        nxt = next_draw(draw, cands, n, arm_ratio(acfg), row.max_draws if cfg.sweeps.draw_to_fill else 1)
         if nxt is None or not worlds.get(cfg).draw_overrides(nxt):
             return ArmData(acfg, pool, cands, draw)
         draw = nxt
@@ -429,7 +429,9 @@ _SUMMARY_KEYS = ("run.seed", "world", "models", "generation", "data", "self_crit
 def scaling_stage(cfg: StudyConfig) -> artifacts.Stage:
     # the sweep's arms' rows, where they differ from what their names alone meant (arms.stage_key)
     inj = "world" if worlds.get(cfg).injects_errors else "model"
-    rows = {m: k for m in cfg.sweeps.critic_modes if (k := arms.stage_key(arms.arm(m), "sweep", inj))}
+    rows = {m: {f: v for f, v in k.items() if f != "max_draws" or cfg.sweeps.draw_to_fill}
+            for m in cfg.sweeps.critic_modes if (k := arms.stage_key(arms.arm(m), "sweep", inj))}
+    rows = {m: k for m, k in rows.items() if k}
     return artifacts.stage(SCALING_STAGE, cfg, _SUMMARY_KEYS, SUMMARY_VERSION,
                            extra_key={"prompt_version": prompts.PROMPT_VERSION, **({"arms": rows} if rows else {})})
 
