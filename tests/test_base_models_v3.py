@@ -144,6 +144,10 @@ def test_v3_profile_plans_three_seeds_of_every_size_and_the_inworld_critic_varia
     assert [c.out_dir for c in var] == [f"models/v3/inworld25/seed{s}" for s in (0, 1, 2)]
     # the CLI's choices: one seed, no variants
     assert [(n, c.seed) for n, c in bm.plan_from_dict(d, seeds=[1], variants=[])] == [("main", 1)]
+    # --sizes filters every build: the variant (toy-409k only) drops out for toy-66k, stays for toy-409k
+    assert [(n, c.sizes) for n, c in bm.plan_from_dict(d, seeds=[0], sizes=["toy-66k"])] == [("main", ("toy-66k",))]
+    assert [(n, c.sizes) for n, c in bm.plan_from_dict(d, seeds=[0], sizes=["toy-409k"])] == \
+        [("main", ("toy-409k",)), ("inworld25", ("toy-409k",))]
     with pytest.raises(ValueError, match="unknown variant"):
         bm.plan_from_dict(d, variants=["nope"])
     with pytest.raises(ValueError, match=r"out_dir.*\{seed\}"):

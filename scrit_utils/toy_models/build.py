@@ -383,14 +383,14 @@ def build_many(cfgs: Sequence[BuildConfig]) -> list[Path]:
 PLAN_KEYS = ("seeds", "variants")
 
 
-def plan_from_dict(d: dict, seeds: Sequence[int] | None = None,
-                   variants: Sequence[str] | None = None) -> list[tuple[str, BuildConfig]]:
+def plan_from_dict(d: dict, seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None,
+                   sizes: Sequence[str] | None = None) -> list[tuple[str, BuildConfig]]:
     """``(name, BuildConfig)`` of every build a profile asks for: the main build (``"main"``) and each named
     variant of ``base_models.variants`` (its keys over the main ones), each at every seed of
     ``base_models.seeds`` (a variant may list its own; default: the one ``seed``). ``out_dir`` names a seed's
     folder with ``{seed}`` (required for several seeds); a variant needs its own ``out_dir``, since a model dir
-    is named by its size only. ``seeds`` / ``variants`` (CLI) replace the profile's lists; ``variants=[]``
-    builds the main build only."""
+    is named by its size only. ``seeds`` / ``variants`` (CLI) replace the profile's lists (``variants=[]``: the main
+    build only); ``sizes`` (CLI) keeps only those sizes of every build, dropping a build left with none."""
     d = dict(d)
     plan_seeds = d.pop("seeds", None)
     named = d.pop("variants", None) or {}
@@ -418,6 +418,10 @@ def plan_from_dict(d: dict, seeds: Sequence[int] | None = None,
                 cfg = config_from_dict({**d, **over, "seed": seed, "out_dir": template.replace("{seed}", str(seed))})
             except ValueError as e:
                 raise ValueError(f"{where}: {e}") from None
+            if sizes is not None:
+                cfg = dataclasses.replace(cfg, sizes=tuple(s for s in cfg.sizes if s in sizes))
+                if not cfg.sizes:
+                    continue
             for size in cfg.sizes:
                 key = Path(cfg.out_dir) / size
                 if owner.setdefault(key, name) != name:

@@ -90,12 +90,12 @@ def _add_args(p: argparse.ArgumentParser) -> None:
 def _run(a: argparse.Namespace) -> int:
     try:
         d = config_from_profile(a.profile)
-        for key, val in (("out_dir", a.out), ("sizes", a.sizes), ("jobs", a.jobs), ("steps_scale", a.steps_scale),
-                         ("seed", a.seed)):
+        for key, val in (("out_dir", a.out), ("jobs", a.jobs), ("steps_scale", a.steps_scale), ("seed", a.seed)):
             if val is not None:
                 d[key] = val
         seeds = a.seeds if a.seeds is not None else ([a.seed] if a.seed is not None else None)
-        plan = plan_from_dict(d, seeds=seeds, variants=a.variants)
+        # --sizes keeps those sizes of every build (a variant's own sizes too), instead of setting the main ones
+        plan = plan_from_dict(d, seeds=seeds, variants=a.variants, sizes=a.sizes)
     except config.ConfigError as e:  # names the profile itself
         return fail("scrit build-base-models", e)
     except ValueError as e:  # the build settings, checked before any training
