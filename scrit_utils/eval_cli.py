@@ -278,7 +278,7 @@ def run_critic(args: argparse.Namespace) -> dict[str, Any]:
             raise EvalError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         critic_bench.check_server(args.base_url)
     benches = critic_bench.load_benches(args.bench, ctx)  # before the model loads
-    own_items = json.loads(Path(args.own_items).read_text()) if args.own_items else None
+    own_items = _read_own_items(args.own_items) if args.own_items else None
     settings = critic_bench.Settings(
         variant=args.prompt_variant, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
         top_p=args.top_p, seed=args.seed, batch_size=args.batch_size, scenarios=tuple(args.scenarios),
@@ -289,7 +289,7 @@ def run_critic(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size, dtype=args.dtype, device=args.device,
         tensor_parallel_size=args.tensor_parallel_size, seed=args.seed, concurrency=args.concurrency)
     try:
-        res, samples = critic_bench.run(backend, benches, settings, own_items=own_items, data_dir=data_dir)
+        res, samples, own = critic_bench.run(backend, benches, settings, own_items=own_items, data_dir=data_dir)
     finally:
         close = getattr(backend, "close", None) or getattr(backend, "shutdown", None)
         if callable(close):
@@ -300,6 +300,8 @@ def run_critic(args: argparse.Namespace) -> dict[str, Any]:
            "bootstrap": {"n_resamples": args.n_boot, "seed": args.boot_seed}, **res,
            "arguments": {k: v for k, v in vars(args).items() if k != "func"},
            "provenance": artifacts.provenance(), "wall_s": round(time.time() - t0, 1)}
+    if args.save_own_items:
+        write_json(args.save_own_items, own)
     if args.log_samples:
         write_jsonl_rows(args.log_samples, [{"bench": b, "set": s, **r} for b, sets in samples.items()
                                             for s, rows in sets.items() for r in rows])
@@ -309,6 +311,18 @@ def run_critic(args: argparse.Namespace) -> dict[str, Any]:
         lines.append(f"{r['bench']:13s} {r['benchmark']:16s} {r['metric']:16s} {r['n']:5d} {r['value']:6.1f}  {ci}")
     print("\n".join(lines))
     return out
+
+
+def _read_own_items(path: str) -> list[dict]:
+    try:
+        items = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise EvalError(f"--own-items {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise EvalError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+    if not isinstance(items, list) or not all(isinstance(it, dict) and "id" in it for it in items):
+        raise EvalError(f"{path}: expected a JSON list of items with 'id' (a --save-own-items file)")
+    return items
 
 
 def write_jsonl_rows(path: str | Path, rows: list[dict]) -> None:
@@ -335,7 +349,9 @@ def _add_critic(sub) -> None:
     c.add_argument("--seed", type=int, default=0, help="run.seed: per-item seeds, the n-items sample, the toy build")
     c.add_argument("--n-items", type=int, default=None, help="at most N items per task (stage 04's evaluation.n_items)")
     c.add_argument("--scenarios", nargs="+", default=["wrong", "mix", "own"], help="CC scenarios (own: its own solutions)")
-    c.add_argument("--own-items", help="own_items.json of a stage 04 base evaluation: score 'own' on those solutions")
+    c.add_argument("--own-items", help="score 'own' on these solutions (a base run's --save-own-items file, or "
+                   "stage 04's own_items.json) instead of the model's own, as stage 04 scores a trained critic")
+    c.add_argument("--save-own-items", help="write the 'own' scenario's items (the model's own solutions) here")
     c.add_argument("--batch-size", type=int, default=64, help="generation chunk and batch (generation.batch_size)")
     c.add_argument("--dtype", default="auto")
     c.add_argument("--device", default="auto", help="transformers: auto | cpu | cuda")

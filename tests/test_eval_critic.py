@@ -128,8 +128,11 @@ def test_equals_stage04_base_evaluation_on_the_smoke_profile(smoke_base, capsys,
     out, log = tmp_path / "res.json", tmp_path / "items.jsonl"
     # the profile builds its toy benchmark again (as stage 04 does), with its own seed and n_items
     rc, stdout, err = _scrit(capsys, "--model", CRITIC, "--bench", "toy:configs/smoke.yaml", "--device", "cpu",
-                             *SMOKE, "--out", str(out), "--log-samples", str(log), "--quiet")
+                             *SMOKE, "--out", str(out), "--log-samples", str(log), "--quiet",
+                             "--save-own-items", str(tmp_path / "own.json"))
     assert rc == 0, err
+    # the critic's own solutions: stage 04's own_items.json, item for item
+    assert json.loads((tmp_path / "own.json").read_text()) == json.loads((st.dir / "own_items.json").read_text())
     res = json.loads(out.read_text())
     assert _rows(res, "toy") == base["rows"]  # values, CIs and n, exactly
     assert {r["metric"] for r in base["rows"]} == {"cc_acc_wrong", "cc_acc_mix", "cc_acc_own", "ei_f1_original",
@@ -164,6 +167,11 @@ def test_trained_critic_handoff_equals_stage04_trained_evaluation(smoke_base, ca
     assert rc == 0, err
     assert _rows(json.loads(out.read_text()), "toy") == stage["rows"]
     assert _samples(log) == _critiques(st.dir)
+    bad = tmp_path / "short.json"
+    bad.write_text(json.dumps(json.loads((base_st.dir / "own_items.json").read_text())[:3]))
+    rc, _, err = _scrit(capsys, "--model", trained_model, "--bench", f"toy:{base_st.dir / 'bench'}", "--own-items",
+                        str(bad), *SMOKE, "--quiet")
+    assert rc == 2 and "solutions for 3 of the 16 toy mix items" in err
 
 
 def test_toy_profile_build_matches_n_items_and_seed():

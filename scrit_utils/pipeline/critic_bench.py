@@ -302,8 +302,11 @@ class ChunkedBackend:
 
 
 def evaluate_bench(backend, bench: Bench, cfg: critic_eval.CriticEvalConfig, batch_size: int,
-                   scenarios: Sequence[str], own_items: list[dict] | None = None) -> tuple[dict[str, list[dict]], dict]:
-    """One benchmark, in the order and chunks of :func:`training.evaluate`; ``(rows_by_set, metrics)``."""
+                   scenarios: Sequence[str], own_items: list[dict] | None = None
+                   ) -> tuple[dict[str, list[dict]], dict, list[dict]]:
+    """One benchmark, in the order and chunks of :func:`training.evaluate`; ``(rows_by_set, metrics,
+    own items)``. ``own_items``: solutions to score in scenario "own" instead of the critic's own (stage
+    04's ``own_items.json``, or ``--save-own-items`` of a base run); those of this benchmark's ``mix`` items."""
     def backend_for(name: str) -> ChunkedBackend:
         return ChunkedBackend(backend, batch_size)
 
@@ -314,7 +317,11 @@ def evaluate_bench(backend, bench: Bench, cfg: critic_eval.CriticEvalConfig, bat
             if scen != "own":
                 sets[scen] = bench.sets[scen]
             elif own_items is not None:
-                sets[scen] = own_items
+                mix_ids = {str(it["id"]) for it in bench.sets["mix"]}
+                sets[scen] = [it for it in own_items if str(it["id"]) in mix_ids]
+                if len(sets[scen]) != len(mix_ids):
+                    raise BenchError(f"--own-items: solutions for {len(sets[scen])} of the {len(mix_ids)} {bench.name} "
+                                     "mix items; use the file of a run with the same --bench, --n-items and --seed")
             else:
                 own, solve_rows = critic_eval.own_solutions(backend_for("own_solve"), bench.sets["mix"], cfg)
                 sets[scen] = [training.own_item_dict(it) for it in own]
@@ -323,25 +330,27 @@ def evaluate_bench(backend, bench: Bench, cfg: critic_eval.CriticEvalConfig, bat
     rows, metrics = critic_eval.evaluate(backend, sets, cfg, own_from=None, backend_for=backend_for)
     if solve_rows is not None:
         rows["own_solve"] = solve_rows
-    return rows, metrics
+    return rows, metrics, list(sets.get("own", []))
 
 
 def run(backend, benches: Sequence[Bench], settings: Settings, own_items: list[dict] | None = None,
-        data_dir: Path | None = None) -> tuple[dict, dict[str, dict[str, list[dict]]]]:
-    """Score ``backend``'s critic on every benchmark; ``(result, rows)``: the JSON-ready result (metric rows
-    as in stage 04's ``metrics.json``, full metrics, decoding, data checksums) and the per-item rows
-    (bench -> set -> rows) for ``--log-samples``. One greedy-prompt memo serves all benchmarks."""
+        data_dir: Path | None = None) -> tuple[dict, dict[str, dict[str, list[dict]]], list[dict]]:
+    """Score ``backend``'s critic on every benchmark; ``(result, rows, own items)``: the JSON-ready result
+    (metric rows as in stage 04's ``metrics.json``, full metrics, decoding, data checksums), the per-item
+    rows (bench -> set -> rows) for ``--log-samples``, and the "own" items of every benchmark (stage 04's
+    ``own_items.json`` form). One greedy-prompt memo serves all benchmarks."""
     unknown = [s for s in settings.scenarios if s not in critic_eval.CC_SCENARIOS]
     if unknown:
         raise BenchError(f"unknown CC scenario(s) {unknown}; known: {list(critic_eval.CC_SCENARIOS)}")
     memo = common.GreedyMemoBackend(backend)
     result: dict[str, Any] = {"benches": {}, "rows": []}
-    samples = {}
+    samples, own_all = {}, []
     for b in benches:
         cfg = settings.eval_config(b)
         t0 = time.time()
-        rows, m = evaluate_bench(memo, b, cfg, settings.batch_size, settings.scenarios, own_items)
+        rows, m, own = evaluate_bench(memo, b, cfg, settings.batch_size, settings.scenarios, own_items)
         samples[b.name] = rows
+        own_all += own
         result["rows"] += [{"bench": b.name, **r} for r in critic_eval.metric_rows(m)]
         result["benches"][b.name] = {
             "spec": b.name + (f":{b.arg}" if b.arg else ""), "n_items": {k: len(v) for k, v in rows.items()},
@@ -351,7 +360,7 @@ def run(backend, benches: Sequence[Bench], settings: Settings, own_items: list[d
     result["greedy_prompts_reused"] = memo.reused
     result["data"] = {"dir": None if data_dir is None else str(data_dir),
                       "files": {b.name: b.files for b in benches}}
-    return result, samples
+    return result, samples, own_all
 
 
 # --- backends ------------------------------------------------------------------------------------------
