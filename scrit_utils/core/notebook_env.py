@@ -66,17 +66,17 @@ def pick_profile(stages: Callable, say=print) -> str:
     try:
         study = config.load(STUDY_PROFILE)
         missing = [st for st in _stage_list(stages, study) if not st.done]
-        why = (f"its stage {missing[0].name}/{missing[0].hash} is not in {config.resolve_path(study.run.artifacts_dir)}/"
-               if missing else "")
+        cache = config.resolve_path(study.run.artifacts_dir)
+        shown = cache.relative_to(config.REPO_ROOT) if cache.is_relative_to(config.REPO_ROOT) else cache
+        why = f"the study's stage {missing[0].name}/{missing[0].hash} is not in {shown}/" if missing else ""
     except Exception as e:  # e.g. a model dir missing: the quick profile still runs
-        missing, why = [True], f"its stages could not be looked up ({type(e).__name__}: {e})"
+        missing, why = [True], f"the study's stages could not be looked up ({type(e).__name__}: {e})"
     if not missing:
         say(f"profile = None -> {STUDY_PROFILE}: the study's finished stages are in the cache, so this notebook "
             "reads them (seconds)")
         return STUDY_PROFILE
-    say(f"profile = None -> {QUICK_PROFILE} (tiny settings, minutes on a laptop): no cached study run for this "
-        f"notebook, {why}; `make study` computes the study's stages (~40 min), or set profile = "
-        f'"{STUDY_PROFILE}" to compute this notebook\'s here')
+    say(f"profile = None -> {QUICK_PROFILE} (tiny settings, minutes): {why}; `make study` computes the study's "
+        f'stages (~36 min on 2 cores), or set profile = "{STUDY_PROFILE}" to compute them in this notebook')
     return QUICK_PROFILE
 
 
