@@ -56,6 +56,8 @@ def test_each_chain_continues_its_own_round_one_model(tmp_path):
         assert re2.cfg_train.training.learning_rate == SMOKE.training.learning_rate  # ... at the profile's rate
         parents[chain] = parent
     assert parents[0] != parents[1]  # no shared parent across chains
+    r2 = [j for j in jobs if j.x == 2]  # protocol, chain and replay are in the SFT stage keys
+    assert len({sweeps.train_stage(j.cfg_train, j.st03, j.examples).hash for j in r2}) == len(r2) == 4
 
     # the pooled set trains (the earlier round's examples under round-qualified ids)
     re2 = pts[("scrit:retrain", 2, 1)]
