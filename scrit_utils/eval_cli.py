@@ -265,24 +265,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 # --- scrit eval critic -------------------------------------------------------------------------------
+#: default --batch-size per backend: the transformers batch; vLLM schedules its own batches, so it gets large
+#: chunks (configs/qwen2.5-7b.yaml: 2048); a server gets enough to keep --concurrency requests in flight
+BATCH_SIZE = {"transformers": 64, "vllm": 2048, "openai": 256}
+
+
 def run_critic(args: argparse.Namespace) -> dict[str, Any]:
     """Generate critiques with the model, score them as stage 04 does, and return the result with provenance."""
     from scrit_utils.core import artifacts
 
+    args.batch_size = args.batch_size or BATCH_SIZE[args.backend]
+    if args.batch_size < 1 or (args.n_items is not None and args.n_items < 1):
+        raise EvalError(f"--batch-size and --n-items must be >= 1, got {args.batch_size} and {args.n_items}")
     t0 = time.time()
     ctx = critic_bench.Context(data_dir=args.data_dir and Path(args.data_dir), seed=args.seed, n_items=args.n_items)
     data_dir = critic_bench.data_root(ctx)
-    critic_bench.parse_specs(args.bench)  # a bad name fails first, then a dead server, then missing data
-    if args.backend == "openai":
-        if not args.base_url:
-            raise EvalError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        critic_bench.check_server(args.base_url)
-    benches = critic_bench.load_benches(args.bench, ctx)  # before the model loads
-    own_items = _read_own_items(args.own_items) if args.own_items else None
+    # cheap checks first (names, numbers, files), then a dead server, then the data; the model loads last
+    critic_bench.parse_specs(args.bench)
     settings = critic_bench.Settings(
         variant=args.prompt_variant, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
         top_p=args.top_p, seed=args.seed, batch_size=args.batch_size, scenarios=tuple(args.scenarios),
         n_boot=args.n_boot, boot_seed=args.boot_seed, grade_jobs=args.jobs, progress=not args.quiet)
+    own_items = _read_own_items(args.own_items) if args.own_items else None
+    if args.backend == "openai":
+        if not args.base_url:
+            raise EvalError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        critic_bench.check_server(args.base_url)
+    benches = critic_bench.load_benches(args.bench, ctx)
     model = critic_bench.model_provenance(args.model, args.revision)
     backend = critic_bench.make_backend(
         args.backend, args.model, base_url=args.base_url, served_model=args.served_model, revision=args.revision,
@@ -352,7 +361,8 @@ def _add_critic(sub) -> None:
     c.add_argument("--own-items", help="score 'own' on these solutions (a base run's --save-own-items file, or "
                    "stage 04's own_items.json) instead of the model's own, as stage 04 scores a trained critic")
     c.add_argument("--save-own-items", help="write the 'own' scenario's items (the model's own solutions) here")
-    c.add_argument("--batch-size", type=int, default=64, help="generation chunk and batch (generation.batch_size)")
+    c.add_argument("--batch-size", type=int, default=None, help="requests per generate call, and the transformers "
+                   "batch (generation.batch_size); default " + ", ".join(f"{k} {v}" for k, v in BATCH_SIZE.items()))
     c.add_argument("--dtype", default="auto")
     c.add_argument("--device", default="auto", help="transformers: auto | cpu | cuda")
     c.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm")

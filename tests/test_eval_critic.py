@@ -102,6 +102,13 @@ def test_unreachable_base_url_fails_in_one_line(capsys, tmp_path):
     assert rc == 2 and "--base-url" in err
 
 
+def test_bad_numbers_and_scenarios_fail_before_the_model_loads(capsys):
+    for extra, want in ((["--n-items", "0"], "--n-items must be >= 1"), (["--batch-size", "-2"], "got -2"),
+                        (["--scenarios", "mix", "mine"], "unknown CC scenario(s) ['mine']")):
+        rc, _, err = _scrit(capsys, "--model", "no/such-model", "--bench", "toy:configs/smoke.yaml", *extra)
+        assert rc == 2 and want in err and err.count("\n") == 1, err
+
+
 def test_model_digest_is_sha256_over_the_safetensors_files():
     prov = cb.model_provenance(CRITIC)
     files = sorted((REPO / CRITIC).glob("*.safetensors"))
@@ -265,3 +272,20 @@ def test_openai_backend_on_realcritic_gsm8k_equals_stage04(shared_data, served_c
     assert files["realcritic/mix_data/gsm8k/test.jsonl"] == \
         hashlib.sha256((shared_data / "realcritic/mix_data/gsm8k/test.jsonl").read_bytes()).hexdigest()
     assert "processbench/gsm8k.json" in res["data"]["files"]["processbench"]
+
+
+def test_gpu_md_commands_parse():
+    """The commands of docs/GPU.md's "Evaluate a critic" section parse, and their --bench names are known."""
+    import re
+    import shlex
+
+    text = (REPO / "docs" / "GPU.md").read_text()
+    section = text.split("## Evaluate a critic", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
+    cmds = [shlex.split(line, comments=True) for line in block.splitlines() if line.strip().startswith("scrit eval")]
+    assert len(cmds) == 2
+    for argv in cmds:
+        args = cli.build_parser().parse_args(argv[1:])
+        assert args.eval_command == "critic" and args.backend == "vllm"
+        assert [n for n, _ in cb.parse_specs(args.bench)] == ["realcritic", "processbench"]
+    assert cli.build_parser().parse_args(cmds[1][1:]).model == "runs/qwen2.5-7b/model"

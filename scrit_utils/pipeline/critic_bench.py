@@ -275,6 +275,11 @@ class Settings:
     grade_jobs: int | None = 1
     progress: bool = False
 
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.scenarios if s not in critic_eval.CC_SCENARIOS]
+        if unknown:
+            raise BenchError(f"unknown CC scenario(s) {unknown}; known: {list(critic_eval.CC_SCENARIOS)}")
+
     def eval_config(self, bench: Bench) -> critic_eval.CriticEvalConfig:
         """Stage 04's :func:`training.eval_config` with these values: same mode, seeds and solve params."""
         params = SamplingParams(max_new_tokens=self.max_new_tokens or bench.max_new_tokens,
@@ -289,15 +294,19 @@ class ChunkedBackend:
     """Feeds ``backend`` requests in chunks of ``size`` cut from the whole list, as stage 04's
     :class:`~scrit_utils.pipeline.common.ResumableBackend` does (without its file)."""
 
-    def __init__(self, backend, size: int):
-        self.backend, self.size = backend, size
+    def __init__(self, backend, size: int, desc: str = "generate"):
+        self.backend, self.size, self.desc = backend, size, desc
         self.name = getattr(backend, "name", type(backend).__name__)
         self.model_name = getattr(backend, "model_name", None)
 
     def generate(self, requests, params: SamplingParams, progress: bool = True) -> list[str]:
+        from tqdm.auto import tqdm
+
         out: list[str] = []
-        for c in common.chunks(list(requests), self.size):
-            out += self.backend.generate(list(c), params, progress=False)
+        with tqdm(total=len(requests), desc=self.desc, unit="item", disable=not progress) as bar:
+            for c in common.chunks(list(requests), self.size):
+                out += self.backend.generate(list(c), params, progress=False)
+                bar.update(len(c))
         return out
 
 
@@ -308,7 +317,7 @@ def evaluate_bench(backend, bench: Bench, cfg: critic_eval.CriticEvalConfig, bat
     own items)``. ``own_items``: solutions to score in scenario "own" instead of the critic's own (stage
     04's ``own_items.json``, or ``--save-own-items`` of a base run); those of this benchmark's ``mix`` items."""
     def backend_for(name: str) -> ChunkedBackend:
-        return ChunkedBackend(backend, batch_size)
+        return ChunkedBackend(backend, batch_size, f"{bench.name} [{name}]")
 
     sets: dict[str, list] = {}
     solve_rows = None
@@ -339,9 +348,6 @@ def run(backend, benches: Sequence[Bench], settings: Settings, own_items: list[d
     (metric rows as in stage 04's ``metrics.json``, full metrics, decoding, data checksums), the per-item
     rows (bench -> set -> rows) for ``--log-samples``, and the "own" items of every benchmark (stage 04's
     ``own_items.json`` form). One greedy-prompt memo serves all benchmarks."""
-    unknown = [s for s in settings.scenarios if s not in critic_eval.CC_SCENARIOS]
-    if unknown:
-        raise BenchError(f"unknown CC scenario(s) {unknown}; known: {list(critic_eval.CC_SCENARIOS)}")
     memo = common.GreedyMemoBackend(backend)
     result: dict[str, Any] = {"benches": {}, "rows": []}
     samples, own_all = {}, []
