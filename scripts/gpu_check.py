@@ -8,9 +8,9 @@ The model. vLLM's attention backends accept only some head sizes: its FlashAtten
 vLLM picks FlashAttention 3. The committed toy models have head sizes 16, 20, 24 and 32
 (hidden / 4 heads), so none is safe on every backend. The check therefore builds a random-weight
 Qwen2 with head size 64 (hidden 128, 2 query heads, 1 KV head: grouped-query attention like
-Qwen2.5) on the committed toy tokenizer and chat template (``models/tokenizer``), and asks toy-0.6m
-(head size 32) separately whether vLLM accepts it (informational; the study's toy profile uses
-the transformers backend). Prompts are the toy world's compact critique prompts.
+Qwen2.5) on the committed toy tokenizer and chat template (``models/tokenizer``), and asks the v2
+study's critic toy-409k (head size 24) separately whether vLLM accepts it (informational; the study's
+toy profile uses the transformers backend). Prompts are the toy world's compact critique prompts.
 
 What is checked (GPU run):
 
@@ -20,7 +20,7 @@ What is checked (GPU run):
    model's own greedy choice up to ``--tie-tol`` logits (teacher-forced: a differing text is then a
    near-tie broken differently by other kernels, not a bug);
 3. sampled vLLM texts do not depend on request order (per-request seeds) and differ from greedy;
-4. toy-0.6m: whether vLLM starts on it, and if so how many greedy texts equal the transformers ones;
+4. toy-409k: whether vLLM starts on it, and if so how many greedy texts equal the transformers ones;
 5. with ``--qwen PATH`` (local Qwen2.5 weights): our wrapper vs bare ``LLM.generate`` throughput.
 
 ``--cpu-only`` (no GPU, no vLLM; run by the tests): builds the check model, checks its head size,
@@ -31,6 +31,12 @@ greedy check on them (0 gap) and on a corrupted copy (flagged).
     python scripts/gpu_check.py --json-out gpu_check.json                      # GPU machine
     python scripts/gpu_check.py --qwen /models/Qwen2.5-1.5B-Instruct --json-out gpu_check.json
     python scripts/gpu_check.py --cpu-only --n 16 --json-out /tmp/gpu_check_cpu.json
+    python scripts/gpu_check.py --device --json-out gpu_device.json            # one GPU, torch, no vLLM
+    python scripts/gpu_check.py --print-wheels                                 # what --device needs beyond torch
+
+``--device`` (``scripts/gpu_device_check.py``) is the check for a machine with torch and one GPU but no vLLM
+and no registry: the transformers backend on CUDA against Hugging Face ``generate`` and LoRA SFT steps with
+TRL + PEFT on a random-weight model of Qwen2.5-0.5B's shape, with tokens/s and peak memory.
 
 Exit status: 0 all checks passed, 1 a check failed, 2 nothing could run (no CUDA device / no vLLM).
 """
@@ -52,7 +58,7 @@ sys.path.insert(0, str(REPO))
 VLLM_SAFE_HEAD_SIZES = (64, 128, 256)
 CHECK_MODEL_SHAPE = {"hidden_size": 128, "num_attention_heads": 2, "num_key_value_heads": 1,
                      "num_hidden_layers": 2, "intermediate_size": 256}
-TOY_MODEL = REPO / "models" / "toy-0.6m"
+TOY_MODEL = REPO / "models" / "toy-409k"  # the v2 study's critic
 TOY_STAGE_DEADLINE_S = 300  # the toy-model stage (one more engine start) only when this much is left of 8 min
 
 
@@ -219,7 +225,7 @@ def vllm_vs_transformers(path: Path, n: int, max_new: int, tie_tol: float, repor
 
 
 def toy_model_on_vllm(n: int, max_new: int, report: dict) -> None:
-    """Informational: does vLLM start on the committed toy-0.6m (head size 32)?"""
+    """Informational: does vLLM start on the v2 study's critic toy-409k (head size 24)?"""
     from scrit_utils.generation import SamplingParams
     from scrit_utils.generation.transformers_backend import TransformersBackend
     from scrit_utils.generation.vllm_backend import VLLMBackend
@@ -284,25 +290,54 @@ def _stage(report: dict, name: str, fn, *args) -> bool:
     return ok
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--cpu-only", action="store_true", help="only the checks that need no GPU")
     ap.add_argument("--workdir", default="/tmp/scrit_gpu_check")
     ap.add_argument("--n", type=int, default=64, help="requests per comparison")
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--tie-tol", type=float, default=0.05, help="largest logit gap counted as a near-tie")
-    ap.add_argument("--no-toy-model", action="store_true", help="skip asking vLLM about toy-0.6m")
+    ap.add_argument("--no-toy-model", action="store_true", help="skip asking vLLM about toy-409k")
     ap.add_argument("--qwen", default=None, help="local dir of Qwen2.5 weights (skipped when absent)")
     ap.add_argument("--qwen-n", type=int, default=256)
     ap.add_argument("--qwen-max-new-tokens", type=int, default=512)
+    ap.add_argument("--device", action="store_true",
+                    help="one GPU, no vLLM: transformers backend vs HF generate, LoRA SFT (scripts/gpu_device_check.py)")
+    ap.add_argument("--sft-steps", type=int, default=20, help="--device: LoRA SFT steps")
+    ap.add_argument("--print-wheels", action="store_true", help="the wheels --device needs beyond torch, then exit")
     ap.add_argument("--json-out", default=None)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if args.print_wheels:
+        import gpu_device_check
+
+        gpu_device_check.print_wheels()
+        return 0
 
     import torch
 
     t0 = time.perf_counter()
-    report: dict = {"mode": "cpu-only" if args.cpu_only else "gpu", "torch": torch.__version__,
-                    "cuda": torch.cuda.is_available()}
+    mode = "device" if args.device else "cpu-only" if args.cpu_only else "gpu"
+    report: dict = {"mode": mode, "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+    if args.device:
+        if not torch.cuda.is_available():
+            print(f"gpu_check --device: no CUDA device (torch {torch.__version__} sees none); nothing was run. "
+                  "It needs one GPU; --cpu-only runs the checks that need none.", file=sys.stderr)
+            report.update(ok=False, error="no CUDA device")
+            _write(args.json_out, report)
+            return 2
+        import gpu_device_check
+
+        report["ok"] = bool(gpu_device_check.run(args, report, _stage))
+        report["elapsed_s"] = round(time.perf_counter() - t0, 1)
+        print(json.dumps(report, indent=2))
+        _write(args.json_out, report)
+        return 0 if report["ok"] else 1
     if not args.cpu_only:
         if not torch.cuda.is_available():
             print("no CUDA device visible: nothing to check on a GPU (--cpu-only runs the CPU part)", file=sys.stderr)
@@ -334,11 +369,15 @@ def main(argv=None) -> int:
     report["ok"] = bool(ok)
     report["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(report, indent=2))
-    if args.json_out:
+    _write(args.json_out, report)
+    return 0 if ok else 1
+
+
+def _write(path: str | None, report: dict) -> None:
+    if path:
         from scrit_utils.core.records import write_json
 
-        write_json(args.json_out, report)
-    return 0 if ok else 1
+        write_json(path, report)
 
 
 if __name__ == "__main__":
