@@ -47,7 +47,7 @@ from typing import Callable, Sequence
 
 import yaml
 
-from scrit_utils.core import artifacts, config
+from scrit_utils.core import artifacts, config, data_dir
 from scrit_utils.core.cli_args import OneLineParser, add_set_option, fail
 from scrit_utils.core.provenance import _ANSI, RUN_SHA_ENV, _scrub_obj, _write_record, path_replacements, scrub
 from scrit_utils.core.records import atomic_write_text
@@ -338,11 +338,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="execute the selected notebooks even when their stages are cached (finished stages "
                         "are still reused inside them)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="the real benchmark data folder for this run and its kernels (default: $SCRIT_DATA_DIR, "
+                        "else ../shared/data when present, else data/real; fill it with `scrit data fetch`)")
     p.set_defaults(func=cmd_run)
     return p
 
 
 def cmd_run(args) -> int:
+    if args.data_dir:  # exported, so the notebooks' kernels read the same folder
+        data_dir.use(args.data_dir)
     try:
         run_study(args.profile, args.overrides, only=args.only, start=args.start, end=args.end, force=args.force)
     except (RunError, config.ConfigError) as e:
