@@ -204,7 +204,7 @@ def test_the_installed_command_prints_one_line_and_no_traceback(tmp_path):
 def test_scrit_run_data_dir_is_exported_for_the_kernels(tmp_path, monkeypatch, capsys):
     from scrit_utils import cli
 
-    monkeypatch.delenv("SCRIT_DATA_DIR", raising=False)
+    monkeypatch.setenv("SCRIT_DATA_DIR", "unset-by-this-test")  # monkeypatch restores the variable afterwards
     rc = cli.main(["run", "--profile", "no_such_profile.yaml", "--data-dir", str(tmp_path)])
     assert rc != 0 and "profile not found" in capsys.readouterr().err
     assert os.environ["SCRIT_DATA_DIR"] == str(tmp_path.resolve())

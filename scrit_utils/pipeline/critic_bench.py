@@ -165,7 +165,7 @@ def _build_toy(profile: str, ctx: Context) -> Bench:
         raise BenchError(f"toy:{profile}: {e}") from None
     world = worlds.get(cfg)
     if not world.builds_benchmarks:
-        raise BenchError(f"toy:{profile}: world.kind {cfg.world.kind!r} builds no toy benchmarks")
+        raise BenchError(f"toy:{profile}: its world ({type(world).__name__}) builds no toy benchmarks")
     with tempfile.TemporaryDirectory(prefix="scrit-toy-bench-") as tmp:
         d = Path(tmp) / "bench"
         built = world.build_benchmarks(d)  # the profile's own recipe: generators, split, sizes
