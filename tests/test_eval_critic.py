@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from .serve_helper import free_port, transformers_serve
 
 from scrit_utils import cli
 from scrit_utils.core import config
@@ -81,14 +79,8 @@ def test_unknown_task_names_the_known_tasks(capsys, tmp_path):
     assert rc == 2 and "gsm9k" in err and "'gsm8k'" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_base_url_fails_in_one_line(capsys, tmp_path):
-    url = f"http://127.0.0.1:{_free_port()}/v1"  # nobody listens there
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nobody listens there
     t0 = time.monotonic()
     rc, _, err = _scrit(capsys, "--model", CRITIC, "--bench", "tyo", "--backend", "openai", "--base-url", url)
     assert rc == 2 and "unknown benchmark 'tyo'" in err  # names are checked before the server
@@ -196,37 +188,8 @@ def test_toy_profile_build_matches_n_items_and_seed():
 @pytest.fixture(scope="module")
 def served_critic(tmp_path_factory):
     """`transformers serve models/toy-0.3m` on 127.0.0.1; yields the base URL."""
-    pytest.importorskip("fastapi", reason="`transformers serve` needs the serve extra: pip install -e '.[serve]'")
-    pytest.importorskip("uvicorn", reason="`transformers serve` needs the serve extra: pip install -e '.[serve]'")
-    import httpx
-
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("transformers")), "serve", CRITIC, "--host",
-                                 "127.0.0.1", "--port", str(port), "--device", "cpu"],
-                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"transformers serve exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("transformers serve did not become healthy within 90 s")
-                time.sleep(0.5)
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with transformers_serve(CRITIC, tmp_path_factory.mktemp("serve") / "serve.log", cwd=REPO) as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -7,16 +7,15 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from .serve_helper import transformers_serve
 
 from scrit_utils.critique import prompts
 from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed
@@ -183,12 +182,6 @@ def test_concurrency_keeps_request_order(scripted_server):
 
 
 # --- end to end against `transformers serve` -----------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-qwen2")
@@ -196,39 +189,8 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def transformers_server(tiny_model):
-    pytest.importorskip("fastapi", reason="`transformers serve` needs the serve extra: pip install -e '.[serve]'")
-    pytest.importorskip("uvicorn", reason="`transformers serve` needs the serve extra: pip install -e '.[serve]'")
-    port = _free_port()
-    cli = Path(sys.executable).with_name("transformers")
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    log = open(tiny_model.parent / "serve.log", "w")
-    proc = subprocess.Popen(
-        [str(cli), "serve", str(tiny_model), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    import httpx
-
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with {proc.returncode}: {(tiny_model.parent / 'serve.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("transformers serve did not become healthy within 90 s")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with transformers_serve(tiny_model, tiny_model.parent / "serve.log") as url:
+        yield url
 
 
 QUESTIONS = [("2+3", "Step 1: 2+3=5"), ("4*6", "Step 1: 4*6=25"), ("9-7", "Step 1: 9-7=2"),
