@@ -2,7 +2,6 @@
 trainer, attention that never crosses examples, and the fallback to the padded trainer."""
 from __future__ import annotations
 
-import random
 import sys
 from pathlib import Path
 
@@ -10,12 +9,10 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tiny_lm import build_tiny_lm  # noqa: E402
+from tiny_lm import build_tiny_lm, critique_examples  # noqa: E402
 
 from scrit_utils.core import config  # noqa: E402
-from scrit_utils.core.records import SFTExample  # noqa: E402
 from scrit_utils.pipeline import sft_fast, training  # noqa: E402
-from scrit_utils.worlds import arith  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +21,7 @@ def tiny(tmp_path_factory):
 
 
 def _examples(n):
-    out = []
-    for i, p in enumerate(arith.generate_problems(1, n, "train")):
-        sol = arith.reference_solution(p) if i % 2 else arith.inject_error(p, random.Random(i))
-        out.append(SFTExample(id=str(i), prompt=arith.direct_messages(p, sol.text),
-                              completion=arith.ground_truth_critique(p, sol.steps), label_correct=bool(i % 2)))
-    return out
+    return critique_examples(n, seed=1)
 
 
 def _cfg(tmp_path, model, *extra):

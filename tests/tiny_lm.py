@@ -82,3 +82,19 @@ def build_tiny_lm(out_dir: str | Path, hidden: int = 32, layers: int = 2, seed: 
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     return out_dir
+
+
+def critique_examples(n: int, seed: int = 0) -> list:
+    """``n`` toy SFT examples (direct prompt -> the world's exact critique), alternating a wrong solution
+    (one injected error) and a correct one: both labels, and completions of different lengths."""
+    import random
+
+    from scrit_utils.core.records import SFTExample
+    from scrit_utils.worlds import arith
+
+    out = []
+    for i, p in enumerate(arith.generate_problems(seed, n, "train")):
+        sol = arith.reference_solution(p) if i % 2 else arith.inject_error(p, random.Random(i))
+        out.append(SFTExample(id=str(i), prompt=arith.direct_messages(p, sol.text),
+                              completion=arith.ground_truth_critique(p, sol.steps), label_correct=bool(i % 2)))
+    return out

@@ -31,9 +31,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Mapping
 
-import numpy as np
 
 from scrit_utils import worlds
 from scrit_utils.core.records import CritiqueRecord, read_jsonl

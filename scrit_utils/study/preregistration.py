@@ -108,7 +108,8 @@ def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval
         if c.arm != "rounds":  # the data axis starts at the base critic
             xs = [0.0] + [x for x in xs if x > 0]
             lv = [_cell(cells, BASE, 0) if x == 0 else cells[(c.arm, x)] for x in xs]
-            xv = [np.log2(x) if x > 0 else np.log2(min(v for v in xs if v > 0)) - 1 for x in xs]
+            base_x = np.log2(min(x for x in xs if x > 0)) - 1  # the base critic one log2 step left of the first level
+            xv = [np.log2(x) if x > 0 else base_x for x in xs]
         else:
             lv, xv = [cells[(c.arm, x)] for x in xs], xs
         if len(xs) < 2 or any(v is None for v in lv):
