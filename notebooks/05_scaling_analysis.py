@@ -82,6 +82,21 @@ rep.counts
 rep.examples["design"]
 
 # %% [markdown]
+# ## The pre-registered claims (study v3)
+# The claims registered in `results/pilot/PREREGISTRATION_v3.md` (`scrit_utils/study/preregistration.py`),
+# each on one primary metric, CC-Acc on deliberately incorrect solutions, with intervals over base builds
+# (`sweeps.builds`), SFT seeds and items, Holm-adjusted across the tested claims. A claim whose arms were not
+# run in this profile is "not measured"; one measured on a single base build is "not claimable": its interval
+# leaves out the build variance. Estimates are points of CC-Acc (the share claim: a fraction).
+
+# %%
+display(rep.examples["preregistered"])
+for line in rep.examples["preregistered_notes"]:
+    print(line)
+if rep.examples["build_note"]:
+    print(rep.examples["build_note"])
+
+# %% [markdown]
 # ## Tables: seed means with 95% CIs, gains over the base (paired), trends
 # Wide tables: one row per critic, one column per number of self-training examples, `mean [95% CI]`;
 # an empty cell is a size that arm was not trained at. The full long tables (every metric, SEs,

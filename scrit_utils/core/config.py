@@ -199,6 +199,7 @@ class SweepsConfig:
     sft_batch_size: int | None = None  # training.per_device_train_batch_size for sweep points (None = profile's)
     eval_items: int | None = None  # evaluation.n_items for sweep points (None = profile's)
     model_sizes: tuple[str, ...] = ()  # base critics (paths / hub ids) for the model-size sweep
+    builds: tuple[str, ...] = ()  # base-model build folders: the sweep runs once per build (study/builds.py); () = one
     model_size_data: int | None = None  # SFT examples for model sizes and rounds (None = largest data size)
     rounds: int = 1  # multi-round: rounds of regenerate -> validate -> SFT
     max_pairs: int | None = None  # self_critique.max_pairs for other critics' arms (model sizes, rounds 2+)
@@ -374,6 +375,9 @@ def _check_across_sections(cfg: StudyConfig, src: str) -> None:
             f"{src}: validation.direct_check_scope: gated runs check (i) only where the other checks passed, but "
             f"ablations.variants {'(empty = all)' if not variants else list(variants)} includes only_direct_critic, "
             "which selects on check (i) alone: set validation.direct_check_scope: all")
+    b = [str(x).rstrip("/") for x in cfg.sweeps.builds]
+    if len(set(b)) != len(b):
+        raise ConfigError(f"{src}: sweeps.builds: {sorted(x for x in set(b) if b.count(x) > 1)} listed twice")
 
 
 #: the key a profile names its base profile with; the profile then states only what it changes

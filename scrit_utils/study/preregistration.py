@@ -32,6 +32,7 @@ from typing import Literal, Mapping, Sequence
 
 import numpy as np
 
+from scrit_utils.critique.item_metrics import strata
 from scrit_utils.critique.metrics import METRICS
 from scrit_utils.study import hierarchical as hi
 
@@ -74,7 +75,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("gain_slope_model_size", "SCRIT's gain over its base grows with base-model size (same example count "
           "and items at every size; slope over log2 parameters)", "gain_slope", "contrastive", BASE),
     Claim("rounds", "a second and third round (round-k model as the new base, same pool) keep improving",
-          "slope", "rounds"),
+          "slope", "rounds", levels=(1.0, 2.0, 3.0)),
     Claim("share_of_oracle_gain", "SCRIT's gain as a share of the oracle critic's gain over the same base",
           "share", "contrastive", BASE, ceiling="oracle", tested=False),
 )
@@ -115,9 +116,19 @@ def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval
         if len(xs) < 2 or any(v is None for v in lv):
             return None
         return hi.hierarchical_trend(lv, xv, **kw)
-    if c.contrast == "gain_slope":  # cells keyed (f"{arm}@{params}", claim_size) and (f"base@{params}", 0)
-        sizes = sorted({float(k[0].split("@")[1]) for k in cells if k[0].startswith(f"{c.arm}@")})
-        pairs = [(cells.get((f"{c.arm}@{s:g}", float(claim_size))), cells.get((f"{c.vs}@{s:g}", 0.0))) for s in sizes]
+    if c.contrast == "gain_slope":  # cells keyed (f"{arm}@{params}", examples) and (f"base@{params}", 0)
+        by_size: dict[float, list] = {}
+        for (arm, x), v in cells.items():
+            if arm.startswith(f"{c.arm}@"):
+                by_size.setdefault(float(arm.split("@")[1]), []).append((x, v))
+        if any(len(v) > 1 for v in by_size.values()):  # the claim needs one example count at every size
+            raise ValueError(f"claim {c.key}: several example counts at one model size: "
+                             f"{ {s: [x for x, _ in v] for s, v in by_size.items()} }")
+        if len({v[0][0] for v in by_size.values()}) > 1:
+            raise ValueError(f"claim {c.key}: the sizes were trained on different example counts: "
+                             f"{ {s: v[0][0] for s, v in by_size.items()} }")
+        sizes = sorted(by_size)
+        pairs = [(by_size[s][0][1], cells.get((f"{c.vs}@{s:g}", 0.0))) for s in sizes]
         if len(sizes) < 2 or any(a is None or b is None for a, b in pairs):
             return None
         return hi.hierarchical_trend(pairs, np.log2(sizes), paired_builds=False, **kw)
@@ -165,6 +176,76 @@ def analyse(cells: Mapping[tuple[str, float], np.ndarray], claim_size: float | N
                      "not claimable (one build: no build variance in the interval)" if t and ob else
                      "reported, not tested" for k, m, t, ob in zip(df["claim"], df["measured"], df["tested"], one_build)]
     return df
+
+
+# --- notebook 05's points -> the cells the claims read ----------------------------------------------------------
+def _cell_key(r: Mapping) -> tuple[str, float] | None:
+    """The (arm, level) a point row measures for the claims; ``None`` for rows no claim reads (ablations)."""
+    study, arm, x = r["study"], r["arm"], float(r["x"])
+    if study == "data_size":
+        return (BASE, 0.0) if x == 0 else (arm, x)
+    if study == "model_size":  # arms "base:<model>" / "scrit:<model>"; x = the model's parameter count
+        kind = arm.split(":", 1)[0]
+        return (f"{BASE}@{x:g}", 0.0) if kind == "base" else (f"contrastive@{x:g}", float(r["n_examples"]))
+    if study == "rounds":
+        return (arm, x)
+    return None
+
+
+def _is_untrained(key: tuple[str, float]) -> bool:
+    """The base critic's cells: one evaluation per build, whatever the SFT seed of the row that asked for it."""
+    return key[1] == 0.0
+
+
+def _item_hits(items: Mapping, metric: str) -> tuple[tuple, np.ndarray]:
+    st = strata(items, metric)
+    if len(st) != 1:  # several tasks or classes: the metric is a mean of stratum means, not of items
+        raise ValueError(f"{metric}: {len(st)} strata {sorted(st)}; the claims need a metric that is one mean over items")
+    ids, hits = next(iter(st.values()))
+    return ids, hits
+
+
+def cells_from_points(rows: Sequence[Mapping], metric: str = PRIMARY_METRIC) -> tuple[dict, list[str]]:
+    """``(cells, notes)``: per-item scores ``[build, seed, item]`` of every (arm, level) from notebook 05's points.
+
+    Keys: ``(arm, examples)`` for the data-size arms and ``("base", 0)`` for the base critic (its one
+    evaluation per build); ``("contrastive@<params>", examples)`` and ``("base@<params>", 0)`` for the
+    model sizes; ``("rounds", round)`` (and ``("rounds:<protocol>", round)``) for the rounds. Builds come in
+    the order of the rows (``sweeps.builds``). A cell that not every build reached (an arm capped at a
+    different example count on one build) is left out and named in ``notes``: paired statistics need the
+    same builds in every cell. Raises when two cells were scored on different items."""
+    order: list[str] = []
+    got: dict[tuple, dict[str, dict[int, np.ndarray]]] = {}
+    ref_ids: tuple | None = None
+    for r in rows:
+        key = _cell_key(r)
+        if key is None or not r.get("items"):
+            continue
+        b = r.get("build", "")
+        if b not in order:
+            order.append(b)
+        ids, hits = _item_hits(r["items"], metric)
+        if ref_ids is None:
+            ref_ids = ids
+        elif ids != ref_ids:
+            raise ValueError(f"{key} on build {b!r}: scored on other items than the first cell ({len(ids)} vs "
+                             f"{len(ref_ids)} items); every arm and build must be scored on the same items")
+        seeds = got.setdefault(key, {}).setdefault(b, {})
+        if _is_untrained(key) and seeds:
+            continue  # the same base evaluation again, asked for by another seed's points
+        seeds[int(r["seed"])] = hits
+    cells, notes = {}, []
+    for key, by_build in got.items():
+        missing = [b for b in order if b not in by_build]
+        if missing:
+            notes.append(f"{key[0]} at {key[1]:g}: not on build(s) {missing}; left out")
+            continue
+        n_seeds = {len(by_build[b]) for b in order}
+        if len(n_seeds) > 1:
+            notes.append(f"{key[0]} at {key[1]:g}: different numbers of SFT seeds per build {sorted(n_seeds)}; left out")
+            continue
+        cells[key] = np.stack([np.stack([by_build[b][s] for s in sorted(by_build[b])]) for b in order])
+    return cells, notes
 
 
 def _builds(c: Claim, cells: Mapping) -> int:

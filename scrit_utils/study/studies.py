@@ -24,7 +24,7 @@ from scrit_utils.core.config import StudyConfig
 from scrit_utils.pipeline import common
 from scrit_utils.study import sweeps
 from scrit_utils.study.sweeps import _point_training, budget_text  # noqa: F401 (notebook 06 reads it here)
-from scrit_utils.study import figures, readme as study_readme, claims as study_report
+from scrit_utils.study import builds, figures, preregistration, readme as study_readme, claims as study_report
 
 
 def design_table(cfg: StudyConfig):
@@ -39,13 +39,15 @@ def design_table(cfg: StudyConfig):
     batch = t.per_device_train_batch_size
     trained = [n for m in sw.critic_modes for n in sweeps.mode_sizes(cfg, m) if n > 0]
     trained += [sweeps.fixed_size(cfg)] * (len(sw.model_sizes) + max(sw.rounds - 1, 0))
-    n_train = len(trained) * len(sw.seeds)
-    steps = sum(sft_steps(t, n) for n in trained) * len(sw.seeds)
+    n_builds = len(builds.labels(cfg))  # the whole sweep runs once per base build
+    n_train = len(trained) * len(sw.seeds) * n_builds
+    steps = sum(sft_steps(t, n) for n in trained) * len(sw.seeds) * n_builds
     evals_per_point = (len(cfg.evaluation.scenarios) + 1) * (sw.eval_items or cfg.evaluation.n_items or 600)
     est = 0.45 * batch / 32 * steps + n_train * 6.0 * evals_per_point / 600
     items = [
         ("data sizes", str(sizes)),
         ("critic modes", ", ".join(f"{m} at {[n for n in sweeps.mode_sizes(cfg, m) if n]}" for m in sw.critic_modes)),
+        ("base builds", ", ".join(sw.builds) or "1 (the profile's models)"),
         ("SFT seeds per point", str(list(sw.seeds))),
         ("SFT budget", budget_text(cfg)),
         ("eval items per scenario / ProcessBench", str(sw.eval_items or cfg.evaluation.n_items)),
@@ -88,10 +90,21 @@ def scaling(cfg: StudyConfig, progress: Callable[[str], None] = print) -> common
     base critic, trends; their figures; the SFT loss of the SCRIT points."""
     t0 = time.time()
     st = sweeps.scaling_stage(cfg)
-    rows = _points(st, lambda: sweeps.run_scaling(cfg, progress))
+    rows = all_rows = _points(st, lambda: sweeps.run_scaling(cfg, progress))
     rep = common.StageReport(st, {})
     rep.examples["design"] = design_table(cfg)
     b = cfg.evaluation.bootstrap
+    # the claims registered for v3, over every build (builds, SFT seeds and items as random effects)
+    cells, notes = preregistration.cells_from_points(rows)
+    pre = preregistration.analyse(cells, n_boot=b.n_resamples, rng=b.seed)
+    rep.table(cfg, "05_preregistered_claims", pre)
+    rep.examples["preregistered"] = pre.drop(columns=["statement"]).round(3)
+    rep.examples["preregistered_notes"] = notes
+    # the per-seed tables and figures below describe one build: the profile's own (the first of sweeps.builds)
+    labels = builds.labels(cfg)
+    rep.examples["build_note"] = (f"Tables and figures below: build {labels[0]} only, of {len(labels)} builds"
+                                  if len(labels) > 1 else "")
+    rows = [r for r in rows if r.get("build", "") == labels[0]] if len(labels) > 1 else rows
     summ = study_report.summarize(rows, b.n_resamples, b.seed)
     gains = study_report.gains(rows, b.n_resamples, b.seed)
     trends = study_report.trends(rows, b.n_resamples, b.seed)
@@ -115,7 +128,8 @@ def scaling(cfg: StudyConfig, progress: Callable[[str], None] = print) -> common
     else:
         rep.examples["no_loss"] = (f"no loss curve: fewer than 2 logged losses per point (training.logging_steps = "
                                    f"{cfg.training.logging_steps}, sweeps.sft_max_steps = {cfg.sweeps.sft_max_steps})")
-    _finish(st, rows, {"points": len(rows), "trained_points": sum(r["train_stage"] is not None for r in rows)})
+    _finish(st, all_rows, {"points": len(all_rows), "trained_points": sum(r["train_stage"] is not None for r in all_rows),
+                           "builds": len(labels)})
     rep.counts = st.manifest["counts"]
     rep.examples["done"] = f"05 done in {time.time() - t0:.0f} s"
     return rep
@@ -145,7 +159,8 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     rep.table(cfg, "06_ablation_gains", gains)
     rep.examples["wide"] = [(m, study_readme.wide(gains, "ablation", m, value="delta")) for m in figures.KEY]
     rep.figure(cfg, "06_ablations", figures.ablation_figure(gains))
-    all_rows = sweeps.load_points(scal_st) + rows
+    first = builds.labels(cfg)[0]  # the v2 comparisons describe one build: the first of sweeps.builds
+    all_rows = [r for r in sweeps.load_points(scal_st) if r.get("build", "") == first] + rows
     comp = study_report.comparisons(all_rows, loop=study_report.loop_items(cfg), n_boot=b.n_resamples, seed=b.seed)
     rep.table(cfg, "06_paper_comparison", comp)
     rep.examples["claims"] = study_readme.claims_table(comp)

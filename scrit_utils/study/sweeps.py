@@ -57,7 +57,7 @@ from scrit_utils.core.records import SFTExample, write_json, write_jsonl
 from scrit_utils.pipeline import common, data, self_critic, training, validation
 from scrit_utils.study.ablations import ABLATIONS, CHECK_SETS, AblationContext  # noqa: F401 (re-exported)
 from scrit_utils.study.selection import Pool, arm_ratio, candidates, example_ids_hash, load_pool, nested_subset, next_draw  # noqa: F401
-from scrit_utils.study import item_scores, rounds
+from scrit_utils.study import builds, item_scores, rounds
 
 VERSION = "3"  # train/eval stages; 2: capped data sizes are one point at their real size; 3: checked keys
 SUMMARY_VERSION = "4"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics); 4: new keys below
@@ -385,10 +385,16 @@ def model_params(path: str) -> int:
 
 
 def run_scaling(cfg: StudyConfig, progress: Callable[[str], None] = print) -> list[dict]:
-    jobs = scaling_jobs(cfg, progress)
-    rows = run_jobs(jobs, "05 sweep points")
-    if cfg.sweeps.rounds > 1:
-        rows += run_jobs(round_jobs(cfg, progress), "05 rounds")
+    """Every point of the sweep, once per base build (``sweeps.builds``); each row names its build."""
+    rows: list[dict] = []
+    for label, bcfg in builds.each(cfg):
+        tag = f" ({label})" if label else ""
+        if label:
+            progress(f"build {label}")
+        out = run_jobs(scaling_jobs(bcfg, progress), "05 sweep points" + tag)
+        if bcfg.sweeps.rounds > 1:
+            out += run_jobs(round_jobs(bcfg, progress), "05 rounds" + tag)
+        rows += [{**r, "build": label} for r in out]
     return rows
 
 

@@ -1,0 +1,133 @@
+"""Base builds as a random effect: a profile's sweep on several builds (scrit_utils/study/builds.py), and notebook
+05's point rows turned into the [build, seed, item] cells the pre-registered claims read."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scrit_utils.core import config
+from scrit_utils.core.config import ConfigError
+from scrit_utils.study import builds
+from scrit_utils.study import preregistration as pre
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "configs" / "smoke.yaml"
+SMOKE_MODELS = ("toy-0.1m", "toy-0.2m", "toy-0.3m")
+
+
+def _build_dir(root: Path, names=SMOKE_MODELS) -> str:
+    """A build folder holding the smoke profile's models (links to the committed ones)."""
+    root.mkdir(parents=True)
+    for n in names:
+        (root / n).symlink_to(REPO / "models" / n, target_is_directory=True)
+    return str(root)
+
+
+def test_each_build_moves_every_study_model_and_leaves_the_benchmark_generators(tmp_path):
+    b0, b1 = _build_dir(tmp_path / "b0"), _build_dir(tmp_path / "b1")
+    cfg = config.load(SMOKE, [f"sweeps.builds=['{b0}', '{b1}']"])
+    got = builds.each(cfg)
+    assert [label for label, _ in got] == [b0, b1]
+    for label, bcfg in got:
+        assert bcfg.models.critic == f"{label}/toy-0.3m"
+        assert [g.path for g in bcfg.models.generators] == [f"{label}/{Path(g.path).name}" for g in cfg.models.generators]
+        assert [g.name for g in bcfg.models.generators] == [g.name for g in cfg.models.generators]  # labels stay
+        assert list(bcfg.sweeps.model_sizes) == [f"{label}/{Path(p).name}" for p in cfg.sweeps.model_sizes]
+        assert bcfg.world.arith.benchmark_generators == cfg.world.arith.benchmark_generators
+        assert bcfg.sweeps.builds == ()
+    # no builds: the profile itself, one build labelled ""
+    plain = config.load(SMOKE)
+    assert builds.each(plain) == [("", plain)] and builds.labels(plain) == [""]
+
+
+def test_a_build_without_a_model_names_the_build_the_key_and_the_model(tmp_path):
+    b0 = _build_dir(tmp_path / "b0", names=("toy-0.1m", "toy-0.3m"))  # no toy-0.2m (a model size)
+    cfg = config.load(SMOKE, [f"sweeps.builds=['{b0}']"])
+    with pytest.raises(ValueError, match=r"sweeps\.builds\[0\].*no toy-0\.2m there \(sweeps\.model_sizes\[1\]"):
+        builds.each(cfg)
+
+
+def test_a_build_listed_twice_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"sweeps\.builds.*listed twice"):
+        config.load(SMOKE, ["sweeps.builds=['models', 'models/']"])
+
+
+# --- point rows -> cells ------------------------------------------------------------------------------------
+IDS = [f"w{i}" for i in range(40)]
+
+
+def _row(build, study, arm, x, seed, hits, n_examples=0, ids=IDS):
+    return {"build": build, "study": study, "arm": arm, "x": x, "seed": seed, "n_examples": n_examples,
+            "items": {"wrong": {"ids": list(ids), "task": ["arith"] * len(ids), "ok": [int(h) for h in hits]}}}
+
+
+def _rows(builds_=("b0", "b1", "b2"), seeds=(0, 1), rng=None):
+    rng = rng or np.random.default_rng(0)
+    rows, truth = [], {}
+    for b in builds_:
+        base = rng.random(len(IDS)) < 0.2
+        truth.setdefault(("base", 0.0), []).append([base])
+        for mode in ("contrastive", "approve_everything"):
+            for s in seeds:  # every mode and seed asks for the same base evaluation
+                rows.append(_row(b, "data_size", mode, 0, s, base))
+        for mode, rate in (("contrastive", 0.6), ("approve_everything", 0.1)):
+            per_seed = []
+            for s in seeds:
+                h = rng.random(len(IDS)) < rate
+                per_seed.append(h)
+                rows.append(_row(b, "data_size", mode, 128, s, h, n_examples=128))
+            truth.setdefault((mode, 128.0), []).append(per_seed)
+        for params in (66e3, 409e3):
+            mb = rng.random(len(IDS)) < 0.2
+            truth.setdefault((f"base@{params:g}", 0.0), []).append([mb])
+            per_seed = []
+            for s in seeds:
+                h = rng.random(len(IDS)) < 0.5
+                per_seed.append(h)
+                rows.append(_row(b, "model_size", f"base:models/x-{params:g}", params, s, mb))
+                rows.append(_row(b, "model_size", f"scrit:models/x-{params:g}", params, s, h, n_examples=64))
+            truth.setdefault((f"contrastive@{params:g}", 64.0), []).append(per_seed)
+        rows.append({**_row(b, "ablation", "no_validation", 64, 0, base)})  # no claim reads the ablations
+    return rows, {k: np.asarray(v, dtype=float) for k, v in truth.items()}
+
+
+def test_cells_are_build_seed_item_arrays_with_one_base_evaluation_per_build():
+    rows, truth = _rows()
+    cells, notes = pre.cells_from_points(rows)
+    assert notes == []
+    assert set(cells) == set(truth)
+    for k, v in truth.items():
+        np.testing.assert_array_equal(cells[k], v, err_msg=str(k))
+    assert cells[("base", 0.0)].shape == (3, 1, len(IDS))
+    assert cells[("contrastive", 128.0)].shape == (3, 2, len(IDS))
+    df = pre.analyse(cells, n_boot=200).set_index("claim")
+    assert df.loc["scrit_vs_base", "builds"] == 3 and df.loc["scrit_vs_base", "measured"]
+    assert df.loc["gain_slope_model_size", "measured"]
+    assert df.loc["scrit_vs_base", "verdict"] == "reproduced"  # 60% vs 20% hits on 3 builds x 40 items
+
+
+def test_a_cell_one_build_did_not_reach_is_left_out_and_named():
+    rows, _ = _rows()
+    # build b2's approve-everything arm was capped at 100 examples: its x differs from the other builds'
+    rows = [{**r, "x": 100} if r["build"] == "b2" and r["arm"] == "approve_everything" and r["x"] == 128 else r
+            for r in rows]
+    cells, notes = pre.cells_from_points(rows)
+    assert ("approve_everything", 128.0) not in cells and ("approve_everything", 100.0) not in cells
+    assert any("approve_everything at 128: not on build(s) ['b2']" in n for n in notes)
+
+
+def test_cells_scored_on_other_items_are_an_error():
+    rows, _ = _rows()
+    rows.append(_row("b0", "data_size", "direct", 128, 0, np.zeros(39), n_examples=128, ids=IDS[:39]))
+    with pytest.raises(ValueError, match="other items"):
+        pre.cells_from_points(rows)
+
+
+def test_one_build_is_measured_but_not_claimable():
+    rows, _ = _rows(builds_=("",))
+    cells, _ = pre.cells_from_points(rows)
+    df = pre.analyse(cells, n_boot=200).set_index("claim")
+    assert df.loc["scrit_vs_base", "measured"]
+    assert df.loc["scrit_vs_base", "verdict"].startswith("not claimable")
