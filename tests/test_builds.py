@@ -90,6 +90,13 @@ def _rows(builds_=("b0", "b1", "b2"), seeds=(0, 1), rng=None):
                 rows.append(_row(b, "model_size", f"scrit:models/x-{params:g}", params, s, h, n_examples=64))
             truth.setdefault((f"contrastive@{params:g}", 64.0), []).append(per_seed)
         rows.append({**_row(b, "ablation", "no_validation", 64, 0, base)})  # no claim reads the ablations
+        for rnd, rate in ((0, 0.2), (1, 0.5), (2, 0.6), (3, 0.7)):  # rounds: arm "scrit" = the first protocol
+            per_seed = [rng.random(len(IDS)) < rate for _ in seeds]
+            for s, h in zip(seeds, per_seed):
+                rows.append(_row(b, "rounds", "scrit", rnd, s, h, n_examples=64 if rnd else 0))
+                rows.append(_row(b, "rounds", "scrit:retrain", rnd, s, h, n_examples=64 if rnd else 0))
+            truth.setdefault(("rounds", float(rnd)), []).append(per_seed[:1] if rnd == 0 else per_seed)
+            truth.setdefault(("rounds:retrain", float(rnd)), []).append(per_seed[:1] if rnd == 0 else per_seed)
     return rows, {k: np.asarray(v, dtype=float) for k, v in truth.items()}
 
 
@@ -105,6 +112,7 @@ def test_cells_are_build_seed_item_arrays_with_one_base_evaluation_per_build():
     df = pre.analyse(cells, n_boot=200).set_index("claim")
     assert df.loc["scrit_vs_base", "builds"] == 3 and df.loc["scrit_vs_base", "measured"]
     assert df.loc["gain_slope_model_size", "measured"]
+    assert df.loc["rounds", "measured"] and df.loc["rounds", "builds"] == 3  # rounds 1-3 of the first protocol
     assert df.loc["scrit_vs_base", "verdict"] == "reproduced"  # 60% vs 20% hits on 3 builds x 40 items
 
 

@@ -187,8 +187,8 @@ def _cell_key(r: Mapping) -> tuple[str, float] | None:
     if study == "model_size":  # arms "base:<model>" / "scrit:<model>"; x = the model's parameter count
         kind = arm.split(":", 1)[0]
         return (f"{BASE}@{x:g}", 0.0) if kind == "base" else (f"contrastive@{x:g}", float(r["n_examples"]))
-    if study == "rounds":
-        return (arm, x)
+    if study == "rounds":  # arms "scrit" (the first protocol: the claim's) and "scrit:<protocol>"; x = the round
+        return ("rounds" + arm[len("scrit"):], x)
     return None
 
 
