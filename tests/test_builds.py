@@ -139,3 +139,19 @@ def test_one_build_is_measured_but_not_claimable():
     df = pre.analyse(cells, n_boot=200).set_index("claim")
     assert df.loc["scrit_vs_base", "measured"]
     assert df.loc["scrit_vs_base", "verdict"].startswith("not claimable")
+
+
+def test_readme_opens_with_the_claims_and_the_arms_at_matched_counts():
+    from scrit_utils.study import readme
+
+    rows, _ = _rows()
+    cells, notes = pre.cells_from_points(rows)
+    arms = pre.arms_table(cells, n_boot=100)
+    at128 = arms[arms["examples"] == 128]
+    assert set(at128["arm"]) == {"contrastive", "approve_everything"} and set(at128["builds"]) == {3}
+    assert arms.iloc[0]["arm"] == "base" and arms.iloc[0]["examples"] == 0
+    lines = readme.preregistered_lines(pre.analyse(cells, n_boot=100), arms, ["a note"])
+    text = "\n".join(lines)
+    assert lines[0] == "## Pre-registered claims (study v3)"
+    assert "| `scrit_vs_base` |" in text and "reproduced" in text and "- a note" in text
+    assert "### Arms at matched example counts" in text

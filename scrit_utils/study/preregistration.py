@@ -248,6 +248,22 @@ def cells_from_points(rows: Sequence[Mapping], metric: str = PRIMARY_METRIC) -> 
     return cells, notes
 
 
+def arms_table(cells: Mapping, n_boot: int = 2000, rng=0):
+    """Every data-size arm at every example count it was trained at, on the primary metric: mean and interval
+    over builds, SFT seeds and items (the arms at matched counts are the rows with the same ``examples``)."""
+    import pandas as pd
+
+    rows = []
+    for (arm, x), v in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0] != BASE, kv[0][0])):
+        if "@" in arm or arm.startswith("rounds"):
+            continue
+        r = hi.hierarchical_mean(v, n_boot=n_boot, rng=rng, name=arm)
+        rows.append({"arm": arm, "examples": int(x), "mean": r["estimate"], "ci_low": r["ci_low"],
+                     "ci_high": r["ci_high"], "builds": int(np.shape(v)[0]), "seeds": int(np.shape(v)[1]),
+                     "items": int(np.shape(v)[2])})
+    return pd.DataFrame(rows, columns=["arm", "examples", "mean", "ci_low", "ci_high", "builds", "seeds", "items"])
+
+
 def _builds(c: Claim, cells: Mapping) -> int:
     """The fewest builds among the cells the claim's arm has (0 when it has none)."""
     n = [np.shape(v)[0] for (arm, _), v in cells.items() if arm == c.arm or arm.startswith(f"{c.arm}@")]

@@ -248,8 +248,37 @@ METHOD = [
 ]
 
 
-def write_readme(cfg, comp, summ, gains, design: Sequence[str], trends=None, path: Path | None = None) -> Path:
-    """``results/<sweeps.readme>``: bottom line first, then limitations, claims and wide tables."""
+def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = ()) -> list[str]:
+    """The README's first section: the pre-registered claims (study v3) with their verdicts, then the arms at
+    matched example counts (primary metric, intervals over builds, SFT seeds and items)."""
+    import pandas as pd
+
+    def ci(r) -> str:
+        if not math.isfinite(r.estimate):
+            return "-"
+        if r.tested:  # a difference or slope in points
+            return f"{r.estimate:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}]"
+        return f"{r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}] (share)"
+
+    rows = [{"claim": f"`{r.claim}`", "statement": r.statement, "estimate [95% CI]": ci(r),
+             "p (Holm)": "-" if not math.isfinite(r.p_holm) else f"{r.p_holm:.3g}", "builds": int(r.builds),
+             "verdict": r.verdict} for r in claims_df.itertuples()]
+    out = ["## Pre-registered claims (study v3)", "",
+           "Registered in `results/pilot/PREREGISTRATION_v3.md` before the benchmark split was run "
+           "(`scrit_utils/study/preregistration.py`). One primary metric for every claim: CC-Acc on deliberately "
+           "incorrect solutions (points; the share claim: a fraction of the oracle's gain). Intervals: builds, SFT seeds "
+           "and items as random effects; p adjusted with Holm across the tested claims. A claim on one base build is not "
+           "claimable: its interval leaves out the build variance.", "", markdown(pd.DataFrame(rows)), ""]
+    if arms_df is not None and not arms_df.empty:
+        out += ["### Arms at matched example counts (CC-Acc, deliberately incorrect; mean [95% CI])", "",
+                markdown(arms_df, ".1f"), ""]
+    return out + [f"- {n}" for n in notes] + ([""] if notes else [])
+
+
+def write_readme(cfg, comp, summ, gains, design: Sequence[str], trends=None, path: Path | None = None,
+                 preregistered: Sequence[str] = ()) -> Path:
+    """``results/<sweeps.readme>``: the pre-registered claims first (``preregistered``: their lines), then the
+    bottom line, limitations, the v2 claims and wide tables."""
 
     stamp = run_stamp(cfg)
     path = path or (_config.resolve_path(cfg.run.results_dir) / cfg.sweeps.readme)
@@ -258,7 +287,7 @@ def write_readme(cfg, comp, summ, gains, design: Sequence[str], trends=None, pat
     lines = [stamp_comment(stamp), f"# SCRIT study results ({name} profile)", "",
              f"Written by notebook 06 of run `{stamp['sha']}` from its own metrics. Figures: `figures/{name}/`, tables: "
              f"`tables/{name}/`, executed notebooks and the run record: `runs/{name}/`, timing: `{cfg.sweeps.timing}`.",
-             "", "## Bottom line", "", *bottom_line(comp), *rep_bullets, "",
+             "", *preregistered, "## Bottom line", "", *bottom_line(comp), *rep_bullets, "",
              "## Limitations: what the toy world is and is not", "", *limitations(cfg), "",
              "## Claims", "", "Paper effect and ours in points (trends: points per level, see unit); the verdict "
              "rules are in `scrit_utils/study/claims.py:verdict`.", "", markdown(claims_table(comp)), "",

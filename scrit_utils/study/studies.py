@@ -165,9 +165,12 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     rep.table(cfg, "06_paper_comparison", comp)
     rep.examples["claims"] = study_readme.claims_table(comp)
     rep.examples["comparison"] = comp
+    cells, notes = preregistration.cells_from_points(sweeps.load_points(scal_st))  # every build
+    pre = study_readme.preregistered_lines(preregistration.analyse(cells, n_boot=b.n_resamples, rng=b.seed),
+                                           preregistration.arms_table(cells, n_boot=b.n_resamples, rng=b.seed), notes)
     readme = study_readme.write_readme(cfg, comp, study_report.summarize(all_rows, b.n_resamples, b.seed),
                                        study_report.gains(all_rows, b.n_resamples, b.seed), design_lines(cfg, rows),
-                                       trends=study_report.trends(all_rows, b.n_resamples, b.seed))
+                                       trends=study_report.trends(all_rows, b.n_resamples, b.seed), preregistered=pre)
     rep.examples["bottom_line"] = "\n".join(study_readme.bottom_line(comp))
     _finish(st, rows, {"points": len(rows)})
     rep.counts = st.manifest["counts"]
