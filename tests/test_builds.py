@@ -155,3 +155,15 @@ def test_readme_opens_with_the_claims_and_the_arms_at_matched_counts():
     assert lines[0] == "## Pre-registered claims (study v3)"
     assert "| `scrit_vs_base` |" in text and "reproduced" in text and "- a note" in text
     assert "### Arms at matched example counts" in text
+
+
+def test_natural_vs_injected_puts_each_diagnosed_arm_on_both_sets():
+    rows, _ = _rows()
+    inj_ids = [f"injected:{i}" for i in IDS]
+    for r in rows:  # the base and contrastive at 128 were diagnosed
+        if r["study"] == "data_size" and r["arm"] == "contrastive":
+            r["items_injected"] = {"wrong": {"ids": inj_ids, "task": ["arith"] * len(IDS), "ok": [1] * len(IDS)}}
+    df = pre.natural_vs_injected(rows, n_boot=100)
+    assert list(df["arm"]) == ["base", "contrastive"]
+    assert (df["mean_injected"] == 100.0).all() and (df["mean_natural"] < 100.0).all()
+    assert pre.natural_vs_injected(_rows()[0], n_boot=100).empty  # nothing diagnosed: no table

@@ -55,7 +55,8 @@ def test_study_notebooks_05_06_smoke(tmp_path):
         for ext in ("png", "pdf"):
             assert (figs / f"{name}.{ext}").stat().st_size > 1000, name
     for name in ("05_data_scaling", "05_model_size", "05_rounds", "05_trends", "05_gains", "06_ablations",
-                 "06_ablation_gains", "06_ablation_sizes", "06_paper_comparison"):
+                 "06_ablation_gains", "06_ablation_sizes", "06_paper_comparison", "05_preregistered_claims",
+                 "06_preregistered_claims", "06_arms_matched", "06_natural_vs_injected"):
         assert (tabs / f"{name}.csv").exists() and (tabs / f"{name}.md").exists(), name
 
     scal = _csv(tabs / "05_data_scaling.csv")
@@ -102,7 +103,14 @@ def test_study_notebooks_05_06_smoke(tmp_path):
                for r in comp)
     assert all(r["mde"] for r in comp if r["verdict"] != "not measured")
     readme = (res / SMOKE.sweeps.readme).read_text()
-    assert [l for l in readme.splitlines() if l.startswith("## ")][0] == "## Bottom line"
+    heads = [l for l in readme.splitlines() if l.startswith("## ")]
+    assert heads[:2] == ["## Pre-registered claims (study v3)", "## Bottom line"]
+    assert "not claimable (one build" in readme  # smoke has one base build: no claim can carry build variance
+    assert "### Natural vs injected errors" in readme
+    # the diagnosed points (the base critic, bug injection at its top size) carry the injected-error items
+    diag = [p for p in points if p.get("items_injected")]
+    assert {p["arm"] for p in diag if p["x"]} <= {"bug_injection"} and any(p["x"] == 0 for p in diag)
+    assert all(i.startswith("injected:") for p in diag for i in p["items_injected"]["wrong"]["ids"])
     assert "| SCRIT beats the base critic | CC-Acc, mean of 3 scenarios (%) |" in readme
     # one run, clean notebooks (no progress bars, warnings or machine paths), each ending with its reading
     assert results_check.problems(res) == []

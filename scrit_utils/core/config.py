@@ -200,6 +200,7 @@ class SweepsConfig:
     eval_items: int | None = None  # evaluation.n_items for sweep points (None = profile's)
     model_sizes: tuple[str, ...] = ()  # base critics (paths / hub ids) for the model-size sweep
     builds: tuple[str, ...] = ()  # base-model build folders: the sweep runs once per build (study/builds.py); () = one
+    diagnostic_arms: tuple[str, ...] = ()  # arms also scored on injected errors, at their top size (study/diagnostic.py)
     model_size_data: int | None = None  # SFT examples for model sizes and rounds (None = largest data size)
     rounds: int = 1  # multi-round: rounds of regenerate -> validate -> SFT
     max_pairs: int | None = None  # self_critique.max_pairs for other critics' arms (model sizes, rounds 2+)

@@ -205,7 +205,8 @@ def _item_hits(items: Mapping, metric: str) -> tuple[tuple, np.ndarray]:
     return ids, hits
 
 
-def cells_from_points(rows: Sequence[Mapping], metric: str = PRIMARY_METRIC) -> tuple[dict, list[str]]:
+def cells_from_points(rows: Sequence[Mapping], metric: str = PRIMARY_METRIC,
+                      items_key: str = "items") -> tuple[dict, list[str]]:
     """``(cells, notes)``: per-item scores ``[build, seed, item]`` of every (arm, level) from notebook 05's points.
 
     Keys: ``(arm, examples)`` for the data-size arms and ``("base", 0)`` for the base critic (its one
@@ -213,18 +214,19 @@ def cells_from_points(rows: Sequence[Mapping], metric: str = PRIMARY_METRIC) -> 
     model sizes; ``("rounds", round)`` (and ``("rounds:<protocol>", round)``) for the rounds. Builds come in
     the order of the rows (``sweeps.builds``). A cell that not every build reached (an arm capped at a
     different example count on one build) is left out and named in ``notes``: paired statistics need the
-    same builds in every cell. Raises when two cells were scored on different items."""
+    same builds in every cell. Raises when two cells were scored on different items. ``items_key="items_injected"``:
+    the same cells on the injected-error diagnostic (the points notebook 05 diagnosed)."""
     order: list[str] = []
     got: dict[tuple, dict[str, dict[int, np.ndarray]]] = {}
     ref_ids: tuple | None = None
     for r in rows:
         key = _cell_key(r)
-        if key is None or not r.get("items"):
+        if key is None or not r.get(items_key):
             continue
         b = r.get("build", "")
         if b not in order:
             order.append(b)
-        ids, hits = _item_hits(r["items"], metric)
+        ids, hits = _item_hits(r[items_key], metric)
         if ref_ids is None:
             ref_ids = ids
         elif ids != ref_ids:
@@ -262,6 +264,22 @@ def arms_table(cells: Mapping, n_boot: int = 2000, rng=0):
                      "ci_high": r["ci_high"], "builds": int(np.shape(v)[0]), "seeds": int(np.shape(v)[1]),
                      "items": int(np.shape(v)[2])})
     return pd.DataFrame(rows, columns=["arm", "examples", "mean", "ci_low", "ci_high", "builds", "seeds", "items"])
+
+
+def natural_vs_injected(rows: Sequence[Mapping], n_boot: int = 2000, rng=0):
+    """Every diagnosed arm (``sweeps.diagnostic_arms`` and the base) on the natural-error claim set and on the
+    injected-error diagnostic: CC-Acc on deliberately incorrect solutions, intervals over builds, seeds, items."""
+    import pandas as pd
+
+    nat, _ = cells_from_points(rows)
+    inj, _ = cells_from_points(rows, items_key="items_injected")
+    a, b = arms_table(nat, n_boot, rng), arms_table(inj, n_boot, rng)
+    if b.empty:
+        return pd.DataFrame()
+    on = ["arm", "examples", "builds", "seeds", "items"]
+    return a.merge(b, on=on, suffixes=("_natural", "_injected"))[
+        on[:2] + ["mean_natural", "ci_low_natural", "ci_high_natural", "mean_injected", "ci_low_injected",
+                  "ci_high_injected"] + on[2:]]
 
 
 def _builds(c: Claim, cells: Mapping) -> int:

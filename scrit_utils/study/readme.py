@@ -248,9 +248,10 @@ METHOD = [
 ]
 
 
-def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = ()) -> list[str]:
+def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = (), injected_df=None) -> list[str]:
     """The README's first section: the pre-registered claims (study v3) with their verdicts, then the arms at
-    matched example counts (primary metric, intervals over builds, SFT seeds and items)."""
+    matched example counts (primary metric, intervals over builds, SFT seeds and items), then the diagnosed arms
+    on natural vs injected errors (``injected_df``: :func:`scrit_utils.study.preregistration.natural_vs_injected`)."""
     import pandas as pd
 
     def ci(r) -> str:
@@ -272,6 +273,12 @@ def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = ()) -> list[s
     if arms_df is not None and not arms_df.empty:
         out += ["### Arms at matched example counts (CC-Acc, deliberately incorrect; mean [95% CI])", "",
                 markdown(arms_df, ".1f"), ""]
+    if injected_df is not None and not injected_df.empty:
+        out += ["### Natural vs injected errors (CC-Acc, deliberately incorrect; mean [95% CI])", "",
+                "The same critics on the claim set (natural errors of held-out generators) and on the labelled "
+                "diagnostic (the same problems, each wrong solution made by the world's injector). "
+                "`bug_injection_world` was trained on that injector's bugs: external supervision.", "",
+                markdown(injected_df, ".1f"), ""]
     return out + [f"- {n}" for n in notes] + ([""] if notes else [])
 
 

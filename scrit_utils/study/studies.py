@@ -165,9 +165,15 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     rep.table(cfg, "06_paper_comparison", comp)
     rep.examples["claims"] = study_readme.claims_table(comp)
     rep.examples["comparison"] = comp
-    cells, notes = preregistration.cells_from_points(sweeps.load_points(scal_st))  # every build
-    pre = study_readme.preregistered_lines(preregistration.analyse(cells, n_boot=b.n_resamples, rng=b.seed),
-                                           preregistration.arms_table(cells, n_boot=b.n_resamples, rng=b.seed), notes)
+    scal_rows = sweeps.load_points(scal_st)  # every build
+    cells, notes = preregistration.cells_from_points(scal_rows)
+    pre_tables = {"06_preregistered_claims": preregistration.analyse(cells, n_boot=b.n_resamples, rng=b.seed),
+                  "06_arms_matched": preregistration.arms_table(cells, n_boot=b.n_resamples, rng=b.seed),
+                  "06_natural_vs_injected": preregistration.natural_vs_injected(scal_rows, b.n_resamples, b.seed)}
+    for name, df in pre_tables.items():
+        if not df.empty:
+            rep.table(cfg, name, df)
+    pre = study_readme.preregistered_lines(*list(pre_tables.values())[:2], notes, pre_tables["06_natural_vs_injected"])
     readme = study_readme.write_readme(cfg, comp, study_report.summarize(all_rows, b.n_resamples, b.seed),
                                        study_report.gains(all_rows, b.n_resamples, b.seed), design_lines(cfg, rows),
                                        trends=study_report.trends(all_rows, b.n_resamples, b.seed), preregistered=pre)

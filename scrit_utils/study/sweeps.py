@@ -57,7 +57,7 @@ from scrit_utils.core.records import SFTExample, write_json, write_jsonl
 from scrit_utils.pipeline import common, data, self_critic, training, validation
 from scrit_utils.study.ablations import ABLATIONS, CHECK_SETS, AblationContext  # noqa: F401 (re-exported)
 from scrit_utils.study.selection import Pool, arm_ratio, candidates, example_ids_hash, load_pool, nested_subset, next_draw  # noqa: F401
-from scrit_utils.study import builds, item_scores, rounds
+from scrit_utils.study import builds, diagnostic, item_scores, rounds
 
 VERSION = "3"  # train/eval stages; 2: capped data sizes are one point at their real size; 3: checked keys
 SUMMARY_VERSION = "4"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics); 4: new keys below
@@ -247,6 +247,7 @@ class Job:
     st03: artifacts.Stage | None = None
     examples: tuple = ()
     note: str = ""
+    diagnose: bool = False  # also score on the injected-error diagnostic (sweeps.diagnostic_arms)
 
 
 def run_job(job: Job) -> dict:
@@ -265,6 +266,9 @@ def run_job(job: Job) -> dict:
         est, m = run_eval(job.cfg_eval, tr)
         row.update(train_stage=str(tr.dir), eval_stage=str(est.dir), sft_steps=tr.manifest["counts"].get("steps"),
                    train_log=training_log(tr))
+    if job.diagnose:  # the same critic on injected errors (study/diagnostic.py)
+        model = job.cfg_eval.models.critic if job.cfg_train is None else str(training.trained_model_dir(tr))
+        row["items_injected"] = diagnostic.run(job.cfg_eval, model, est, training.eval_base_stage(job.cfg_eval))
     return {**row, "metrics": extract(m), "items": point_items(job.cfg_eval, est)}
 
 
@@ -308,6 +312,9 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
     sw = cfg.sweeps
     jobs: list[Job] = []
     base_eval = point_cfg(cfg, sw.seeds[0])
+    if set(sw.diagnostic_arms) - set(sw.critic_modes):
+        raise ValueError(f"{cfg.source}: sweeps.diagnostic_arms {sorted(set(sw.diagnostic_arms) - set(sw.critic_modes))} "
+                         f"are not in sweeps.critic_modes {list(sw.critic_modes)}")
     # data size x critic mode
     for mode in sw.critic_modes:
         progress(f"data for critic mode {mode}")
@@ -326,13 +333,14 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
             note = f"{n} requested, {len(ex)} available" if len(ex) < n else ""
             if d.draw > 1 and n:
                 note = "; ".join(x for x in (note, f"{d.draw:g}x the profile's problems drawn") if x)
+            diag = bool(sw.diagnostic_arms) and (n == 0 or (mode in sw.diagnostic_arms and n == max(mode_sizes(cfg, mode))))
             for seed in sw.seeds:
                 if n == 0:
-                    jobs.append(Job("data_size", mode, 0, seed, None, base_eval))
+                    jobs.append(Job("data_size", mode, 0, seed, None, base_eval, diagnose=diag))
                     continue
                 # x is the number of examples actually trained on
                 jobs.append(Job("data_size", mode, len(ex), seed, point_cfg(acfg, seed), point_cfg(ecfg, seed),
-                                pool.stage, ex, note))
+                                pool.stage, ex, note, diagnose=diag))
     n_fixed = fixed_size(cfg)
     # model size
     for i, critic in enumerate(sw.model_sizes):
