@@ -2,8 +2,9 @@
 
 Trains ``--size`` with the profile's recipe (``base_models.recipe`` if the profile sets one, else
 :data:`scrit_utils.toy_models.build.RECIPE`) into a scratch dir, stopping at every phase boundary to
-measure it on a small pilot benchmark of the profile's world (references as the correct solutions,
-injected errors as the wrong ones; no generator models needed): greedy and sampled solve accuracy,
+measure it on a small pilot benchmark of the profile's world on the dev split (correct and wrong solutions
+sampled from ``--bench-profile``'s ``world.arith.benchmark_generators``: natural errors, as the study's
+benchmarks since issue #24; the injected-error diagnostic is written beside them): greedy and sampled solve accuracy,
 fluke rate, CC-Acc and checked-value accuracy without / with the reference, own step accuracy and
 headroom (:func:`scrit_utils.worlds.base_eval.evaluate_base_model`), plus one critique per mode to
 read. Used to choose the v2 recipe (models/README.md). Usage::
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from scrit_utils.core import config
 from scrit_utils.toy_models import build as bm
 from scrit_utils.toy_models.cli import config_from_profile
 from scrit_utils.generation import SamplingParams
@@ -57,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size", required=True)
     ap.add_argument("--steps-scale", type=float, default=1.0)
     ap.add_argument("--per-class", type=int, default=40, help="pilot benchmark items per class")
+    ap.add_argument("--bench-profile", default="configs/toy.yaml",
+                    help="profile whose world.arith.benchmark_generators sample the pilot benchmark's solutions")
     ap.add_argument("--n-solve", type=int, default=100)
     ap.add_argument("--out", default="/tmp/pilot_recipe")
     ap.add_argument("--threads", type=int, default=1)
@@ -77,7 +81,8 @@ def main(argv=None) -> int:
         shutil.copytree(Path("models") / bm.TOKENIZER_DIR, out / bm.TOKENIZER_DIR)  # the committed tokenizer
     bench = out / "bench"
     if not (bench / "summary.json").exists():
-        arith_bench.write_toy_benchmarks(bench, cfg.seed, a.per_class, generators=None, config=cfg.world)
+        gens = config.load(a.bench_profile).world.arith.benchmark_generators
+        arith_bench.write_toy_benchmarks(bench, cfg.seed, a.per_class, generators=gens, config=cfg.world, split="dev")
     if a.init_from:  # a checkpoint at the end of phase 1, so the loop starts phase 2 with a fresh AdamW
         from safetensors.torch import load_file
 

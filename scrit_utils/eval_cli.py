@@ -28,6 +28,10 @@ Two subcommands:
   ``metrics.json`` with provenance: the model's digest (sha256 over its safetensors files) or hub
   revision, prompt variant, decoding, sha256 of every data file read, package versions, git sha.
 
+A path that starts with ``../shared/data`` means the data folder wherever it is (``--data-dir``-style:
+``$SCRIT_DATA_DIR``, else ``../shared/data`` when present, else ``data/real``; ``scrit data fetch`` fills it), as
+in the profiles (:func:`scrit_utils.core.data_dir.resolve_ref`), so the examples below work on any machine.
+
 Critiques file: JSON lines, one per benchmark item, each with the raw critique text under
 ``"critique"`` and the item named either by ``"task"`` + ``"idx"`` (RealCritic) / ``"id"``
 (ProcessBench id, e.g. ``"gsm8k-3"``), or by ``"id": "<task>/<idx>"`` for RealCritic. Extra keys
@@ -54,6 +58,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scrit_utils.core import data_dir
 from scrit_utils.critique import prompts
 from scrit_utils.generation.openai_backend import OpenAIBackendError
 from scrit_utils.pipeline import benchmark_eval as critic_eval
@@ -127,7 +132,7 @@ def _eval_config(args: argparse.Namespace) -> critic_eval.CriticEvalConfig:
 
 
 def run_cc(args: argparse.Namespace) -> dict[str, Any]:
-    items = real.load_realcritic(args.benchmark, args.scenario, tasks=args.tasks)
+    items = real.load_realcritic(data_dir.resolve_ref(args.benchmark), args.scenario, tasks=args.tasks)
     texts = _match([it.id for it in items], read_critiques(args.critiques, "cc"), args.critiques, args.allow_missing)
     rows = _scored_rows(items, texts, args, args.scenario)
     res = critic_eval.cc_metrics(rows, args.n_boot, args.seed)
@@ -161,7 +166,8 @@ def _read_answers(path: str) -> dict[str, str]:
 def _answer_sources(args: argparse.Namespace) -> dict[str, str]:
     sources: dict[str, str] = {}
     if args.answers_root:
-        sources.update({k: str(v) for k, v in real.default_answer_sources(args.answers_root).items()})
+        root = data_dir.resolve_ref(args.answers_root)
+        sources.update({k: str(v) for k, v in real.default_answer_sources(root).items()})
     for spec in args.answers_from or ():
         subset, sep, src = spec.partition("=")
         if not sep or not src or subset not in real.PROCESSBENCH_SUBSETS:
@@ -197,7 +203,7 @@ def _strict_items(args: argparse.Namespace, items: list) -> tuple[list, dict[str
 
 
 def run_ei(args: argparse.Namespace) -> dict[str, Any]:
-    items = real.load_processbench(args.benchmark, subsets=args.subsets)
+    items = real.load_processbench(data_dir.resolve_ref(args.benchmark), subsets=args.subsets)
     texts = _match([it.id for it in items], read_critiques(args.critiques, "ei"), args.critiques, args.allow_missing)
     extra: dict[str, Any] = {}
     if args.strict:
@@ -279,7 +285,7 @@ def run_critic(args: argparse.Namespace) -> dict[str, Any]:
         raise EvalError(f"--batch-size and --n-items must be >= 1, got {args.batch_size} and {args.n_items}")
     t0 = time.time()
     ctx = critic_bench.Context(data_dir=args.data_dir and Path(args.data_dir), seed=args.seed, n_items=args.n_items)
-    data_dir = critic_bench.data_root(ctx)
+    data_root = critic_bench.data_root(ctx)
     # cheap checks first (names, numbers, files), then a dead server, then the data; the model loads last
     critic_bench.parse_specs(args.bench)
     settings = critic_bench.Settings(
@@ -298,7 +304,7 @@ def run_critic(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size, dtype=args.dtype, device=args.device,
         tensor_parallel_size=args.tensor_parallel_size, seed=args.seed, concurrency=args.concurrency)
     try:
-        res, samples, own = critic_bench.run(backend, benches, settings, own_items=own_items, data_dir=data_dir)
+        res, samples, own = critic_bench.run(backend, benches, settings, own_items=own_items, data_dir=data_root)
     finally:
         close = getattr(backend, "close", None) or getattr(backend, "shutdown", None)
         if callable(close):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from scrit_utils.core import arms
 from scrit_utils.study.selection import Pool, candidates, nested_subset
 
 
@@ -33,11 +34,11 @@ class Ablation:
 
 
 #: selection checks kept by the validation ablations (the baseline keeps all three)
-CHECK_SETS = {
-    "no_validation": (),
+CHECK_SETS = {  # the arms table's rows where one exists (one definition of each check set)
+    "no_validation": arms.ARMS["unvalidated"].checks,
     "only_direct_critic": ("direct_critic_approves",),
-    "only_answer": ("answer_matches_reference",),
-    "only_verdict": ("verdict_matches_label",),
+    "only_answer": arms.ARMS["only_answer"].checks,
+    "only_verdict": arms.ARMS["only_verdict"].checks,
 }
 
 
