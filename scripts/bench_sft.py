@@ -297,16 +297,18 @@ class _Dir:
 
 
 def padding_free_trainer(cfg, examples, out: Path):
-    from scrit_utils.pipeline import sft_fast
+    from scrit_utils.core import config
+    from scrit_utils.pipeline import training
 
-    trainer, _ = sft_fast.make_fast_trainer(cfg, _Dir(out), examples)
+    cfg = config.load_dict(config.to_dict(cfg), cfg.source, ["training.padding_free=true"])  # the study's switch
+    trainer, _ = training.make_trainer(cfg, _Dir(out), examples)
     if not trainer.args.padding_free:
-        raise SystemExit("sft_fast fell back to the padded trainer (an example longer than training.max_length?)")
+        raise SystemExit("training.padding_free fell back to the padded trainer (an example longer than max_length?)")
     return trainer
 
 
 CANDIDATES: dict = {
-    "padding-free": ("padding-free (sft_fast): TRL padding_free + per-example SDPA", padding_free_trainer),
+    "padding-free": ("padding-free (training.padding_free): TRL + per-example SDPA", padding_free_trainer),
 }
 
 

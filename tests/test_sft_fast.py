@@ -43,7 +43,8 @@ def test_padding_free_trains_the_same_losses_and_weights_as_the_padded_trainer(t
     exs = _examples(12)  # 3 steps of 4, examples of different lengths (padding in every padded batch)
     st = training.train_stage(cfg)
     padded, tok = training.make_trainer(cfg, st, exs)
-    fast, _ = sft_fast.make_fast_trainer(cfg, st, exs)
+    fast_cfg = _cfg(tmp_path, tiny, "training.padding_free=true")  # the profile key the study sets
+    fast, _ = training.make_trainer(fast_cfg, training.train_stage(fast_cfg), exs)
     assert fast.args.padding_free and fast.model.config._attn_implementation == sft_fast.VARLEN_ATTENTION
     assert not padded.args.padding_free
     batch = padded.data_collator([padded.train_dataset[i] for i in range(4)])
@@ -87,12 +88,18 @@ def test_varlen_attention_equals_padded_causal_attention_per_example():
     assert q2.grad[:, :, :5].abs().sum() == 0 and q2.grad[:, :, 14:].abs().sum() == 0
 
 
+def test_padding_free_is_a_hashed_when_set_training_key(tmp_path, tiny):
+    plain, fast = _cfg(tmp_path, tiny), _cfg(tmp_path, tiny, "training.padding_free=true")
+    assert "padding_free" not in config.to_dict(plain)["training"]  # at its default: no stage hash moves
+    assert training.train_stage(plain).hash != training.train_stage(fast).hash  # set: a different stage
+
+
 def test_over_long_examples_and_lora_fall_back_to_the_padded_trainer(tmp_path, tiny):
     exs = _examples(4)
-    short = _cfg(tmp_path, tiny, "training.max_length=32")
+    short = _cfg(tmp_path, tiny, "training.max_length=32", "training.padding_free=true")
     assert not sft_fast.fits_max_length(exs, training.load_critic(short)[1], 32)
-    trainer, _ = sft_fast.make_fast_trainer(short, training.train_stage(short), exs)
+    trainer, _ = training.make_trainer(short, training.train_stage(short), exs)
     assert not trainer.args.padding_free and trainer.args.max_length == 32
-    lora = _cfg(tmp_path, tiny, "training.use_lora=true")
-    trainer, _ = sft_fast.make_fast_trainer(lora, training.train_stage(lora), exs)
+    lora = _cfg(tmp_path, tiny, "training.use_lora=true", "training.padding_free=true")
+    trainer, _ = training.make_trainer(lora, training.train_stage(lora), exs)
     assert not trainer.args.padding_free

@@ -36,10 +36,10 @@ from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 
-from scrit_utils.core.config_schema import ConfigError, build as _build
+from scrit_utils.core.config_schema import HASHED_WHEN_SET, ConfigError, build as _build
 from scrit_utils.core.arith_config import ArithConfig, benchmark_generator_clashes
 from scrit_utils.core.arms import ARMS
-from scrit_utils.core.rounds_config import RoundsProtocolConfig
+from scrit_utils.core.study_config import AblationsConfig, SweepsConfig  # noqa: F401 (sections of StudyConfig)
 from scrit_utils.core.inputs import ConfigView
 from scrit_utils.core.inputs import unwrap
 
@@ -163,6 +163,7 @@ class TrainingConfig:
     bf16: bool = False
     gradient_checkpointing: bool = False
     save_merged: bool = True  # LoRA: also save the merged full model
+    padding_free: bool = field(default=False, metadata={HASHED_WHEN_SET: True})  # TRL's; CPU: pipeline/sft_fast.py
     lora: LoraConfig = field(default_factory=LoraConfig)
 
 
@@ -182,45 +183,6 @@ class EvaluationConfig:
     realcritic_path: str = "../shared/data/realcritic"  # real world: RealCritic root (local dir or hub id)
     processbench_path: str = "../shared/data/processbench"  # real world: ProcessBench root (local dir or hub id)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
-
-
-@dataclass(frozen=True)
-class SweepsConfig:
-    """Notebook 05 (scaling): owned by the Study contributor (scrit_utils/study/sweeps.py)."""
-
-    data_sizes: tuple[int, ...] = ()  # nested SFT subset sizes (0 = the base critic)
-    critic_modes: tuple[str, ...] = ("contrastive",)  # rows of scrit_utils.core.arms.ARMS
-    # an arm whose validated set cannot fill its largest data size draws more problems, up to its row's
-    # max_draws (v3: the direct arm along SCRIT's whole axis); false = the profile's problems only (v2)
-    draw_to_fill: bool = False
-    seeds: tuple[int, ...] = (0,)  # SFT seeds per point (training.seed)
-    baseline_data_sizes: tuple[int, ...] = ()  # data sizes for the non-contrastive critic modes (empty = data_sizes)
-    sft_max_steps: int = 30  # fixed SFT step budget for every sweep point (<= 0: training.num_train_epochs each)
-    sft_batch_size: int | None = None  # training.per_device_train_batch_size for sweep points (None = profile's)
-    eval_items: int | None = None  # evaluation.n_items for sweep points (None = profile's)
-    model_sizes: tuple[str, ...] = ()  # base critics (paths / hub ids) for the model-size sweep
-    builds: tuple[str, ...] = ()  # base-model build folders: the sweep runs once per build (study/builds.py); () = one
-    diagnostic_arms: tuple[str, ...] = ()  # arms also scored on injected errors, at their top size (study/diagnostic.py)
-    model_size_data: int | None = None  # SFT examples for model sizes and rounds (None = largest data size)
-    rounds: int = 1  # multi-round: rounds of regenerate -> validate -> SFT
-    max_pairs: int | None = None  # self_critique.max_pairs for other critics' arms (model sizes, rounds 2+)
-    # how rounds 2..R train (continue / retrain, replay, chains); the defaults are v2's (core/rounds_config.py)
-    rounds_protocol: RoundsProtocolConfig = field(default_factory=RoundsProtocolConfig)
-    readme: str = "README.md"  # study README (under run.results_dir)
-    timing: str = "timing.md"  # timing report (under run.results_dir)
-    # other runs (run.name) of the same design, e.g. on bases built with another seed: the README puts their
-    # committed verdicts (results/tables/<name>/06_paper_comparison.csv) beside this run's and lists the flips
-    compare_runs: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AblationsConfig:
-    """Notebook 06 (ablations, paper Table 4 analogues): owned by the Study contributor."""
-
-    data_size: int | None = None  # SFT examples per ablation (None = middle data size)
-    variants: tuple[str, ...] = ()  # names from scrit_utils.study.sweeps.ABLATIONS (empty = all)
-    easy_family_max_steps: int = 3  # toy family "short": problems with <= this many operations
-    single_generators: tuple[str, ...] = ()  # generators for "single generator" (empty = every one)
 
 
 @dataclass(frozen=True)
@@ -441,12 +403,20 @@ def load(path: str | os.PathLike, overrides=None) -> StudyConfig:
     return load_dict(tree, chain[0], overrides)
 
 
+def _at_default(obj: Any, f: dataclasses.Field) -> bool:
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return getattr(obj, f.name) == default
+
+
 def to_dict(cfg: Any) -> Any:
-    """Plain nested dict/list form (JSON-serialisable); drops ``source``. A recording view
-    (:class:`scrit_utils.core.inputs.ConfigView`) records its whole section."""
+    """Plain nested dict/list form (JSON-serialisable); drops ``source`` and any key added after results were
+    committed while it is at its default (:data:`~scrit_utils.core.config_schema.HASHED_WHEN_SET`: stage hashes that
+    cover its section stay as they were). A recording view (:class:`scrit_utils.core.inputs.ConfigView`) records
+    its whole section."""
     cfg = unwrap(cfg)
     if dataclasses.is_dataclass(cfg):
-        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name != "source"}
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+                if f.name != "source" and not (f.metadata.get(HASHED_WHEN_SET) and _at_default(cfg, f))}
     if isinstance(cfg, (list, tuple)):
         return [to_dict(v) for v in cfg]
     return cfg

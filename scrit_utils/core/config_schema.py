@@ -19,6 +19,12 @@ from typing import Any, Literal, Mapping
 from scrit_utils.core.toy_recipe import BuildConfig
 
 
+#: field metadata key: a key added after results were committed. ``config.to_dict`` leaves it out while it is at
+#: its default, so the stage hashes that cover its section (and the caches and results behind them) do not move
+#: for the profiles that do not set it; once set, it is part of them like any other key.
+HASHED_WHEN_SET = "hashed_when_set"
+
+
 class ConfigError(ValueError):
     """Bad profile: the message names the file and the dotted key."""
 

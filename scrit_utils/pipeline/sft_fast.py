@@ -5,7 +5,7 @@ examples to its longest one. On the toy critic a third of the tokens in a batch 
 the attention, whose cost grows with the square of the padded length, takes about a third of a
 step (stock SDPA gets the padding mask, so it cannot skip the causal upper triangle either).
 
-:func:`make_fast_trainer` trains the same examples in the same order with the same loss:
+The padding-free path trains the same examples in the same order with the same loss:
 
 - TRL's own ``padding_free=True`` collator concatenates a batch's examples into one row (no
   padding) and passes their boundaries as ``cu_seq_lens_q``; the linear layers, norms and the
@@ -19,14 +19,16 @@ step (stock SDPA gets the padding mask, so it cannot skip the causal upper trian
   predict across the boundary, and TRL sets its label to -100.
 
 TRL does not truncate in padding-free mode without packing (it refuses a ``max_length``), so
-:func:`make_fast_trainer` checks that no example is longer than ``training.max_length`` (the
-study's never are: about 250 of 512 tokens) and otherwise returns the padded study trainer.
+:func:`usable` checks that no example is longer than ``training.max_length`` (the study's never
+are: about 250 of 512 tokens); otherwise the study keeps the padded trainer.
 ``scripts/bench_sft.py`` compares the two paths' losses and speed.
+
+The study takes it with ``training.padding_free: true`` in a profile (TRL's ``SFTConfig`` name):
+:func:`scrit_utils.pipeline.training.make_trainer` then calls :func:`usable` and :func:`apply`.
 
 Usage::
 
-    from scrit_utils.pipeline import sft_fast
-    trainer, tok = sft_fast.make_fast_trainer(cfg, st, examples)   # in place of training.make_trainer
+    trainer, tok = training.make_trainer(cfg, st, examples)       # cfg with training.padding_free: true
     trainer.train()
 """
 from __future__ import annotations
@@ -36,8 +38,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["VARLEN_ATTENTION", "varlen_sdpa", "register_varlen_attention", "fits_max_length", "fast_sft_config",
-           "make_fast_trainer"]
+__all__ = ["VARLEN_ATTENTION", "varlen_sdpa", "register_varlen_attention", "fits_max_length", "usable", "apply"]
 
 VARLEN_ATTENTION = "scrit_varlen_sdpa"
 
@@ -102,33 +103,18 @@ def fits_max_length(examples, tokenizer, max_length: int | None) -> bool:
     return True
 
 
-def fast_sft_config(cfg, output_dir: Path):
-    """The study's ``SFTConfig`` (:func:`training.sft_config`) in TRL's padding-free mode."""
-    from scrit_utils.pipeline import training
+def usable(cfg, examples: Sequence, tokenizer) -> bool:
+    """Whether the padding-free path is exact here: full fine-tuning in float32 on CPU (LoRA, bf16 and GPU runs
+    keep the padded trainer; on a GPU flash attention is the better padding-free kernel) and no example longer
+    than ``training.max_length`` (TRL does not truncate padding-free batches)."""
+    t = cfg.training
+    return (not t.use_lora and not t.bf16 and not torch.cuda.is_available()
+            and fits_max_length(examples, tokenizer, t.max_length))
 
-    args = training.sft_config(cfg, output_dir)
-    args.padding_free = True
-    args.max_length = None  # checked by fits_max_length instead (TRL does not truncate padding-free batches)
-    return args
 
-
-def make_fast_trainer(cfg, st, examples: Sequence):
-    """``(SFTTrainer, tokenizer)`` like :func:`training.make_trainer`, padding-free where that is exact.
-
-    Falls back to the padded study trainer for LoRA, for bf16 / GPU runs (where flash attention
-    is the better padding-free kernel) and when an example is longer than ``training.max_length``.
-    """
-    from trl import SFTTrainer
-
-    from scrit_utils.pipeline import training
-
-    model, tok = training.load_critic(cfg)
-    if (cfg.training.use_lora or cfg.training.bf16 or torch.cuda.is_available()
-            or not fits_max_length(examples, tok, cfg.training.max_length)):
-        return training.make_trainer(cfg, st, examples)
+def apply(model, args) -> None:
+    """Switch a study trainer's model and ``SFTConfig`` to the padding-free path (after :func:`usable`)."""
     register_varlen_attention()
     model.set_attn_implementation(VARLEN_ATTENTION)
-    args = fast_sft_config(cfg, st.path("trainer"))
-    trainer = SFTTrainer(model=model, args=args, train_dataset=training.to_dataset(examples), processing_class=tok)
-    training._log_lines_to_stderr(trainer)
-    return trainer, tok
+    args.padding_free = True
+    args.max_length = None  # checked by fits_max_length instead

@@ -35,7 +35,7 @@ from scrit_utils.critique import prompts
 from scrit_utils import worlds
 from scrit_utils.core.config import StudyConfig
 from scrit_utils.core.records import SFTExample, write_json
-from scrit_utils.pipeline import common, validation
+from scrit_utils.pipeline import common, sft_fast, validation
 from scrit_utils.core.records import CritiqueRecord
 from scrit_utils.generation.transformers_backend import load_tokenizer
 from scrit_utils.pipeline import benchmark_eval as critic_eval
@@ -152,6 +152,8 @@ def make_trainer(cfg: StudyConfig, st: artifacts.Stage, examples: Sequence[SFTEx
 
     model, tok = load_critic(cfg)
     args = sft_config(cfg, st.path("trainer"))
+    if cfg.training.padding_free and sft_fast.usable(cfg, examples, tok):  # same losses, no padding (sft_fast.py)
+        sft_fast.apply(model, args)
     peft_cfg = lora_config(cfg) if cfg.training.use_lora else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples), processing_class=tok,
                          peft_config=peft_cfg)

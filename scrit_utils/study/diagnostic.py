@@ -45,8 +45,8 @@ def items_of(cfg_eval: StudyConfig, base_st: artifacts.Stage) -> list[dict]:
     """The diagnostic's deliberately incorrect items at the claim set's capped positions."""
     world = worlds.get(cfg_eval)
     if not world.builds_benchmarks:
-        raise ValueError(f"{cfg_eval.source}: world.kind {cfg_eval.world.kind!r} has no injected-error diagnostic "
-                         f"(sweeps.diagnostic_arms needs a world that builds its benchmarks)")
+        raise ValueError(f"{cfg_eval.source}: sweeps.diagnostic_arms needs a world that builds its benchmarks and "
+                         f"their injected-error diagnostic ({type(world).__name__} reads published ones)")
     items = world.injected_benchmark_items(base_st.dir / "bench")[SET]
     return training._cap(items, cfg_eval.evaluation.n_items, cfg_eval.run.seed, SET)
 
