@@ -13,6 +13,7 @@ import pytest
 from scrit_utils.core import artifacts, config
 from scrit_utils.core.config import ConfigError
 from scrit_utils.core.records import SFTExample
+from scrit_utils.core.rounds_config import RoundsProtocolConfig
 from scrit_utils.study import rounds
 from scrit_utils.study.selection import example_ids_hash
 
@@ -78,7 +79,7 @@ def test_each_chain_keeps_its_own_parent_through_the_rounds(tmp_path):
 
 def test_the_v2_defaults_share_one_parent_and_train_every_seed_on_the_round_alone(tmp_path):
     cfg = _cfg()
-    assert cfg.sweeps.rounds_protocol == config.RoundsProtocolConfig()  # smoke states no protocol: v2's
+    assert cfg.sweeps.rounds_protocol == RoundsProtocolConfig()  # smoke states no protocol: v2's
     steps = Steps(cfg, tmp_path)
     pts = rounds.plan(cfg, steps.data_for, steps.train, progress=lambda _: None)
     assert [(p.round, p.seed) for p in pts] == [(r, s) for r in (1, 2, 3) for s in (0, 1, 2)]
