@@ -218,3 +218,18 @@ def test_cli_skips_a_current_v3_build(tiny_v3, tmp_path, capsys):
     assert bcli.main_build_base_models(["--profile", str(prof), "--seeds", "0", "--variants"]) == 0
     assert (out / "seed0" / "toy-66k" / "model.safetensors").stat().st_mtime_ns == before
     assert "seed0/toy-66k: " in capsys.readouterr().out
+
+
+def test_v3_bases_share_one_kv_head_and_v2_keeps_one_per_query_head():
+    plan = bm.plan_from_dict(bcli.config_from_profile(V3_PROFILE))
+    assert {c.kv_heads for _, c in plan} == {1}  # every seed and the variant
+    assert bm.BuildConfig().kv_heads is None  # v2 (the committed models): one KV head per query head
+    tok = _tok()
+    spec = bm.SIZES["toy-66k"]
+    assert bm.make_model(spec, tok, 0).config.num_key_value_heads == spec.heads
+    mqa = bm.make_model(spec, tok, 0, kv_heads=1)
+    assert mqa.config.num_key_value_heads == 1 and mqa.config.num_attention_heads == spec.heads
+    assert bm.n_params(mqa) < bm.n_params(bm.make_model(spec, tok, 0))
+    with pytest.raises(ValueError, match="kv_heads = 3: must divide toy-66k's 4 attention heads"):
+        bm.make_model(spec, tok, 0, kv_heads=3)
+

@@ -110,6 +110,9 @@ class BuildConfig:
     seed: int = 0
     world: ArithConfig = field(default_factory=ArithConfig)
     vocab_size: int = 384
+    # key/value heads of every size: None = one per query head (v2); fewer = grouped-query attention, as the
+    # Qwen2.5 models share one KV head among 7 query heads (the decode step reads a KV cache that many times smaller)
+    kv_heads: int | None = None
     # the seed of ground-truth critiques: contrastive ones from the study's world and from copy_world,
     # direct (no-reference) ones only from direct_world (format without the skill; module doc)
     n_seed_contrastive: int = 3000

@@ -83,13 +83,16 @@ def ensure_tokenizer(cfg: BuildConfig):
     return AutoTokenizer.from_pretrained(str(d))
 
 
-def make_model(spec: SizeSpec, tok, seed: int):
+def make_model(spec: SizeSpec, tok, seed: int, kv_heads: int | None = None):
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
+    kv = spec.heads if kv_heads is None else kv_heads
+    if kv < 1 or spec.heads % kv:
+        raise ValueError(f"base_models.kv_heads = {kv_heads}: must divide {spec.name}'s {spec.heads} attention heads")
     conf = Qwen2Config(
         vocab_size=len(tok), hidden_size=spec.hidden, intermediate_size=spec.intermediate,
-        num_hidden_layers=spec.layers, num_attention_heads=spec.heads, num_key_value_heads=spec.heads,
+        num_hidden_layers=spec.layers, num_attention_heads=spec.heads, num_key_value_heads=kv,
         max_position_embeddings=1024, rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=None,
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, use_cache=True,
     )
@@ -164,7 +167,7 @@ class _Run:
         self.out = Path(cfg.out_dir) / size
         self.ckpt = Path(str(self.out) + ".ckpt")
         self.tok = ensure_tokenizer(cfg)
-        self.model = make_model(SIZES[size], self.tok, cfg.seed)
+        self.model = make_model(SIZES[size], self.tok, cfg.seed, cfg.kv_heads)
         self.total = cfg.steps_for(n_params(self.model))
         self.bounds = cfg.phase_bounds(self.total)
         self.step, self.log, self.elapsed, self.opt_state = 0, [], 0.0, None
