@@ -167,3 +167,19 @@ def test_natural_vs_injected_puts_each_diagnosed_arm_on_both_sets():
     assert list(df["arm"]) == ["base", "contrastive"]
     assert (df["mean_injected"] == 100.0).all() and (df["mean_natural"] < 100.0).all()
     assert pre.natural_vs_injected(_rows()[0], n_boot=100).empty  # nothing diagnosed: no table
+
+
+def test_pilot_components_and_the_mde_grid_of_every_design():
+    from scrit_utils.study import pilot_v3
+
+    rows, _ = _rows()
+    cells, _ = pre.cells_from_points(rows)
+    comp = pilot_v3.components(cells, n_boot=100).set_index("claim")
+    assert set(comp.index) == {"scrit_vs_base", "scrit_vs_approve_everything"}  # the differences measured at 128
+    assert comp.loc["scrit_vs_base", "trained_arms"] == 1 and comp.loc["scrit_vs_approve_everything", "trained_arms"] == 2
+    assert (comp[["sd_seed", "sd_item"]] >= 0).all().all() and (comp["builds"] == 3).all()
+    grid = pilot_v3.mde_grid(comp.reset_index())
+    assert len(grid) == len(pilot_v3.BUILDS) * len(pilot_v3.SEEDS) * len(pilot_v3.ITEMS)
+    assert list(grid["sft_runs_per_arm"]) == sorted(grid["sft_runs_per_arm"])  # cheapest first
+    one = grid.set_index(["builds", "seeds", "items"])["max"]
+    assert one[(5, 3, 1200)] < one[(3, 1, 300)]  # more of everything: a smaller detectable effect
