@@ -183,3 +183,12 @@ def test_pilot_components_and_the_mde_grid_of_every_design():
     assert list(grid["sft_runs_per_arm"]) == sorted(grid["sft_runs_per_arm"])  # cheapest first
     one = grid.set_index(["builds", "seeds", "items"])["max"]
     assert one[(5, 3, 1200)] < one[(3, 1, 300)]  # more of everything: a smaller detectable effect
+
+
+def test_model_sizes_trained_on_different_counts_are_not_measured_and_say_why():
+    rows, _ = _rows()
+    rows = [{**r, "n_examples": 50} if r["arm"] == "scrit:models/x-409000" else r for r in rows]  # one size short
+    df = pre.analyse(pre.cells_from_points(rows)[0], n_boot=100).set_index("claim")
+    v = df.loc["gain_slope_model_size", "verdict"]
+    assert v.startswith("not measured (the model sizes were trained on different example counts") and "409000" in v
+    assert not df.loc["gain_slope_model_size", "measured"] and df.loc["scrit_vs_base", "measured"]

@@ -98,6 +98,10 @@ def _cell(cells: Mapping, arm: str, x: float):
     return cells.get(key)
 
 
+class NotMeasured(Exception):
+    """A claim whose cells exist but do not make the registered contrast (the reason is reported)."""
+
+
 def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval: str) -> dict:
     """Estimate, CI and p of one claim; ``None`` when a cell it needs is missing (not measured)."""
     kw = dict(n_boot=n_boot, rng=rng, interval=interval)
@@ -122,11 +126,11 @@ def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval
             if arm.startswith(f"{c.arm}@"):
                 by_size.setdefault(float(arm.split("@")[1]), []).append((x, v))
         if any(len(v) > 1 for v in by_size.values()):  # the claim needs one example count at every size
-            raise ValueError(f"claim {c.key}: several example counts at one model size: "
-                             f"{ {s: [x for x, _ in v] for s, v in by_size.items()} }")
-        if len({v[0][0] for v in by_size.values()}) > 1:
-            raise ValueError(f"claim {c.key}: the sizes were trained on different example counts: "
-                             f"{ {s: v[0][0] for s, v in by_size.items()} }")
+            raise NotMeasured(f"several example counts at one model size: "
+                              f"{ {f'{s:g}': [x for x, _ in v] for s, v in by_size.items()} }")
+        if len({v[0][0] for v in by_size.values()}) > 1:  # e.g. a size that validated fewer examples than asked
+            raise NotMeasured(f"the model sizes were trained on different example counts: "
+                              f"{ {f'{s:g}': v[0][0] for s, v in by_size.items()} }")
         sizes = sorted(by_size)
         pairs = [(by_size[s][0][1], cells.get((f"{c.vs}@{s:g}", 0.0))) for s in sizes]
         if len(sizes) < 2 or any(a is None or b is None for a, b in pairs):
@@ -158,8 +162,11 @@ def analyse(cells: Mapping[tuple[str, float], np.ndarray], claim_size: float | N
         claim_size = max((x for (arm, x) in cells if arm == "contrastive"), default=0.0)
     rows = []
     for c in claims:
-        r = _one(c, cells, claim_size, n_boot, rng, interval)
-        rows.append({"claim": c.key, "statement": c.statement, "metric": c.metric, "direction": c.direction,
+        try:
+            r, why = _one(c, cells, claim_size, n_boot, rng, interval), ""
+        except NotMeasured as e:
+            r, why = None, str(e)
+        rows.append({"note": why, "claim": c.key, "statement": c.statement, "metric": c.metric, "direction": c.direction,
                      "tested": c.tested, "estimate": np.nan if r is None else r["estimate"],
                      "ci_low": np.nan if r is None else r["ci_low"], "ci_high": np.nan if r is None else r["ci_high"],
                      "p": np.nan if r is None else r["p"], "mde": np.nan if r is None else r.get("mde", np.nan),
@@ -172,9 +179,11 @@ def analyse(cells: Mapping[tuple[str, float], np.ndarray], claim_size: float | N
                                  for r in family.itertuples()}, alpha=alpha) if len(family) else {}
     df["p_holm"] = [verdicts[k]["p_holm"] if k in verdicts else np.nan for k in df["claim"]]
     df["verdict"] = [verdicts[k]["verdict"] if k in verdicts else
-                     "not measured" if not m else
+                     (f"not measured ({n})" if n else "not measured") if not m else
                      "not claimable (one build: no build variance in the interval)" if t and ob else
-                     "reported, not tested" for k, m, t, ob in zip(df["claim"], df["measured"], df["tested"], one_build)]
+                     "reported, not tested"
+                     for k, m, t, ob, n in zip(df["claim"], df["measured"], df["tested"], one_build, df["note"])]
+    df = df.drop(columns=["note"])
     return df
 
 

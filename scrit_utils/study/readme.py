@@ -24,6 +24,7 @@ from scrit_utils.pipeline import data, self_critic, training, validation
 from scrit_utils.pipeline.common import _markdown
 from scrit_utils.study.claims import EQUIVALENCE, NEGLIGIBLE, VERDICTS, verdict_counts
 from scrit_utils.study.registry import METRIC_LABELS, arm_label
+from scrit_utils.study.results_check import PREREGISTERED_HEAD
 from scrit_utils.study.sweeps import budget_text
 
 #: the stages of notebooks 01-04, whose manifests the timing report reads
@@ -264,7 +265,7 @@ def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = (), injected_
     rows = [{"claim": f"`{r.claim}`", "statement": r.statement, "estimate [95% CI]": ci(r),
              "p (Holm)": "-" if not math.isfinite(r.p_holm) else f"{r.p_holm:.3g}", "builds": int(r.builds),
              "verdict": r.verdict} for r in claims_df.itertuples()]
-    out = ["## Pre-registered claims (study v3)", "",
+    out = [PREREGISTERED_HEAD, "",
            "Registered in `results/pilot/PREREGISTRATION_v3.md` before the benchmark split was run "
            "(`scrit_utils/study/preregistration.py`). One primary metric for every claim: CC-Acc on deliberately "
            "incorrect solutions (points; the share claim: a fraction of the oracle's gain). Intervals: builds, SFT seeds "

@@ -11,7 +11,7 @@
   contains "Warning", "Traceback" or a Trainer log line (``{'loss': ...``) in its code or outputs,
   contains an absolute machine path, or
   does not end with an interpretation (a cell whose output is markdown);
-- a study README whose first section is not "## Bottom line".
+- a study README whose first section is not "## Bottom line" (or the pre-registered claims, then the bottom line).
 
 Tables (``tables/``) and figures carry no stamp and are not compared. Notebook 00 builds the base
 models, the study's inputs (their provenance is ``models/*/build_info.json``); its executed copy
@@ -34,6 +34,7 @@ STAMP_RE = re.compile(r"^<!-- scrit-run sha=(\S+) profile=(\S+)")
 ABS_PATH_RE = re.compile(r"(?<![\w.~<>-])/(?:home|root|tmp|work|Users|mnt|var|private|opt|srv|scratch)/")
 FORBIDDEN = ("Warning", "Traceback", "{'loss'")  # the last: Trainer log lines printed into an output
 INPUT_NOTEBOOKS = ("00",)
+PREREGISTERED_HEAD = "## Pre-registered claims (study v3)"  # the README's first section (study/readme.py)
 
 
 def _stamp(path: Path) -> tuple[str, str] | None:
@@ -117,6 +118,9 @@ def problems(results: str | Path) -> list[str]:
         out += notebook_problems(nb)
     for md in sorted(results.glob("README*.md")):
         heads = [l for l in md.read_text(encoding="utf-8").splitlines() if l.startswith("## ")]
-        if not heads or heads[0] != "## Bottom line":
-            out.append(f"{md.name}: first section is {heads[0] if heads else 'missing'!r}, not '## Bottom line'")
+        # the pre-registered claims open a README written since they exist; the bottom line follows (or opens an older one)
+        lead = heads[1:2] if heads[:1] == [PREREGISTERED_HEAD] else heads[:1]
+        if lead != ["## Bottom line"]:
+            out.append(f"{md.name}: first section is {heads[0] if heads else 'missing'!r}, not '## Bottom line' (after "
+                       f"{PREREGISTERED_HEAD!r} where the README has it)")
     return out
