@@ -30,7 +30,7 @@ class SweepsConfig:
     model_sizes: tuple[str, ...] = ()  # base critics (paths / hub ids) for the model-size sweep
     # base-model build folders: the sweep runs once per build (scrit_utils/study/builds.py); empty = one build
     builds: tuple[str, ...] = field(default=(), metadata={HASHED_WHEN_SET: True})
-    # arms also scored on the injected-error diagnostic at their top size, with the base (study/diagnostic.py)
+    # arms (those the profile runs) also scored on the injected-error diagnostic at their top size, with the base
     diagnostic_arms: tuple[str, ...] = field(default=(), metadata={HASHED_WHEN_SET: True})
     model_size_data: int | None = None  # SFT examples for model sizes and rounds (None = largest data size)
     rounds: int = 1  # multi-round: rounds of regenerate -> validate -> SFT

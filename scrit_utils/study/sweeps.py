@@ -312,9 +312,9 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
     sw = cfg.sweeps
     jobs: list[Job] = []
     base_eval = point_cfg(cfg, sw.seeds[0])
-    if set(sw.diagnostic_arms) - set(sw.critic_modes):
-        raise ValueError(f"{cfg.source}: sweeps.diagnostic_arms {sorted(set(sw.diagnostic_arms) - set(sw.critic_modes))} "
-                         f"are not in sweeps.critic_modes {list(sw.critic_modes)}")
+    if set(sw.diagnostic_arms) - set(arms.ARMS):  # an arm the profile does not run is simply not diagnosed
+        raise ValueError(f"{cfg.source}: sweeps.diagnostic_arms {sorted(set(sw.diagnostic_arms) - set(arms.ARMS))} "
+                         f"are not arms (scrit_utils/core/arms.py: {', '.join(arms.ARMS)})")
     # data size x critic mode
     for mode in sw.critic_modes:
         progress(f"data for critic mode {mode}")
