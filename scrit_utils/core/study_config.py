@@ -32,6 +32,9 @@ class SweepsConfig:
     builds: tuple[str, ...] = field(default=(), metadata={HASHED_WHEN_SET: True})
     # arms (those the profile runs) also scored on the injected-error diagnostic at their top size, with the base
     diagnostic_arms: tuple[str, ...] = field(default=(), metadata={HASHED_WHEN_SET: True})
+    # most problems (a multiple of the profile's) a base size short of model_size_data examples may draw, with
+    # draw_to_fill: the gain-slope claim needs the same count at every size (1 = the profile's problems only)
+    model_size_draws: float = field(default=1.0, metadata={HASHED_WHEN_SET: True})
     model_size_data: int | None = None  # SFT examples for model sizes and rounds (None = largest data size)
     rounds: int = 1  # multi-round: rounds of regenerate -> validate -> SFT
     max_pairs: int | None = None  # self_critique.max_pairs for other critics' arms (model sizes, rounds 2+)

@@ -42,6 +42,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -86,8 +87,8 @@ def arm_cfg(cfg: StudyConfig, mode: str = "contrastive", critic: str | None = No
     ov: dict = {"self_critique.mode": mode}
     if critic is not None:
         ov["models.critic"] = critic
-    if cfg.sweeps.max_pairs is not None and critic is not None:
-        ov["self_critique.max_pairs"] = cfg.sweeps.max_pairs
+    if cfg.sweeps.max_pairs is not None and critic is not None:  # the cap grows with the problems drawn
+        ov["self_critique.max_pairs"] = cfg.sweeps.max_pairs if draw <= 1 else math.ceil(cfg.sweeps.max_pairs * draw)
     if draw > 1:
         ov.update(worlds.get(cfg).draw_overrides(draw))
     return with_overrides(cfg, ov)
@@ -155,20 +156,23 @@ class ArmData:
     draw: float  # times the profile's problems drawn (1 = the profile's)
 
 
-def arm_data(cfg: StudyConfig, mode: str, n: int, progress: Callable[[str], None] = print) -> ArmData:
-    """Stages 01-03 of an arm; while its SFT candidates cannot fill ``n`` examples and its row allows
-    (``max_draws``), more problems are drawn from the yield seen so far (each draw is its own cached stage
-    chain; a world that cannot draw more keeps the profile's). The stage-03 manifest counts the yield."""
+def arm_data(cfg: StudyConfig, mode: str, n: int, progress: Callable[[str], None] = print,
+             critic: str | None = None, max_draws: float | None = None) -> ArmData:
+    """Stages 01-03 of an arm (of ``critic``, default the profile's); while its SFT candidates cannot fill ``n``
+    examples and its row allows (``max_draws``), more problems are drawn from the yield seen so far (each draw is
+    its own cached stage chain; a world that cannot draw more keeps the profile's). The stage-03 manifest counts
+    the yield. ``max_draws`` replaces the row's (the model sizes' ``sweeps.model_size_draws``)."""
     row = arms.arm(mode)
+    limit = row.max_draws if max_draws is None else max_draws
     draw = 1.0
     while True:
-        acfg = arm_cfg(cfg, mode, draw=draw)
+        acfg = arm_cfg(cfg, mode, critic, draw=draw)
         pool = load_pool(prepare(acfg))
         cands = candidates(acfg, pool)
         c = pool.stage.manifest["counts"]
         progress(f"  {mode}: {len(cands)} SFT candidates from {c['critiques']} critiques (yield correct "
                  f"{c.get('yield_correct')}, incorrect {c.get('yield_incorrect')}; {draw:g}x the problems)")
-        nxt = next_draw(draw, cands, n, arm_ratio(acfg), row.max_draws if cfg.sweeps.draw_to_fill else 1)
+        nxt = next_draw(draw, cands, n, arm_ratio(acfg), limit if cfg.sweeps.draw_to_fill else 1)
         if nxt is None or not worlds.get(cfg).draw_overrides(nxt):
             return ArmData(acfg, pool, cands, draw)
         draw = nxt
@@ -345,14 +349,16 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
     # model size
     for i, critic in enumerate(sw.model_sizes):
         progress(f"data for model {critic}")
-        acfg = arm_cfg(cfg, "contrastive", critic)
-        pool = load_pool(prepare(acfg))
-        ex = tuple(nested_subset(candidates(acfg, pool), n_fixed, acfg.validation.correct_ratio))
+        # with sweeps.draw_to_fill a size short of n_fixed draws more problems: the gain-slope claim needs the
+        # same example count at every size; each size is evaluated on the profile's items all the same
+        d = arm_data(cfg, "contrastive", n_fixed, progress, critic=critic, max_draws=sw.model_size_draws)
+        acfg, ecfg = d.acfg, arm_cfg(cfg, "contrastive", critic)
+        ex = tuple(nested_subset(d.cands, n_fixed, acfg.validation.correct_ratio))
         x = float(model_params(critic))
         for seed in sw.seeds:
-            ev = point_cfg(acfg, seed)
-            jobs.append(Job("model_size", f"base:{critic}", x, seed, None, point_cfg(acfg, sw.seeds[0])))
-            jobs.append(Job("model_size", f"scrit:{critic}", x, seed, point_cfg(acfg, seed), ev, pool.stage, ex))
+            jobs.append(Job("model_size", f"base:{critic}", x, seed, None, point_cfg(ecfg, sw.seeds[0])))
+            jobs.append(Job("model_size", f"scrit:{critic}", x, seed, point_cfg(acfg, seed), point_cfg(ecfg, seed),
+                            d.pool.stage, ex))
     return jobs
 
 
