@@ -49,7 +49,7 @@ import yaml
 
 from scrit_utils.core import artifacts, config, data_dir
 from scrit_utils.core.cli_args import OneLineParser, add_set_option, fail
-from scrit_utils.core.provenance import _ANSI, RUN_SHA_ENV, _scrub_obj, _write_record, path_replacements, scrub
+from scrit_utils.core.provenance import ANSI_ESCAPES, RUN_SHA_ENV, scrub_obj, write_record, path_replacements, scrub
 from scrit_utils.core.records import atomic_write_text
 from scrit_utils.study import readme as study_readme
 
@@ -162,14 +162,14 @@ def clean_notebook(path: Path, cfg: config.StudyConfig, source: Path, sha: str, 
         kept = []
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                print(_ANSI.sub("", "".join(out.get("text", ""))), file=echo, end="")
+                print(ANSI_ESCAPES.sub("", "".join(out.get("text", ""))), file=echo, end="")
                 continue
-            kept.append(nbformat.from_dict(_scrub_obj(dict(out), repl)))
+            kept.append(nbformat.from_dict(scrub_obj(dict(out), repl)))
         cell["outputs"] = kept
     pm = nb.metadata.get("papermill", {})
     rel = str(source.relative_to(config.REPO_ROOT)) if source.is_relative_to(config.REPO_ROOT) else source.name
     pm.update(input_path=rel, output_path=scrub(str(path), repl), environment_variables={})
-    pm["parameters"] = _scrub_obj(pm.get("parameters", {}), repl)
+    pm["parameters"] = scrub_obj(pm.get("parameters", {}), repl)
     nb.metadata.pop("widgets", None)
     nb.metadata["scrit"] = {"run_sha": sha, "profile": cfg.run.name, "notebook": rel}
     nbformat.write(nb, str(path))
@@ -294,14 +294,14 @@ def _execute(cfg, num: str, path: Path, run_dir: Path, sha: str, kernel_name: st
         wall = time.time() - t0
         if out_nb.exists():
             clean_notebook(out_nb, cfg, path, sha)
-        tb = _ANSI.sub("", "\n".join(e.traceback or []))
+        tb = ANSI_ESCAPES.sub("", "\n".join(e.traceback or []))
         say(f"{tag}: FAILED after {_fmt_s(wall)} in cell {e.exec_count}: {e.ename}: {e.evalue}")
         say(tb)
         say(f"executed notebook (with the error) saved to {out_nb}")
         raise RunError(f"{name} failed: {e.ename}: {e.evalue}") from None
     wall = time.time() - t0
     clean_notebook(out_nb, cfg, path, sha)
-    _write_record(cfg, name, sha, wall, "ran")
+    write_record(cfg, name, sha, wall, "ran")
     shown = out_nb.relative_to(config.REPO_ROOT) if out_nb.is_relative_to(config.REPO_ROOT) else out_nb
     say(f"{tag}: done in {_fmt_s(wall)} -> {shown}")
     return NotebookResult(num, name, "ran", wall, out_nb)

@@ -97,13 +97,13 @@ def test_timing_report_totals_this_runs_notebooks_and_the_venv(tmp_path, monkeyp
     venv = tmp_path / "install_seconds"
     monkeypatch.setattr(study_readme, "VENV_TIMING", str(venv))
     monkeypatch.setenv(run.RUN_SHA_ENV, "a" * 40)
-    run._write_record(cfg, "01_data", "a" * 40, 60.0, "ran")
-    run._write_record(cfg, "02_self_critique", "b" * 40, 999.0, "ran")  # an older run's entry: not in the total
+    run.write_record(cfg, "01_data", "a" * 40, 60.0, "ran")
+    run.write_record(cfg, "02_self_critique", "b" * 40, 999.0, "ran")  # an older run's entry: not in the total
     path = study_readme.write_timing(cfg, [])
     text = path.read_text()
     assert "run `aaaaaaaaaaaa`: 1 of 2, 60 s (1.0 min)" in text and "venv" not in text
     # the notebook that wrote the report finishes after writing it; the driver then refreshes the section
-    run._write_record(cfg, "06_ablations", "a" * 40, 120.0, "ran")
+    run.write_record(cfg, "06_ablations", "a" * 40, 120.0, "ran")
     venv.write_text("300 2026-12-03T19:00:00Z\n")
     study_readme.refresh_notebook_section(cfg)
     again = path.read_text()

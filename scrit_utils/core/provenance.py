@@ -20,7 +20,7 @@ from typing import Sequence
 from scrit_utils.core import artifacts, config
 from scrit_utils.core.records import atomic_write_text
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+ANSI_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 RUN_SHA_ENV = "SCRIT_RUN_SHA"
 
 
@@ -53,7 +53,7 @@ def read_record(cfg: config.StudyConfig) -> dict:
     return json.loads(p.read_text()) if p.exists() else {"profile": cfg.run.name, "notebooks": {}}
 
 
-def _write_record(cfg: config.StudyConfig, name: str, sha: str, wall: float, status: str) -> None:
+def write_record(cfg: config.StudyConfig, name: str, sha: str, wall: float, status: str) -> None:
     rec = read_record(cfg)
     rec["notebooks"][name] = {"run_sha": sha, "status": status, "wall_s": round(wall, 1),
                               "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
@@ -95,17 +95,17 @@ def path_replacements(cfg: config.StudyConfig) -> list[tuple[str, str]]:
 
 
 def scrub(text: str, repl: Sequence[tuple[str, str]]) -> str:
-    text = _ANSI.sub("", text)
+    text = ANSI_ESCAPES.sub("", text)
     for a, b in repl:
         text = text.replace(a + "/", b + "/").replace(a, b)
     return text
 
 
-def _scrub_obj(obj, repl):
+def scrub_obj(obj, repl):
     if isinstance(obj, str):
         return scrub(obj, repl)
     if isinstance(obj, list):
-        return [_scrub_obj(v, repl) for v in obj]
+        return [scrub_obj(v, repl) for v in obj]
     if isinstance(obj, dict):
-        return {k: _scrub_obj(v, repl) for k, v in obj.items()}
+        return {k: scrub_obj(v, repl) for k, v in obj.items()}
     return obj
