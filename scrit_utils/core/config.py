@@ -55,6 +55,8 @@ class RunConfig:
     results_dir: str = "results"
     torch_threads: int = 0  # 0 = leave torch's default
     notebooks: tuple[str, ...] = ()  # notebook numbers `scrit run` executes, in order (empty = all)
+    # generation in this many worker processes, the threads split between them; the same texts (no stage reads it)
+    generation_workers: int = field(default=1, metadata={HASHED_WHEN_SET: True})
 
 
 @dataclass(frozen=True)

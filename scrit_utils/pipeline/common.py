@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from scrit_utils.core import config as _config, inputs
 from scrit_utils import worlds
 from scrit_utils.generation import GenerationRequest, SamplingParams, get_backend
+from scrit_utils.generation.process_pool import ProcessPoolBackend
 from scrit_utils.core.records import ResumableJsonl, atomic_write_text
 
 T = TypeVar("T")
@@ -67,7 +68,12 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
     g = cfg.generation
     world = worlds.get(cfg)
     ref = _config.model_ref(model)
-    key = (g.backend, ref, g.batch_size, g.dtype, g.device, world.decode_rule)
+    workers = cfg.run.generation_workers
+    if workers > 1 and (g.backend != "transformers" or world.decode_rule):
+        raise ValueError(f"run.generation_workers = {workers}: worker processes serve the transformers backend "
+                         f"without a decode rule (generation.backend is {g.backend!r}, the world's decode rule "
+                         f"{world.decode_rule!r})")
+    key = (g.backend, ref, g.batch_size, g.dtype, g.device, world.decode_rule, workers)
     inputs.record_model(ref)  # also when the backend comes from the cache: the running stage uses it
     if cache and key in _BACKENDS and getattr(_BACKENDS[key], "alive", True):
         return _BACKENDS[key]  # (a vLLM backend whose engine another one replaced is rebuilt below)
@@ -92,7 +98,11 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
                          f"transformers backend (generation.backend is {g.backend!r}); switch it off")
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
     kw = {k: v for k, v in wanted.items() if (k in params or (takes_kwargs and k == "model")) and v is not None}
-    backend = get_backend(g.backend, **kw)
+    if workers > 1:  # the cores split between the workers (generation/process_pool.py)
+        threads = max(1, (cfg.run.torch_threads or os.cpu_count() or workers) // workers)
+        backend = ProcessPoolBackend(g.backend, kw, workers=workers, threads=threads)
+    else:
+        backend = get_backend(g.backend, **kw)
     if world.decode_rule:  # e.g. the toy world's verdict rule, a hook on the backend's decode loop
         backend.decode_hook = world.decode_hook(backend.tokenizer)
     if cache:
@@ -146,15 +156,20 @@ def generate_resumable(
     if len(set(ids)) != len(ids):
         raise ValueError(f"{out.path}: duplicate item ids in the generation list")
     todo = [c for c in chunks(list(zip(ids, items)), chunk_size) if any(i not in out.done_ids for i, _ in c)]
+    # a backend with worker processes (``parallel`` > 1) takes that many chunks at once, one generate call each,
+    # so every chunk is generated exactly as alone (generation/process_pool.py)
+    par = max(1, int(getattr(backend, "parallel", 1)))
     n_new = 0
     with tqdm(total=len(items), initial=len(items) - sum(len(c) for c in todo), desc=desc, unit="item") as bar:
-        for c in todo:
-            its = [it for _, it in c]
-            texts = backend.generate([request(it) for it in its], params, progress=False)
-            if len(texts) != len(its):
-                raise RuntimeError(f"backend returned {len(texts)} texts for {len(its)} requests")
-            n_new += out.append(record(it, t) for it, t in zip(its, texts))
-            bar.update(len(c))
+        for g in range(0, len(todo), par):
+            group = [[it for _, it in c] for c in todo[g:g + par]]
+            reqs = [[request(it) for it in its] for its in group]
+            texts = backend.generate_many(reqs, params) if par > 1 else [backend.generate(reqs[0], params, progress=False)]
+            for its, ts in zip(group, texts):
+                if len(ts) != len(its):
+                    raise RuntimeError(f"backend returned {len(ts)} texts for {len(its)} requests")
+                n_new += out.append(record(it, t) for it, t in zip(its, ts))
+                bar.update(len(its))
     return n_new
 
 
@@ -202,6 +217,7 @@ class GreedyMemoBackend:
         self.model_name = getattr(backend, "model_name", None)
         self.memo: dict = {}
         self.reused = 0  # requests answered from the memo
+        self.parallel = getattr(backend, "parallel", 1)
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams, progress: bool = True) -> list[str]:
         if not params.greedy:
@@ -216,6 +232,25 @@ class GreedyMemoBackend:
             self.memo.update(zip(todo, texts))
         self.reused += len(requests) - len(todo)
         return [self.memo[k] for k in keys]
+
+    def generate_many(self, groups: Sequence[Sequence[GenerationRequest]], params: SamplingParams) -> list[list[str]]:
+        """:meth:`generate` of each group in turn, with the inner backend's calls run in parallel: a group's new
+        prompts exclude those of the groups before it, as if those had already been generated."""
+        if not params.greedy:
+            return self.backend.generate_many(groups, params)
+        keys = [[(json.dumps(r.messages, sort_keys=True), params) for r in g] for g in groups]
+        seen, todos = set(self.memo), []
+        for ks, g in zip(keys, groups):
+            todo: dict = {}
+            for k, r in zip(ks, g):
+                if k not in seen and k not in todo:
+                    todo[k] = r
+            seen.update(todo)
+            todos.append(todo)
+        for todo, texts in zip(todos, self.backend.generate_many([list(t.values()) for t in todos], params)):
+            self.memo.update(zip(todo, texts))
+        self.reused += sum(len(g) for g in groups) - sum(len(t) for t in todos)
+        return [[self.memo[k] for k in ks] for ks in keys]
 
 
 # --- results: figures and tables -----------------------------------------------------
