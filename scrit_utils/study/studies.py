@@ -24,7 +24,7 @@ from scrit_utils.core.config import StudyConfig
 from scrit_utils.pipeline import common
 from scrit_utils.study import sweeps
 from scrit_utils.study.sweeps import _point_training, budget_text  # noqa: F401 (notebook 06 reads it here)
-from scrit_utils.study import builds, figures, preregistration, readme as study_readme, claims as study_report
+from scrit_utils.study import builds, figures, preregistration, readme as study_readme, claims as study_report, rounds
 
 
 def design_table(cfg: StudyConfig):
@@ -38,10 +38,11 @@ def design_table(cfg: StudyConfig):
     t = _point_training(cfg)
     batch = t.per_device_train_batch_size
     trained = [n for m in sw.critic_modes for n in sweeps.mode_sizes(cfg, m) if n > 0]
-    trained += [sweeps.fixed_size(cfg)] * (len(sw.model_sizes) + max(sw.rounds - 1, 0))
+    trained += [sweeps.fixed_size(cfg)] * len(sw.model_sizes)
+    trained = trained * len(sw.seeds) + rounds_trainings(cfg)
     n_builds = len(builds.labels(cfg))  # the whole sweep runs once per base build
-    n_train = len(trained) * len(sw.seeds) * n_builds
-    steps = sum(sft_steps(t, n) for n in trained) * len(sw.seeds) * n_builds
+    n_train = len(trained) * n_builds
+    steps = sum(sft_steps(t, n) for n in trained) * n_builds
     evals_per_point = (len(cfg.evaluation.scenarios) + 1) * (sw.eval_items or cfg.evaluation.n_items or 600)
     est = 0.45 * batch / 32 * steps + n_train * 6.0 * evals_per_point / 600
     items = [
@@ -59,6 +60,16 @@ def design_table(cfg: StudyConfig):
         ("planned SFT + eval time (calibration)", f"{est / 60:.1f} min"),
     ]
     return pd.DataFrame([{"item": k, "value": v} for k, v in items])
+
+
+def rounds_trainings(cfg: StudyConfig) -> list[int]:
+    """Example counts of the SFT runs of rounds 2..R (round 1 is a model-size point): per protocol arm and
+    chain seed, ``retrain`` pools every round so far, ``continue`` adds ``replay`` of each earlier round."""
+    sw, n = cfg.sweeps, sweeps.fixed_size(cfg)
+    pr = sw.rounds_protocol
+    per_round = [(k, arm) for arm in pr.arms for k in range(2, sw.rounds + 1)]
+    sizes = [n * k if arm == "retrain" else round(n * (1 + pr.replay * (k - 1))) for k, arm in per_round]
+    return sizes * len(rounds.all_seeds(cfg)) if sizes else []
 
 
 def sft_steps(t, n_examples: int) -> int:
