@@ -68,7 +68,7 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
     g = cfg.generation
     world = worlds.get(cfg)
     ref = _config.model_ref(model)
-    workers = cfg.run.generation_workers
+    workers = cfg.run.generation_workers  # inert (core/inputs.py): the texts do not depend on it
     if workers > 1 and (g.backend != "transformers" or world.decode_rule):
         raise ValueError(f"run.generation_workers = {workers}: worker processes serve the transformers backend "
                          f"without a decode rule (generation.backend is {g.backend!r}, the world's decode rule "
