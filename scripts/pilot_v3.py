@@ -15,26 +15,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-
-def stage_seconds(rows) -> dict[str, float]:
-    """Wall seconds per stage kind over every stage the points used (from their manifests)."""
-    from scrit_utils.study import sweeps
-
-    out: dict[str, float] = defaultdict(float)
-    for d in sweeps.stage_dirs(rows):
-        m = Path(d) / "manifest.json"
-        if m.exists():
-            man = json.loads(m.read_text())
-            out[man["stage"]] += float(man.get("wall_time_s") or 0.0)
-    return dict(sorted(out.items()))
 
 
 def main(argv=None) -> int:
@@ -45,13 +30,11 @@ def main(argv=None) -> int:
     ap.add_argument("--n-boot", type=int, default=500)
     a = ap.parse_args(argv)
 
-    import pandas as pd
-
     from scrit_utils.core import config
     from scrit_utils.core.provenance import run_stamp
     from scrit_utils.core.records import atomic_write_text
     from scrit_utils.study import pilot_v3, preregistration, sweeps
-    from scrit_utils.study.readme import markdown
+    from scrit_utils.study.readme import markdown, stage_walls
 
     cfg = config.load(a.profile, a.set)
     if cfg.world.arith.eval_split != "dev":
@@ -63,7 +46,7 @@ def main(argv=None) -> int:
     cells, notes = preregistration.cells_from_points(rows)
     comp = pilot_v3.components(cells, n_boot=a.n_boot)
     grid = pilot_v3.mde_grid(comp)
-    secs = stage_seconds(rows)
+    secs = stage_walls(sweeps.stage_dirs(rows)).groupby("stage")["wall_s"].sum()  # wall seconds per stage kind
     stamp = run_stamp(cfg)
     lines = [f"# Study v3 dev pilot ({cfg.run.name})", "",
              f"Profile `{a.profile}`{' with ' + ' '.join(a.set) if a.set else ''}, git `{stamp['sha']}`, dev split only. "
@@ -72,7 +55,7 @@ def main(argv=None) -> int:
              markdown(comp, ".2f"), "", *[f"- {n}" for n in notes], "",
              "## MDE of each design (alpha 0.05, power 0.8; t on the Welch df)", "",
              markdown(grid, ".1f"), "", "## Wall time per stage kind (s)", "",
-             markdown(pd.DataFrame([{"stage": k, "seconds": v} for k, v in secs.items()]), ".0f"), ""]
+             markdown(secs.rename("seconds").reset_index(), ".0f"), ""]
     out = Path(a.out)
     atomic_write_text(out, "\n".join(lines))
     print(f"wrote {out}")

@@ -219,14 +219,24 @@ class GreedyMemoBackend:
         self.reused = 0  # requests answered from the memo
         self.parallel = getattr(backend, "parallel", 1)
 
+    @staticmethod
+    def _keys(requests: Sequence[GenerationRequest], params: SamplingParams) -> list:
+        return [(json.dumps(r.messages, sort_keys=True), params) for r in requests]
+
+    @staticmethod
+    def _new(keys: Sequence, requests: Sequence[GenerationRequest], known) -> dict:
+        """``{key: request}`` of the distinct prompts not in ``known``, first occurrence each, in order."""
+        todo: dict = {}
+        for k, r in zip(keys, requests):
+            if k not in known and k not in todo:
+                todo[k] = r
+        return todo
+
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams, progress: bool = True) -> list[str]:
         if not params.greedy:
             return self.backend.generate(requests, params, progress=progress)
-        keys = [(json.dumps(r.messages, sort_keys=True), params) for r in requests]
-        todo: dict = {}
-        for k, r in zip(keys, requests):
-            if k not in self.memo and k not in todo:
-                todo[k] = r
+        keys = self._keys(requests, params)
+        todo = self._new(keys, requests, self.memo)
         if todo:
             texts = self.backend.generate(list(todo.values()), params, progress=progress)
             self.memo.update(zip(todo, texts))
@@ -238,15 +248,11 @@ class GreedyMemoBackend:
         prompts exclude those of the groups before it, as if those had already been generated."""
         if not params.greedy:
             return self.backend.generate_many(groups, params)
-        keys = [[(json.dumps(r.messages, sort_keys=True), params) for r in g] for g in groups]
+        keys = [self._keys(g, params) for g in groups]
         seen, todos = set(self.memo), []
         for ks, g in zip(keys, groups):
-            todo: dict = {}
-            for k, r in zip(ks, g):
-                if k not in seen and k not in todo:
-                    todo[k] = r
-            seen.update(todo)
-            todos.append(todo)
+            todos.append(self._new(ks, g, seen))
+            seen.update(todos[-1])
         for todo, texts in zip(todos, self.backend.generate_many([list(t.values()) for t in todos], params)):
             self.memo.update(zip(todo, texts))
         self.reused += sum(len(g) for g in groups) - sum(len(t) for t in todos)

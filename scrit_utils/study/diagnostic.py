@@ -11,7 +11,7 @@ diagnosed arm on both sets (issue #24 item 1), so bug injection is seen on natur
 Which points are diagnosed: the base critic and the arms in ``sweeps.diagnostic_arms`` at each arm's largest
 example count (notebook 05). Each is a cached stage ``sweep_diag`` keyed by the evaluation settings, the
 point's evaluation stage (hence its model) and the base evaluation (hence its benchmark folder), with the
-critiques in a resumable file; the items are capped per task as stage 04 caps the claim set
+critiques in a resumable file written as stage 04 writes its own (``training.recorded_backends``); the items are capped per task as stage 04 caps the claim set
 (``evaluation.n_items``, the same seeded positions: the same problems as the natural set's items).
 
 Usage::
@@ -26,9 +26,9 @@ import json
 from scrit_utils import worlds
 from scrit_utils.core import artifacts
 from scrit_utils.core.config import StudyConfig
-from scrit_utils.core.records import CritiqueRecord, write_json
+from scrit_utils.core.records import write_json
 from scrit_utils.critique import prompts
-from scrit_utils.pipeline import benchmark_eval as critic_eval, common, self_critic, training
+from scrit_utils.pipeline import benchmark_eval as critic_eval, common, training
 
 STAGE = "sweep_diag"
 VERSION = "1"
@@ -58,13 +58,9 @@ def run(cfg_eval: StudyConfig, model: str, eval_st: artifacts.Stage, base_st: ar
         st.start_clock()
         cfg = st.record(cfg_eval)
         common.setup_torch(cfg)
-        items = items_of(cfg, base_st)
-        task = {str(it["id"]): it["task"] for it in items}
-        backend = common.ResumableBackend(
-            common.make_backend(cfg, model), st.jsonl(f"critiques_{SET}.jsonl", CritiqueRecord),
-            lambda r, text: self_critic.make_record(r.id, r.id, "direct", model, r.messages, text, {"task": task[r.id]}),
-            cfg.generation.batch_size, "diagnostic critiques [injected]")
-        rows = critic_eval.run_critiques(backend, items, training.eval_config(cfg), scenario=SET)
+        sets = {SET: items_of(cfg, base_st)}
+        backend = training.recorded_backends(cfg, st, model, sets)(SET)  # stage 04's resumable critiques file
+        rows = critic_eval.run_critiques(backend, sets[SET], training.eval_config(cfg), scenario=SET)
         common.release_backends()
         hits = [int(bool(r["corrected_correct"])) for r in rows]
         write_json(st.path("items.json"), {SET: {"ids": [r["id"] for r in rows], "task": [r["task"] for r in rows],

@@ -275,16 +275,17 @@ def arms_table(cells: Mapping, n_boot: int = 2000, rng=0):
     return pd.DataFrame(rows, columns=["arm", "examples", "mean", "ci_low", "ci_high", "builds", "seeds", "items"])
 
 
-def natural_vs_injected(rows: Sequence[Mapping], n_boot: int = 2000, rng=0):
+def natural_vs_injected(rows: Sequence[Mapping], n_boot: int = 2000, rng=0, natural=None):
     """Every diagnosed arm (``sweeps.diagnostic_arms`` and the base) on the natural-error claim set and on the
-    injected-error diagnostic: CC-Acc on deliberately incorrect solutions, intervals over builds, seeds, items."""
+    injected-error diagnostic: CC-Acc on deliberately incorrect solutions, intervals over builds, seeds, items.
+    ``natural``: the :func:`arms_table` of the same rows' natural cells, when the caller already has it."""
     import pandas as pd
 
-    nat, _ = cells_from_points(rows)
     inj, _ = cells_from_points(rows, items_key="items_injected")
-    a, b = arms_table(nat, n_boot, rng), arms_table(inj, n_boot, rng)
+    b = arms_table(inj, n_boot, rng)
     if b.empty:
         return pd.DataFrame()
+    a = natural if natural is not None else arms_table(cells_from_points(rows)[0], n_boot, rng)
     on = ["arm", "examples", "builds", "seeds", "items"]
     return a.merge(b, on=on, suffixes=("_natural", "_injected"))[
         on[:2] + ["mean_natural", "ci_low_natural", "ci_high_natural", "mean_injected", "ci_low_injected",

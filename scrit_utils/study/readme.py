@@ -312,6 +312,19 @@ def write_readme(cfg, comp, summ, gains, design: Sequence[str], trends=None, pat
     return path
 
 
+def stage_walls(stage_dirs: Sequence[str | Path]):
+    """``stage, hash, wall_s`` of every finished stage among ``stage_dirs`` (from its manifest), in path order."""
+    import pandas as pd
+
+    rows = []
+    for d in sorted({Path(x) for x in stage_dirs if x}):
+        m = d / "manifest.json"
+        if m.exists():
+            man = json.loads(m.read_text())
+            rows.append({"stage": man["stage"], "hash": man["hash"], "wall_s": float(man["wall_time_s"])})
+    return pd.DataFrame(rows, columns=["stage", "hash", "wall_s"])
+
+
 def write_timing(cfg, stage_dirs: Sequence[str | Path], path: Path | None = None) -> Path:
     """``results/<sweeps.timing>``: wall time per stage kind from the manifests, plus executed notebooks."""
     import pandas as pd
@@ -323,13 +336,7 @@ def write_timing(cfg, stage_dirs: Sequence[str | Path], path: Path | None = None
             dirs.update(st.dir for st in stages(cfg))
         except Exception:
             pass
-    rows = []
-    for d in sorted(dirs):
-        m = d / "manifest.json"
-        if m.exists():
-            man = json.loads(m.read_text())
-            rows.append({"stage": man["stage"], "hash": man["hash"], "wall_s": float(man["wall_time_s"])})
-    df = pd.DataFrame(rows, columns=["stage", "hash", "wall_s"])
+    df = stage_walls(dirs)
     per = (df.groupby("stage").agg(runs=("hash", "count"), total_s=("wall_s", "sum"), max_s=("wall_s", "max"))
            .reset_index() if not df.empty else pd.DataFrame(columns=["stage", "runs", "total_s", "max_s"]))
     summary = {"05_scaling", "06_ablations"}  # whole-notebook stages: their time includes the points'

@@ -170,21 +170,22 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     rep.table(cfg, "06_ablation_gains", gains)
     rep.examples["wide"] = [(m, study_readme.wide(gains, "ablation", m, value="delta")) for m in figures.KEY]
     rep.figure(cfg, "06_ablations", figures.ablation_figure(gains))
+    scal_rows = sweeps.load_points(scal_st)  # every build
     first = builds.labels(cfg)[0]  # the v2 comparisons describe one build: the first of sweeps.builds
-    all_rows = [r for r in sweeps.load_points(scal_st) if r.get("build", "") == first] + rows
+    all_rows = [r for r in scal_rows if r.get("build", "") == first] + rows
     comp = study_report.comparisons(all_rows, loop=study_report.loop_items(cfg), n_boot=b.n_resamples, seed=b.seed)
     rep.table(cfg, "06_paper_comparison", comp)
     rep.examples["claims"] = study_readme.claims_table(comp)
     rep.examples["comparison"] = comp
-    scal_rows = sweeps.load_points(scal_st)  # every build
     cells, notes = preregistration.cells_from_points(scal_rows)
-    pre_tables = {"06_preregistered_claims": preregistration.analyse(cells, n_boot=b.n_resamples, rng=b.seed),
-                  "06_arms_matched": preregistration.arms_table(cells, n_boot=b.n_resamples, rng=b.seed),
-                  "06_natural_vs_injected": preregistration.natural_vs_injected(scal_rows, b.n_resamples, b.seed)}
-    for name, df in pre_tables.items():
+    claims_df = preregistration.analyse(cells, n_boot=b.n_resamples, rng=b.seed)
+    arms_df = preregistration.arms_table(cells, n_boot=b.n_resamples, rng=b.seed)
+    injected_df = preregistration.natural_vs_injected(scal_rows, b.n_resamples, b.seed, natural=arms_df)
+    for name, df in (("06_preregistered_claims", claims_df), ("06_arms_matched", arms_df),
+                     ("06_natural_vs_injected", injected_df)):
         if not df.empty:
             rep.table(cfg, name, df)
-    pre = study_readme.preregistered_lines(*list(pre_tables.values())[:2], notes, pre_tables["06_natural_vs_injected"])
+    pre = study_readme.preregistered_lines(claims_df, arms_df, notes, injected_df)
     readme = study_readme.write_readme(cfg, comp, study_report.summarize(all_rows, b.n_resamples, b.seed),
                                        study_report.gains(all_rows, b.n_resamples, b.seed), design_lines(cfg, rows),
                                        trends=study_report.trends(all_rows, b.n_resamples, b.seed), preregistered=pre)

@@ -322,7 +322,8 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
     # data size x critic mode
     for mode in sw.critic_modes:
         progress(f"data for critic mode {mode}")
-        d = arm_data(cfg, mode, max(mode_sizes(cfg, mode)), progress)
+        top = max(mode_sizes(cfg, mode))
+        d = arm_data(cfg, mode, top, progress)
         acfg, pool, cands = d.acfg, d.pool, d.cands
         ecfg = arm_cfg(cfg, mode)  # every arm is evaluated on the profile's items, whatever it drew
         seen: set[int] = set()
@@ -337,7 +338,7 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
             note = f"{n} requested, {len(ex)} available" if len(ex) < n else ""
             if d.draw > 1 and n:
                 note = "; ".join(x for x in (note, f"{d.draw:g}x the profile's problems drawn") if x)
-            diag = bool(sw.diagnostic_arms) and (n == 0 or (mode in sw.diagnostic_arms and n == max(mode_sizes(cfg, mode))))
+            diag = bool(sw.diagnostic_arms) and (n == 0 or (mode in sw.diagnostic_arms and n == top))
             for seed in sw.seeds:
                 if n == 0:
                     jobs.append(Job("data_size", mode, 0, seed, None, base_eval, diagnose=diag))
