@@ -107,9 +107,12 @@ def test_study_notebooks_05_06_smoke(tmp_path):
     assert heads[:2] == ["## Pre-registered claims (study v3)", "## Bottom line"]
     assert "not claimable (one build" in readme  # smoke has one base build: no claim can carry build variance
     assert "### Natural vs injected errors" in readme
-    # the diagnosed points (the base critic, bug injection at its top size) carry the injected-error items
+    # the diagnosed points (the base critic, SCRIT and bug injection at their top size) carry the injected-error
+    # items; SCRIT's is a trained critic, read from its training stage (an upstream of the diagnostic's key)
     diag = [p for p in points if p.get("items_injected")]
-    assert {p["arm"] for p in diag if p["x"]} <= {"bug_injection"} and any(p["x"] == 0 for p in diag)
+    trained_diag = {p["arm"] for p in diag if p["x"]}
+    assert "contrastive" in trained_diag and trained_diag <= {"contrastive", "bug_injection"}
+    assert any(p["x"] == 0 for p in diag)
     assert all(i.startswith("injected:") for p in diag for i in p["items_injected"]["wrong"]["ids"])
     assert "| SCRIT beats the base critic | CC-Acc, mean of 3 scenarios (%) |" in readme
     # one run, clean notebooks (no progress bars, warnings or machine paths), each ending with its reading

@@ -10,14 +10,14 @@ diagnosed arm on both sets (issue #24 item 1), so bug injection is seen on natur
 
 Which points are diagnosed: the base critic and the arms in ``sweeps.diagnostic_arms`` at each arm's largest
 example count (notebook 05). Each is a cached stage ``sweep_diag`` keyed by the evaluation settings, the
-point's evaluation stage (hence its model) and the base evaluation (hence its benchmark folder), with the
+point's evaluation and training stages (hence its model) and the base evaluation (hence its benchmark folder), with the
 critiques in a resumable file written as stage 04 writes its own (``training.recorded_backends``); the items are capped per task as stage 04 caps the claim set
 (``evaluation.n_items``, the same seeded positions: the same problems as the natural set's items).
 
 Usage::
 
     from scrit_utils.study import diagnostic
-    items = diagnostic.run(cfg_eval, model_dir, eval_st, base_st)   # {"wrong": {"ids", "task", "ok"}}
+    items = diagnostic.run(cfg_eval, model_dir, eval_st, base_st, train_st)   # {"wrong": {"ids", "task", "ok"}}
 """
 from __future__ import annotations
 
@@ -35,8 +35,12 @@ VERSION = "1"
 SET = "wrong"  # the primary metric's set: CC-Acc on deliberately incorrect solutions
 
 
-def stage(cfg_eval: StudyConfig, eval_st: artifacts.Stage, base_st: artifacts.Stage) -> artifacts.Stage:
+def stage(cfg_eval: StudyConfig, eval_st: artifacts.Stage, base_st: artifacts.Stage,
+          train_st: artifacts.Stage | None = None) -> artifacts.Stage:
+    # a trained point's critic lives in its training stage: that stage is an upstream, so the model it reads is
+    # covered by the key (the evaluation stage alone names the model but does not hold it)
     ups = [base_st] if eval_st.dir == base_st.dir else [eval_st, base_st]
+    ups += [train_st] if train_st is not None else []
     return artifacts.stage(STAGE, cfg_eval, training.EVAL_KEYS, VERSION, upstream=ups,
                            extra_key={"prompt_version": prompts.PROMPT_VERSION})
 
@@ -51,9 +55,11 @@ def items_of(cfg_eval: StudyConfig, base_st: artifacts.Stage) -> list[dict]:
     return training._cap(items, cfg_eval.evaluation.n_items, cfg_eval.run.seed, SET)
 
 
-def run(cfg_eval: StudyConfig, model: str, eval_st: artifacts.Stage, base_st: artifacts.Stage) -> dict:
-    """Per-item CC-Acc hits of ``model`` on the diagnostic (``{"wrong": {"ids", "task", "ok"}}``), cached."""
-    st = stage(cfg_eval, eval_st, base_st)
+def run(cfg_eval: StudyConfig, model: str, eval_st: artifacts.Stage, base_st: artifacts.Stage,
+        train_st: artifacts.Stage | None = None) -> dict:
+    """Per-item CC-Acc hits of ``model`` on the diagnostic (``{"wrong": {"ids", "task", "ok"}}``), cached.
+    ``train_st``: the training stage that holds ``model`` (None for the base critic)."""
+    st = stage(cfg_eval, eval_st, base_st, train_st)
     if not st.done:
         st.start_clock()
         cfg = st.record(cfg_eval)

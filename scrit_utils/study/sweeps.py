@@ -271,8 +271,10 @@ def run_job(job: Job) -> dict:
         row.update(train_stage=str(tr.dir), eval_stage=str(est.dir), sft_steps=tr.manifest["counts"].get("steps"),
                    train_log=training_log(tr))
     if job.diagnose:  # the same critic on injected errors (study/diagnostic.py)
-        model = job.cfg_eval.models.critic if job.cfg_train is None else str(training.trained_model_dir(tr))
-        row["items_injected"] = diagnostic.run(job.cfg_eval, model, est, training.eval_base_stage(job.cfg_eval))
+        trained = job.cfg_train is not None
+        model = str(training.trained_model_dir(tr)) if trained else job.cfg_eval.models.critic
+        row["items_injected"] = diagnostic.run(job.cfg_eval, model, est, training.eval_base_stage(job.cfg_eval),
+                                               tr if trained else None)
     return {**row, "metrics": extract(m), "items": point_items(job.cfg_eval, est)}
 
 
