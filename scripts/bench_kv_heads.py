@@ -20,7 +20,6 @@ Usage (under the shared CPU lock; about 5 minutes)::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 import time
@@ -28,13 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-
-def _bench_generation():
-    spec = importlib.util.spec_from_file_location("bench_generation", REPO / "scripts" / "bench_generation.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(REPO / "scripts"))  # the sibling benchmark's helpers: import bench_generation
 
 
 def pooled_copy(src: Path, kv_heads: int, dest: Path) -> Path:
@@ -82,7 +75,7 @@ def main(argv=None) -> int:
     from scrit_utils.generation.transformers_backend import TransformersBackend
 
     torch.set_num_threads(a.threads)
-    bg = _bench_generation()
+    import bench_generation as bg
     world, gen = bg.study_world(Path(a.profile))
     reqs = bg.critique_requests(a.n, 0, world, contrastive=False)
     ev = gen["evaluation"]

@@ -14,7 +14,6 @@ Usage (under the shared CPU lock; about 2 minutes)::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))  # the sibling benchmark's helpers: import bench_generation
 
 
 def main(argv=None) -> int:
@@ -35,9 +35,7 @@ def main(argv=None) -> int:
     from scrit_utils.core.records import ResumableJsonl
     from scrit_utils.pipeline import common
 
-    spec = importlib.util.spec_from_file_location("bench_generation", REPO / "scripts" / "bench_generation.py")
-    bg = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bg)
+    import bench_generation as bg
     base = config.load(a.profile)
     world, _ = bg.study_world(Path(a.profile))
     modes = {"sampled contrastive": (True, common.sampling(base.generation.critique)),

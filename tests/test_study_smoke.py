@@ -56,8 +56,9 @@ def test_study_notebooks_05_06_smoke(tmp_path):
             assert (figs / f"{name}.{ext}").stat().st_size > 1000, name
     for name in ("05_data_scaling", "05_model_size", "05_rounds", "05_trends", "05_gains", "06_ablations",
                  "06_ablation_gains", "06_ablation_sizes", "06_paper_comparison", "05_preregistered_claims",
-                 "06_preregistered_claims", "06_arms_matched", "06_natural_vs_injected"):
+                 "06_arms_matched", "06_natural_vs_injected"):
         assert (tabs / f"{name}.csv").exists() and (tabs / f"{name}.md").exists(), name
+    assert not (tabs / "06_preregistered_claims.csv").exists()  # one claims table (05's), not a copy per notebook
 
     scal = _csv(tabs / "05_data_scaling.csv")
     points = json.loads(next((tmp_path / "artifacts" / "05_scaling").glob("*/points.json")).read_text())
