@@ -68,3 +68,17 @@ def test_a_claim_with_an_unknown_metric_is_rejected():
 def test_the_registered_document_shows_the_code_s_table():
     doc = (Path(__file__).resolve().parents[1] / "results" / "pilot" / "PREREGISTRATION_v3.md").read_text()
     assert pre.markdown_table() in doc, "results/pilot/PREREGISTRATION_v3.md no longer shows CLAIMS: regenerate it"
+
+
+def test_the_arms_are_compared_at_the_registered_claim_size_not_scrit_s_largest():
+    cells = {k: v for k, v in _cells().items()}
+    rng = np.random.default_rng(3)
+    cells[("contrastive", 2048.0)] = _arm(0.55, rng)  # SCRIT alone goes further along the data axis
+    t = pre.analyse(cells, n_boot=100, rng=1).set_index("claim")
+    assert t.loc["scrit_vs_approve_everything", "verdict"].startswith("not measured")  # nothing else at 2048
+    t = pre.analyse(cells, claim_size=1024.0, n_boot=100, rng=1).set_index("claim")
+    assert t.loc["scrit_vs_approve_everything", "verdict"] == "reproduced"
+    assert t.loc["scrit_vs_base", "estimate"] == pytest.approx(
+        100 * (cells[("contrastive", 1024.0)].mean() - cells[("base", 0.0)].mean()))
+    assert t.loc["data_slope", "measured"]  # the slope still takes SCRIT's whole axis
+

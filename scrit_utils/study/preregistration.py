@@ -155,7 +155,11 @@ def analyse(cells: Mapping[tuple[str, float], np.ndarray], claim_size: float | N
             alpha: float = 0.05):
     """One row per claim: estimate and CI (points; shares as fractions), p, Holm-adjusted p over the
     tested claims that were measured, and the verdict. ``cells[(arm, examples)]`` holds the primary
-    metric's per-item scores ``[build, seed, item]`` (the base critic at ``(\"base\", 0)``)."""
+    metric's per-item scores ``[build, seed, item]`` (the base critic at ``(\"base\", 0)``).
+
+    ``claim_size``: the example count the arms are compared at, pre-registered (notebook 05 passes
+    ``sweeps.model_size_data``, the count of the model-size points too); None = SCRIT's largest count, which
+    compares nothing when the other arms stop below it."""
     import pandas as pd
 
     if claim_size is None:

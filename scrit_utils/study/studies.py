@@ -107,7 +107,7 @@ def scaling(cfg: StudyConfig, progress: Callable[[str], None] = print) -> common
     b = cfg.evaluation.bootstrap
     # the claims registered for v3, over every build (builds, SFT seeds and items as random effects)
     cells, notes = preregistration.cells_from_points(rows)
-    pre = preregistration.analyse(cells, n_boot=b.n_resamples, rng=b.seed)
+    pre = preregistration.analyse(cells, claim_size=sweeps.fixed_size(cfg), n_boot=b.n_resamples, rng=b.seed)
     rep.table(cfg, "05_preregistered_claims", pre)
     rep.examples["preregistered"] = pre.drop(columns=["statement"]).round(3)
     rep.examples["preregistered_notes"] = notes
@@ -178,7 +178,7 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     rep.examples["claims"] = study_readme.claims_table(comp)
     rep.examples["comparison"] = comp
     cells, notes = preregistration.cells_from_points(scal_rows)
-    claims_df = preregistration.analyse(cells, n_boot=b.n_resamples, rng=b.seed)
+    claims_df = preregistration.analyse(cells, claim_size=sweeps.fixed_size(cfg), n_boot=b.n_resamples, rng=b.seed)
     arms_df = preregistration.arms_table(cells, n_boot=b.n_resamples, rng=b.seed)
     injected_df = preregistration.natural_vs_injected(scal_rows, b.n_resamples, b.seed, natural=arms_df)
     # the claims table itself is notebook 05's (05_preregistered_claims): the README reads it from the same points
