@@ -61,7 +61,8 @@ from scrit_utils.study.selection import Pool, arm_ratio, candidates, example_ids
 from scrit_utils.study import builds, diagnostic, item_scores, rounds
 
 VERSION = "3"  # train/eval stages; 2: capped data sizes are one point at their real size; 3: checked keys
-SUMMARY_VERSION = "4"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics); 4: new keys below
+SUMMARY_VERSION = "5"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics); 4: new keys below;
+# 5: the claims compare the arms at sweeps.model_size_data (the pre-registered claim size)
 TRAIN_STAGE = "sweep_train"
 EVAL_STAGE = "sweep_eval"
 SCALING_STAGE = "05_scaling"
