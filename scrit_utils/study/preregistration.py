@@ -99,15 +99,24 @@ def _cell(cells: Mapping, arm: str, x: float):
 
 
 class NotMeasured(Exception):
-    """A claim whose cells exist but do not make the registered contrast (the reason is reported)."""
+    """A claim the points do not measure: a cell it needs was not run, or the cells do not make the registered
+    contrast (the reason is reported)."""
+
+
+def _need(named: Mapping[str, object], claim_size: float) -> None:
+    missing = [arm for arm, v in named.items() if v is None]
+    if missing:
+        raise NotMeasured(f"no {' / '.join(missing)} at {claim_size:g} examples")
 
 
 def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval: str) -> dict:
-    """Estimate, CI and p of one claim; ``None`` when a cell it needs is missing (not measured)."""
+    """Estimate, CI and p of one claim; :class:`NotMeasured` (with the missing cells) when the profile did not run
+    what it needs."""
     kw = dict(n_boot=n_boot, rng=rng, interval=interval)
     if c.contrast == "difference":
         a, b = _cell(cells, c.arm, claim_size), _cell(cells, c.vs, claim_size)
-        return None if a is None or b is None else hi.hierarchical_difference(a, b, names=(c.arm, c.vs), **kw)
+        _need({c.arm: a, c.vs: b}, claim_size)
+        return hi.hierarchical_difference(a, b, names=(c.arm, c.vs), **kw)
     if c.contrast == "slope":
         xs = sorted(x for (arm, x) in cells if arm == c.arm and (not c.levels or x in c.levels))
         if c.arm != "rounds":  # the data axis starts at the base critic
@@ -118,7 +127,8 @@ def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval
         else:
             lv, xv = [cells[(c.arm, x)] for x in xs], xs
         if len(xs) < 2 or any(v is None for v in lv):
-            return None
+            raise NotMeasured(f"{c.arm}: {len(xs)} level(s) {[f'{x:g}' for x in xs]}"
+                              + (" (this profile runs one round)" if c.arm == "rounds" else ""))
         return hi.hierarchical_trend(lv, xv, **kw)
     if c.contrast == "gain_slope":  # cells keyed (f"{arm}@{params}", examples) and (f"base@{params}", 0)
         by_size: dict[float, list] = {}
@@ -134,12 +144,12 @@ def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval
         sizes = sorted(by_size)
         pairs = [(by_size[s][0][1], cells.get((f"{c.vs}@{s:g}", 0.0))) for s in sizes]
         if len(sizes) < 2 or any(a is None or b is None for a, b in pairs):
-            return None
+            done = [f"{s:g}" for s, (a, b) in zip(sizes, pairs) if a is not None and b is not None]
+            raise NotMeasured(f"model sizes with SCRIT and its base: {done}")
         return hi.hierarchical_trend(pairs, np.log2(sizes), paired_builds=False, **kw)
     if c.contrast == "share":
         a, b, o = (_cell(cells, c.arm, claim_size), _cell(cells, c.vs, claim_size), _cell(cells, c.ceiling, claim_size))
-        if a is None or b is None or o is None:
-            return None
+        _need({c.arm: a, c.vs: b, c.ceiling: o}, claim_size)
         reps = hi.arm_replicates({"a": a, "b": b, "o": o}, n_boot=n_boot, rng=rng)
         gain, ceil = reps["a"] - reps["b"], reps["o"] - reps["b"]
         with np.errstate(divide="ignore", invalid="ignore"):
