@@ -36,6 +36,9 @@ Usage (under the shared CPU lock; 2-4 minutes)::
     flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py
     flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --n 256 --repeats 2 --naive-n 16
     flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --model models/toy-709k --skip-old
+    # the v3 study's critic (one KV head) against 6959ce8 on the v2 critic: code and model together
+    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --model models/v3/seed0/toy-409k \
+        --old-model models/toy-409k
 
 Exit status 1 when a batched greedy text differs from the naive loop's.
 """
@@ -181,6 +184,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per path; the best is reported")
     ap.add_argument("--warmup", type=int, default=8, help="prompts generated untimed by each path first")
     ap.add_argument("--old-ref", default="6959ce8", help="commit whose backend is the baseline")
+    ap.add_argument("--old-model", default=None,
+                    help="the baseline's own checkpoint (default: --model). With the v2 critic here and the v3 critic as "
+                         "--model, the ratio is the study's generation speed, code and model together (texts differ)")
     ap.add_argument("--skip-old", action="store_true")
     ap.add_argument("--skip-hf", action="store_true")
     a = ap.parse_args(argv)
@@ -204,7 +210,10 @@ def main(argv=None) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="bench_gen_")
     if not a.skip_old:
         old = importlib.import_module(old_package(a.old_ref, Path(tmp.name)) + ".generation.transformers_backend")
-        backends[a.old_ref] = old.TransformersBackend(a.model, device="cpu", batch_size=size, _loaded=(model, tok))
+        if a.old_model:  # the baseline on its own model: the study as it was (code and critic)
+            backends[a.old_ref] = old.TransformersBackend(a.old_model, device="cpu", batch_size=size)
+        else:
+            backends[a.old_ref] = old.TransformersBackend(a.model, device="cpu", batch_size=size, _loaded=(model, tok))
     naive = NaiveTransformersBackend(a.model, _loaded=(model, tok))
     cfg = model.config
     lim = limits(a.threads, cfg.hidden_size, size)
@@ -231,7 +240,8 @@ def main(argv=None) -> int:
             reg()  # each path runs with its own registered attention function (they share the name)
             b.generate(reqs[:a.warmup], params, progress=False)
             texts, secs = timed(lambda: in_chunks(b, reqs, params, size))
-            flops, kvb = work(current, reqs, texts, size, params.max_new_tokens)
+            flops, kvb = work(b if name == a.old_ref and a.old_model else current, reqs, texts, size,
+                              params.max_new_tokens)
             results[mode, name] = (texts, secs)
             print(f"{mode:7} {name:>8}: {len(reqs) / secs:7.1f} critiques/s ({secs:6.2f} s), "
                   f"{flops / secs / 1e9:5.1f} GFLOP/s = {100 * flops / secs / 1e9 / lim['peak']:4.1f}% of the matmul peak, "
@@ -256,7 +266,7 @@ def main(argv=None) -> int:
         rate = {k[1]: (a.naive_n if k[1] == "naive" else n_cur) / v[1] for k, v in results.items() if k[0] == mode}
         parts = [f"{rate['current'] / rate[k]:.2f}x {k}" for k in (a.old_ref, "hf", "naive") if k in rate]
         print(f"  {mode}: current = " + ", ".join(parts))
-        if (mode, a.old_ref) in results:
+        if (mode, a.old_ref) in results and not a.old_model:
             same = sum(x == y for x, y in zip(results[mode, "current"][0], results[mode, a.old_ref][0]))
             print(f"  {mode}: texts identical to {a.old_ref}'s: {same}/{n_cur}")
         if (mode, "naive") in results:
