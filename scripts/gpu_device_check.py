@@ -103,10 +103,36 @@ def print_wheels() -> None:
           "are installed already; elsewhere the check uses the PEFT loop.")
     plat = " ".join(f"--platform {p}" for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64",
                                                 "manylinux2014_x86_64", "manylinux_2_12_x86_64"))
-    pins = " ".join(f"{n}=={v}" for n, v, _, g in WHEELS if g == "core")
-    print(f"download: pip download --no-deps --only-binary=:all: --python-version 3.11 {plat} -d wheels {pins}")
-    print("on the GPU machine: pip install --no-index --no-deps --target .gpu-deps wheels/*.whl && "
-          "PYTHONPATH=.gpu-deps python scripts/gpu_check.py --device --json-out gpu_device.json")
+    plan = transfers([w for w in WHEELS if w[3] == "core"], room)
+    if plan is None:
+        print(f"no plan: the working tree leaves {room / mib:.1f} MiB, less than the largest core wheel")
+        return
+    for k, ws in enumerate(plan, 1):
+        pins = " ".join(f"{n}=={v}" for n, v, _, _ in ws)
+        print(f"transfer {k} of {len(plan)} ({sum(w[2] for w in ws) / mib:.1f} MiB): pip download --no-deps "
+              f"--only-binary=:all: --python-version 3.11 {plat} -d wheels-{k} {pins}")
+    # .gpu-deps/ is ignored by git, so the machine keeps it between calls; each call carries one wheels-<k>/ dir
+    for k in range(1, len(plan) + 1):
+        last = k == len(plan)
+        print(f"on the GPU machine, call {k} (carry wheels-{k}): pip install --no-index --no-deps --target .gpu-deps "
+              f"wheels-{k}/*.whl" + (" && PYTHONPATH=.gpu-deps python scripts/gpu_check.py --device --json-out "
+                                     "gpu_device.json" if last else ""))
+
+
+def transfers(wheels: list, room: int) -> list[list] | None:
+    """The wheels packed into as few transfers of at most ``room`` bytes as first-fit by size finds (largest
+    first); None when one wheel alone does not fit."""
+    bins: list[list] = []
+    for w in sorted(wheels, key=lambda w: -w[2]):
+        if w[2] > room:
+            return None
+        for b in bins:
+            if sum(x[2] for x in b) + w[2] <= room:
+                b.append(w)
+                break
+        else:
+            bins.append([w])
+    return bins
 
 
 def _peak_mib(torch, device) -> float:

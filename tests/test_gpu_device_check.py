@@ -40,7 +40,7 @@ def test_wheel_table_matches_the_pins():
     assert "torch" not in table and len(table) == len(dev.WHEELS) == 27
     assert {w[3] for w in dev.WHEELS} == {"core", "trl"} and table["peft"][3] == "core" and table["trl"][3] == "trl"
     core = sum(w[2] for w in dev.WHEELS if w[3] == "core")
-    assert core < dev.CARRY_LIMIT - 25 * 2**20  # the core set fits one transfer beside the working tree
+    assert core < dev.CARRY_LIMIT - 25 * 2**20  # the core set fits one transfer beside a working tree of 25 MiB
     assert table["pyarrow"][2] > dev.CARRY_LIMIT - 25 * 2**20  # TRL's datasets -> pyarrow does not
 
 
@@ -50,9 +50,22 @@ def test_print_wheels_lists_sizes_and_the_download_line():
     assert r.returncode == 0
     assert r.stdout.startswith("gpu_check --device needs, beyond torch (64 MiB per transfer; working tree ")
     assert "core (generation + LoRA through PEFT): 18 wheels, 36.5 MiB" in r.stdout
-    assert "  transformers==5.20.2   12.25 MiB" in r.stdout and "core fits one transfer: True" in r.stdout
-    download = r.stdout.split("download:")[1]
-    assert "pip download --no-deps" in download and " peft==0.21.2 " in download and "trl==" not in download
+    assert "  transformers==5.20.2   12.25 MiB" in r.stdout and "core fits one transfer: " in r.stdout
+    # the core wheels in transfers that each fit beside the working tree, every wheel once, trl's never
+    downloads = [l for l in r.stdout.splitlines() if l.startswith("transfer ")]
+    pins = [p for l in downloads for p in l.split(" -d wheels-")[1].split()[1:]]
+    assert downloads and sorted(pins) == sorted(f"{n}=={v}" for n, v, _, g in dev.WHEELS if g == "core")
+    calls = [l for l in r.stdout.splitlines() if l.startswith("on the GPU machine, call ")]
+    assert len(calls) == len(downloads) and "gpu_check.py --device" in calls[-1]
+    assert all("--target .gpu-deps" in c for c in calls)
+
+
+def test_transfers_fit_the_room_and_fail_when_one_wheel_cannot():
+    ws = [("a", "1", 30, "core"), ("b", "1", 20, "core"), ("c", "1", 15, "core"), ("d", "1", 5, "core")]
+    plan = dev.transfers(ws, 35)
+    assert all(sum(w[2] for w in t) <= 35 for t in plan) and sorted(w[0] for t in plan for w in t) == list("abcd")
+    assert len(plan) == 2
+    assert dev.transfers(ws, 29) is None  # "a" alone is larger than the room
 
 
 @pytest.mark.slow
