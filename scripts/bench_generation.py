@@ -240,8 +240,7 @@ def main(argv=None) -> int:
             reg()  # each path runs with its own registered attention function (they share the name)
             b.generate(reqs[:a.warmup], params, progress=False)
             texts, secs = timed(lambda: in_chunks(b, reqs, params, size))
-            flops, kvb = work(b if name == a.old_ref and a.old_model else current, reqs, texts, size,
-                              params.max_new_tokens)
+            flops, kvb = work(b, reqs, texts, size, params.max_new_tokens)  # what this path's model did
             results[mode, name] = (texts, secs)
             print(f"{mode:7} {name:>8}: {len(reqs) / secs:7.1f} critiques/s ({secs:6.2f} s), "
                   f"{flops / secs / 1e9:5.1f} GFLOP/s = {100 * flops / secs / 1e9 / lim['peak']:4.1f}% of the matmul peak, "

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"{a.profile}: notebook 05 has not finished ({st.dir}); run the pilot first")
     rows = sweeps.load_points(st)
     cells, notes = preregistration.cells_from_points(rows)
-    comp = pilot_v3.components(cells, n_boot=a.n_boot)
+    comp = pilot_v3.components(cells, size=sweeps.fixed_size(cfg), n_boot=a.n_boot)  # the claims' size
     grid = pilot_v3.mde_grid(comp)
     secs = stage_walls(sweeps.stage_dirs(rows)).groupby("stage")["wall_s"].sum()  # wall seconds per stage kind
     stamp = run_stamp(cfg)

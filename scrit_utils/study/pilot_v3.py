@@ -21,31 +21,26 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from scrit_utils.study import hierarchical as hi
-from scrit_utils.study.preregistration import BASE, CLAIMS, Claim
+from scrit_utils.study.preregistration import BASE, CLAIMS, Claim, cell, scrit_top_size
 
 #: the candidate designs the grid covers (the pilot itself has 3 builds and 2 seeds)
 BUILDS, SEEDS, ITEMS = (3, 4, 5), (1, 2, 3), (300, 600, 1200)
 
 
-def _pair(c: Claim, cells: Mapping, size: float):
-    a = cells.get((c.arm, float(size)))
-    b = cells.get((BASE, 0.0) if c.vs == BASE else (c.vs, float(size)))
-    return a, b
-
-
 def components(cells: Mapping, size: float | None = None, claims: Sequence[Claim] = CLAIMS, n_boot: int = 500,
                rng=0):
-    """One row per difference claim measured at ``size`` (default: the largest count SCRIT reached): the pilot's
-    estimate, its per-unit SDs and the numbers of builds, seeds and items they come from."""
+    """One row per difference claim measured at ``size`` (default: the largest count SCRIT reached; the pilot
+    script passes the profile's claim size): the pilot's estimate, its per-unit SDs and the numbers of builds,
+    seeds and items they come from."""
     import pandas as pd
 
     if size is None:
-        size = max((x for (arm, x) in cells if arm == "contrastive"), default=0.0)
+        size = scrit_top_size(cells)
     rows = []
     for c in claims:
         if c.contrast != "difference":
             continue
-        a, b = _pair(c, cells, size)
+        a, b = cell(cells, c.arm, size), cell(cells, c.vs, size)
         if a is None or b is None:
             continue
         r = hi.hierarchical_difference(a, b, n_boot=n_boot, rng=rng, names=(c.arm, c.vs))

@@ -93,9 +93,16 @@ def _check(claims: Sequence[Claim]) -> None:
 _check(CLAIMS)
 
 
-def _cell(cells: Mapping, arm: str, x: float):
+def cell(cells: Mapping, arm: str, x: float):
+    """``arm``'s scores at ``x`` examples (the base critic's at 0, whatever ``x``), or None if it was not run."""
     key = (arm, 0.0 if arm == BASE else float(x))
     return cells.get(key)
+
+
+def scrit_top_size(cells: Mapping) -> float:
+    """The largest example count SCRIT (the contrastive arm) reached: the comparison size when no claim size is
+    given (a profile passes its own, ``sweeps.model_size_data``)."""
+    return max((x for (arm, x) in cells if arm == "contrastive"), default=0.0)
 
 
 class NotMeasured(Exception):
@@ -114,14 +121,14 @@ def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval
     what it needs."""
     kw = dict(n_boot=n_boot, rng=rng, interval=interval)
     if c.contrast == "difference":
-        a, b = _cell(cells, c.arm, claim_size), _cell(cells, c.vs, claim_size)
+        a, b = cell(cells, c.arm, claim_size), cell(cells, c.vs, claim_size)
         _need({c.arm: a, c.vs: b}, claim_size)
         return hi.hierarchical_difference(a, b, names=(c.arm, c.vs), **kw)
     if c.contrast == "slope":
         xs = sorted(x for (arm, x) in cells if arm == c.arm and (not c.levels or x in c.levels))
         if c.arm != "rounds":  # the data axis starts at the base critic
             xs = [0.0] + [x for x in xs if x > 0]
-            lv = [_cell(cells, BASE, 0) if x == 0 else cells[(c.arm, x)] for x in xs]
+            lv = [cell(cells, BASE, 0) if x == 0 else cells[(c.arm, x)] for x in xs]
             base_x = np.log2(min(x for x in xs if x > 0)) - 1  # the base critic one log2 step left of the first level
             xv = [np.log2(x) if x > 0 else base_x for x in xs]
         else:
@@ -148,7 +155,7 @@ def _one(c: Claim, cells: Mapping, claim_size: float, n_boot: int, rng, interval
             raise NotMeasured(f"model sizes with SCRIT and its base: {done}")
         return hi.hierarchical_trend(pairs, np.log2(sizes), paired_builds=False, **kw)
     if c.contrast == "share":
-        a, b, o = (_cell(cells, c.arm, claim_size), _cell(cells, c.vs, claim_size), _cell(cells, c.ceiling, claim_size))
+        a, b, o = (cell(cells, c.arm, claim_size), cell(cells, c.vs, claim_size), cell(cells, c.ceiling, claim_size))
         _need({c.arm: a, c.vs: b, c.ceiling: o}, claim_size)
         reps = hi.arm_replicates({"a": a, "b": b, "o": o}, n_boot=n_boot, rng=rng)
         gain, ceil = reps["a"] - reps["b"], reps["o"] - reps["b"]
@@ -173,7 +180,7 @@ def analyse(cells: Mapping[tuple[str, float], np.ndarray], claim_size: float | N
     import pandas as pd
 
     if claim_size is None:
-        claim_size = max((x for (arm, x) in cells if arm == "contrastive"), default=0.0)
+        claim_size = scrit_top_size(cells)
     rows = []
     for c in claims:
         try:

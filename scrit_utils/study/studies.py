@@ -81,6 +81,16 @@ def sft_steps(t, n_examples: int) -> int:
                      * t.num_train_epochs)
 
 
+def preregistered_claims(cfg: StudyConfig, rows: list[dict]):
+    """``(cells, notes, claims)``: the claims registered for v3 over every build of notebook 05's points (builds,
+    SFT seeds and items as random effects), the arms compared at the profile's claim size
+    (``sweeps.model_size_data``)."""
+    b = cfg.evaluation.bootstrap
+    cells, notes = preregistration.cells_from_points(rows)
+    claims = preregistration.analyse(cells, claim_size=sweeps.fixed_size(cfg), n_boot=b.n_resamples, rng=b.seed)
+    return cells, notes, claims
+
+
 def _points(st, compute: Callable[[], list[dict]]) -> list[dict]:
     """The study's points: from the finished summary stage, else computed (its clock started)."""
     if st.done:
@@ -105,9 +115,7 @@ def scaling(cfg: StudyConfig, progress: Callable[[str], None] = print) -> common
     rep = common.StageReport(st, {})
     rep.examples["design"] = design_table(cfg)
     b = cfg.evaluation.bootstrap
-    # the claims registered for v3, over every build (builds, SFT seeds and items as random effects)
-    cells, notes = preregistration.cells_from_points(rows)
-    pre = preregistration.analyse(cells, claim_size=sweeps.fixed_size(cfg), n_boot=b.n_resamples, rng=b.seed)
+    _, notes, pre = preregistered_claims(cfg, rows)  # over every build
     rep.table(cfg, "05_preregistered_claims", pre)
     rep.examples["preregistered"] = pre.drop(columns=["statement"]).round(3)
     rep.examples["preregistered_notes"] = notes
@@ -177,8 +185,7 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     rep.table(cfg, "06_paper_comparison", comp)
     rep.examples["claims"] = study_readme.claims_table(comp)
     rep.examples["comparison"] = comp
-    cells, notes = preregistration.cells_from_points(scal_rows)
-    claims_df = preregistration.analyse(cells, claim_size=sweeps.fixed_size(cfg), n_boot=b.n_resamples, rng=b.seed)
+    cells, notes, claims_df = preregistered_claims(cfg, scal_rows)
     arms_df = preregistration.arms_table(cells, n_boot=b.n_resamples, rng=b.seed)
     injected_df = preregistration.natural_vs_injected(scal_rows, b.n_resamples, b.seed, natural=arms_df)
     # the claims table itself is notebook 05's (05_preregistered_claims): the README reads it from the same points
