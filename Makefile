@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 study: $(STAMP)
-	$(BIN)/scrit run --profile configs/toy.yaml
+	$(BIN)/scrit run --profile configs/toy-v3.yaml
 
 # issue #14's robustness run: the core design on bases rebuilt with build seed 1 (models/seed1/, committed; the
 # builder skips complete model dirs). They share the seed-0 tokenizer, so only the bases' training differs.

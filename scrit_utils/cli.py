@@ -41,7 +41,7 @@ and every setting; `scrit run` executes the study notebooks for it, caching each
 EPILOG = """\
 examples:
   scrit run --profile configs/smoke.yaml        # notebooks 01-04 on tiny settings, ~3 min on 2 CPU cores
-  scrit run --profile configs/toy.yaml          # the toy study: notebooks 01-06, ~36 min -> results/README.md
+  scrit run --profile configs/toy-v3.yaml       # make study: the v3 study, notebooks 01-06, ~55 min -> results/README.md
   scrit run --profile configs/toy.yaml --only 03 --set validation.correct_ratio=0.25
   scrit build-base-models --profile configs/toy.yaml --sizes toy-409k
   scrit eval cc --benchmark ../shared/data/realcritic --scenario mix_data --critiques crit.jsonl

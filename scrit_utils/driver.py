@@ -317,7 +317,7 @@ figures and tables to results/{figures,tables}/<profile name>/; the first failin
 RUN_EPILOG = """\
 examples:
   scrit run --profile configs/smoke.yaml                     # notebooks 01-04 on tiny settings (~3 min, 2 CPU cores)
-  scrit run --profile configs/toy.yaml                       # the toy study, notebooks 01-06 (~36 min)
+  scrit run --profile configs/toy-v3.yaml                    # make study (v3), notebooks 01-06 (~55 min)
   scrit run --profile configs/toy.yaml --only 02,03          # two notebooks (stage 01 must have finished)
   scrit run --profile configs/toy.yaml --from 04 --force     # 04 to the end, executed even if cached
   scrit run --profile configs/smoke.yaml --set training.max_steps=8 data.max_problems=12

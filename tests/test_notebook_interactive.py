@@ -53,9 +53,9 @@ def test_a_cached_study_stage_is_read(tmp_path, monkeypatch, interactive):
     st.finish(counts={})  # what a finished `make study` leaves: the stage's manifest in the cache
     said = []
     cfg = notebook_env.load(None, [], data.stage, say=said.append)
-    assert cfg.run.name == "toy" and cfg.run.results_dir == notebook_env.INTERACTIVE_RESULTS
+    assert cfg.run.name == "toy-v3" and cfg.run.results_dir == notebook_env.INTERACTIVE_RESULTS  # make study's
     assert said[0].startswith(f"profile = None -> {study}: the study's finished stages are in the cache")
-    assert said[-1] == f"profile toy: stage 01_data/{st.hash}: read from the cache (finished earlier)"
+    assert said[-1] == f"profile toy-v3: stage 01_data/{st.hash}: read from the cache (finished earlier)"
 
 
 def test_write_results_and_an_explicit_results_dir_are_kept(interactive):

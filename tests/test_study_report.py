@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scrit_utils.core import config
-from scrit_utils.study import interpret, readme as study_readme, claims as rep
+from scrit_utils.study import interpret, readme as study_readme, claims as rep, results_check
 
 from . import study_synth
 
@@ -115,6 +115,25 @@ def test_readme_opens_with_its_bottom_line(tmp_path):
     assert all(r.count("[") == table[0].count("params") for r in table[2:]), table
 
 
+def test_no_comparison_borrows_a_number_the_paper_does_not_give():
+    _, c = _comp(study_synth.study(gain=0.04))
+    assert "ei_f1_original" not in set(c["metric"])  # the paper reports EI-F1 strict only
+    assert {"cc_mean", "ei_f1_strict"} <= set(c["metric"])
+
+
+def test_a_readme_with_registered_claims_calls_the_paper_comparison_descriptive(tmp_path):
+    cfg = config.load("configs/smoke.yaml", [f"run.results_dir={tmp_path}"])
+    rows = study_synth.study(gain=0.04)
+    comp = rep.comparisons(rows, n_boot=B)
+    pre = [results_check.PREREGISTERED_HEAD, "", "| claim |", ""]
+    p = study_readme.write_readme(cfg, comp, rep.summarize(rows, B), rep.gains(rows, B), ["- d"], preregistered=pre)
+    text = p.read_text()
+    heads = [l for l in text.splitlines() if l.startswith("## ")]
+    assert heads[:2] == [results_check.PREREGISTERED_HEAD, "## Bottom line"], heads
+    assert "## The paper's statements next to ours (descriptive)" in heads and "## Claims" not in heads
+    assert "**Descriptive, not claims.**" in text and "measured comparisons" in text
+
+
 def test_interpretations_are_written_from_the_numbers():
     rows = study_synth.study(gain=0.04)
     gains, trends = rep.gains(rows, B), rep.trends(rows, B)
@@ -122,7 +141,8 @@ def test_interpretations_are_written_from_the_numbers():
     r = gains[(gains["study"] == "data_size") & (gains["arm"] == "contrastive") & (gains["metric"] == "cc_mean")]
     assert f"{r.sort_values('x').iloc[-1]['delta']:+.1f} points" in text and "a clear gain" in text
     comp = rep.comparisons(rows, n_boot=B)
-    assert f"{rep.verdict_counts(comp)['reproduced']} reproduced" in interpret.ablations_06(comp, rep.verdict_counts(comp))
+    assert f"{rep.verdict_counts(comp)['reproduced']} have our effect on the same side" in \
+        interpret.ablations_06(comp, rep.verdict_counts(comp))
 
 
 def test_contrastive_vs_direct_at_the_largest_size_both_reached():

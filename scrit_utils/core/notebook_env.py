@@ -17,7 +17,7 @@ An interactive session (JupyterLab) does not call :func:`setup` and keeps its pr
 
 Interactive defaults (:func:`load`, which every study notebook's first code cell calls): opened in
 JupyterLab (``SCRIT_RUN_SHA`` unset, i.e. not under ``scrit run``), a notebook whose parameter
-``profile`` is ``None`` runs on the study's profile (``configs/toy.yaml``) when that profile's stages
+``profile`` is ``None`` runs on the study's profile (``configs/toy-v3.yaml``, make study's) when that profile's stages
 for this notebook are finished under ``artifacts/`` (reading them takes seconds), and otherwise on the
 smoke profile (tiny settings, minutes), printing one line that says which and why. Unless the
 notebook's ``write_results`` is true, its figures, tables and reports go to ``results/interactive/``
@@ -44,7 +44,7 @@ from scrit_utils.core.provenance import RUN_SHA_ENV
 INLINE_DPI = 90
 INLINE_COLORS = 64
 #: the study's profile, read when its stages are cached; else the quick one
-STUDY_PROFILE = "configs/toy.yaml"
+STUDY_PROFILE = "configs/toy-v3.yaml"
 QUICK_PROFILE = "configs/smoke.yaml"
 #: where interactive runs put figures, tables and reports (``run.results_dir``), beside the committed results
 INTERACTIVE_RESULTS = "results/interactive"
@@ -76,7 +76,7 @@ def pick_profile(stages: Callable, say=print) -> str:
             "reads them (seconds)")
         return STUDY_PROFILE
     say(f"profile = None -> {QUICK_PROFILE} (tiny settings, minutes): {why}; `make study` computes the study's "
-        f'stages (~36 min on 2 cores), or set profile = "{STUDY_PROFILE}" to compute them in this notebook')
+        f'stages (about 55 min on 2 cores), or set profile = "{STUDY_PROFILE}" to compute them in this notebook')
     return QUICK_PROFILE
 
 

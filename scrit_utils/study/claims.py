@@ -19,7 +19,7 @@ Usage::
 
     from scrit_utils.study import claims as rep
     summ = rep.summarize(rows)
-    comp = rep.comparisons(rows, loop=rep.loop_items(cfg))
+    comp = rep.comparisons(rows)  # loop=rep.loop_items(cfg) adds notebook 04's re-measurement (not a claim)
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import numpy as np
 from scrit_utils.study import item_scores, stats as ss
 from scrit_utils.pipeline import training
 from scrit_utils.study.design import scaled_mde
-from scrit_utils.study.paper import PAPER, PAPER_LEVELS, _scrit_paper
+from scrit_utils.study.paper import PAPER, PAPER_LEVELS, _scrit_paper, reports as paper_reports
 from scrit_utils.critique.metrics import METRICS
 from scrit_utils.study.registry import METRIC_LABELS
 
@@ -299,12 +299,12 @@ def comparisons(rows: Sequence[dict], loop: dict | None = None, n_boot: int | No
     xmax = max((float(r["x"]) for r in ds), default=0.0)
     pair = lambda i: "cc_mean" if i == 0 else "ei_f1_strict"  # noqa: E731
     pts = "points"
-    for m in METRIC_KEYS:
+    for m in filter(paper_reports, METRIC_KEYS):  # only metrics the paper gives a number for
         d = _diff(rows, ("data_size", "contrastive", xmax), ("data_size", "contrastive", 0.0), m, boot) if xmax else None
         out.append(_claim("SCRIT beats the base critic", m, _scrit_paper(m), d, pts,
                           f"notebook 05: {xmax:g} examples vs the base, paired over items and SFT seeds"))
     if loop:
-        for m in METRIC_KEYS:
+        for m in filter(paper_reports, METRIC_KEYS):
             if not (item_scores.available(loop["trained"], m) and item_scores.available(loop["base"], m)):
                 continue
             d = ss.paired_difference(ss.Arm.from_items([loop["trained"]], m), ss.Arm.from_items([loop["base"]], m), **boot)

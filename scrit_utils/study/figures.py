@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from scrit_utils.pipeline.common import plot_style
-from scrit_utils.study.paper import PAPER, _scrit_paper
+from scrit_utils.study.paper import PAPER, _scrit_paper, reports as paper_reports
 from scrit_utils.study.registry import COLORS, KEY, LABELS, METRIC_LABELS, arm_label, arm_order, critic_type  # noqa: F401
 
 def color(arm: str) -> str:
@@ -298,7 +298,9 @@ def base_vs_trained_figure(scores, diffs, metrics: Sequence[str] = tuple(METRIC_
     d = diffs.set_index("metric").reindex(list(metrics))
     a2.errorbar(d["delta"], y, xerr=[d["delta"] - d["ci_low"], d["ci_high"] - d["delta"]], fmt="o", capsize=3,
                 color=COLORS["contrastive"], label="trained minus base (paired)")
-    a2.plot([_scrit_paper(m) for m in metrics], y, "D", color=COLORS["paper"], ms=5, label="paper: +SCRIT minus base (72B)")
+    given = [i for i, m in enumerate(metrics) if paper_reports(m)]  # no marker where the paper gives no number
+    a2.plot([_scrit_paper(metrics[i]) for i in given], y[given], "D", color=COLORS["paper"], ms=5,
+            label="paper: +SCRIT minus base (72B)")
     a2.axvline(0, color=COLORS["base"], lw=1, ls=":")
     a2.set_xlabel("trained minus base (points, paired 95% CI)")
     _legend(fig, np.array([a1, a2]))

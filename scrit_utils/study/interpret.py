@@ -118,7 +118,8 @@ def scaling_05(gains, trends) -> str:
 def ablations_06(comp, counts: dict) -> str:
     """Notebook 06: the claim verdicts in one paragraph."""
     measured = len(comp) - counts["not measured"]
-    return (f"**Reading.** Of {measured} measured claims of the paper, {counts['reproduced']} reproduced, "
-            f"{counts['not reproduced']} did not and {counts['inconclusive']} are inconclusive (the study's MDE is "
-            "above the paper's effect). `results/README.md` opens with the list; the table above has every claim with "
-            "its paired 95% CI and MDE.")
+    return (f"**Reading.** Of {measured} measured statements of the paper, {counts['reproduced']} have our effect on "
+            f"the same side, {counts['not reproduced']} do not and {counts['inconclusive']} are inconclusive (the "
+            "study's MDE is above the paper's effect). This compares signs on one build, metric by metric: descriptive. "
+            "Where the profile registers claims, they are the study's verdicts (notebook 05; `results/README.md` "
+            "opens with them); the table above has every comparison with its paired 95% CI and MDE.")

@@ -52,11 +52,12 @@ def _claim_text(r) -> str:
             f"paper {_f(r.paper_effect)}")
 
 
-def bottom_line(comp) -> list[str]:
-    """The README's first section: what reproduced, what did not, what this design cannot resolve."""
+def bottom_line(comp, noun: str = "claims") -> list[str]:
+    """The README's first section: what reproduced, what did not, what this design cannot resolve (``noun``: what
+    the rows are called; "comparisons" under pre-registered claims, which are the study's claims then)."""
     n = verdict_counts(comp)
     measured = len(comp) - n["not measured"]
-    out = [f"Of {measured} measured claims, **{n['reproduced']} reproduced**, **{n['not reproduced']} did not** "
+    out = [f"Of {measured} measured {noun}, **{n['reproduced']} reproduced**, **{n['not reproduced']} did not** "
            f"(the design could have seen a paper-sized effect, or saw the opposite) and **{n['inconclusive']} are "
            "inconclusive** (no clear effect, and the smallest effect this design detects -- the MDE -- is larger than "
            "the paper's)." + (f" {n['not measured']} were not measured in this run." if n["not measured"] else ""), ""]
@@ -292,12 +293,25 @@ def write_readme(cfg, comp, summ, gains, design: Sequence[str], trends=None, pat
     path = path or (_config.resolve_path(cfg.run.results_dir) / cfg.sweeps.readme)
     name = cfg.run.name
     rep_bullets, rep_section = replicate_lines(cfg, comp)
+    descriptive, claims_head = [], "## Claims"
+    if preregistered:  # the pre-registered claims are the study's; the paper comparison below them only describes
+        from scrit_utils.study import builds
+
+        labels = builds.labels(cfg)
+        one = f"build {labels[0]} only, of {len(labels)}" if len(labels) > 1 else "one base build"
+        descriptive = [f"**Descriptive, not claims.** The claims of this study are the pre-registered ones above. Below, "
+                       f"each statement of the paper is set next to ours on {one} (so the intervals leave out the build "
+                       "variance), one metric at a time (the metrics of one comparison are correlated, not independent "
+                       "evidence), with no multiplicity adjustment; the verdict reads the sign and the MDE, and the "
+                       "magnitudes are toy points, not paper points.", ""]
+        claims_head = "## The paper's statements next to ours (descriptive)"
     lines = [stamp_comment(stamp), f"# SCRIT study results ({name} profile)", "",
              f"Written by notebook 06 of run `{stamp['sha']}` from its own metrics. Figures: `figures/{name}/`, tables: "
              f"`tables/{name}/`, executed notebooks and the run record: `runs/{name}/`, timing: `{cfg.sweeps.timing}`.",
-             "", *preregistered, "## Bottom line", "", *bottom_line(comp), *rep_bullets, "",
+             "", *preregistered, "## Bottom line", "", *descriptive,
+             *bottom_line(comp, "comparisons" if preregistered else "claims"), *rep_bullets, "",
              "## Limitations: what the toy world is and is not", "", *limitations(cfg), "",
-             "## Claims", "", "Paper effect and ours in points (trends: points per level, see unit); the verdict "
+             claims_head, "", "Paper effect and ours in points (trends: points per level, see unit); the verdict "
              "rules are in `scrit_utils/study/claims.py:verdict`.", "", markdown(claims_table(comp)), "",
              *(["## Replicates", "", *rep_section] if rep_section else []),
              "## Scores", "", *wide_sections(summ, gains),

@@ -29,8 +29,9 @@ from scrit_utils.study import builds, figures, preregistration, readme as study_
 
 def design_table(cfg: StudyConfig):
     """Notebook 05's sweep design and planned time, from the profile alone. The estimate uses the
-    2-core machine's measurements (dev pilot, 2026-12-03): about 0.45 s per SFT step (batch 32,
-    toy-409k) and about 6 s per 600 evaluated critiques; data generation is not included."""
+    2-core machine's measurements on the v3 bases (dev rehearsal of configs/toy-v3.yaml, 2026-12-07):
+    about 0.3 s per SFT step (batch 32, toy-409k, padding-free) and about 4.7 s per 600 evaluated
+    critiques; data generation (stages 01-03 and the regenerated arms' critiques) is not included."""
     import pandas as pd
 
     sw = cfg.sweeps
@@ -44,7 +45,7 @@ def design_table(cfg: StudyConfig):
     n_train = len(trained) * n_builds
     steps = sum(sft_steps(t, n) for n in trained) * n_builds
     evals_per_point = (len(cfg.evaluation.scenarios) + 1) * (sw.eval_items or cfg.evaluation.n_items or 600)
-    est = 0.45 * batch / 32 * steps + n_train * 6.0 * evals_per_point / 600
+    est = 0.3 * batch / 32 * steps + n_train * 4.7 * evals_per_point / 600
     items = [
         ("data sizes", str(sizes)),
         ("critic modes", ", ".join(f"{m} at {[n for n in sweeps.mode_sizes(cfg, m) if n]}" for m in sw.critic_modes)),
@@ -181,7 +182,9 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     scal_rows = sweeps.load_points(scal_st)  # every build
     first = builds.labels(cfg)[0]  # the v2 comparisons describe one build: the first of sweeps.builds
     all_rows = [r for r in scal_rows if r.get("build", "") == first] + rows
-    comp = study_report.comparisons(all_rows, loop=study_report.loop_items(cfg), n_boot=b.n_resamples, seed=b.seed)
+    # notebook 04's loop is a demonstration, not a claim: it re-measured notebook 05's SCRIT-vs-base on the same base
+    # evaluation and items, which counted one comparison twice (issue #24); its own table stays in notebook 04
+    comp = study_report.comparisons(all_rows, n_boot=b.n_resamples, seed=b.seed)
     rep.table(cfg, "06_paper_comparison", comp)
     rep.examples["claims"] = study_readme.claims_table(comp)
     rep.examples["comparison"] = comp
