@@ -108,6 +108,10 @@ def test_study_notebooks_05_06_smoke(tmp_path):
     assert heads[:2] == ["## Pre-registered claims (study v3)", "## Bottom line"]
     assert "not claimable (one build" in readme  # smoke has one base build: no claim can carry build variance
     assert "### Natural vs injected errors" in readme
+    # the claim sets' make-up, from the benchmark's own summary: natural errors only (#24 "Done means")
+    assert "### The benchmark's claim sets" in readme and "**injected items in the claim sets: 0**" in readme
+    assert "ei_f1_original" not in {r["metric"] for r in _csv(tabs / "06_paper_comparison.csv")}  # no paper number
+    assert "loop, notebook 04" not in readme  # notebook 04 demonstrates the loop; it is not a second claim
     # the diagnosed points (the base critic, SCRIT and bug injection at their top size) carry the injected-error
     # items; SCRIT's is a trained critic, read from its training stage (an upstream of the diagnostic's key)
     diag = [p for p in points if p.get("items_injected")]

@@ -250,7 +250,33 @@ METHOD = [
 ]
 
 
-def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = (), injected_df=None) -> list[str]:
+def benchmark_lines(summary: dict | None) -> list[str]:
+    """The claim sets' make-up from a toy benchmark's ``summary.json`` (:mod:`scrit_utils.worlds.arith_bench`): items,
+    where the wrong ones came from and how their errors look; [] for a benchmark without one (real data)."""
+    import pandas as pd
+
+    from scrit_utils.worlds import arith_errors
+
+    if not summary:
+        return []
+    gens = ", ".join(f"{g['name']} (T={g['temperature']})" for g in summary.get("generators", []))
+    rows = []
+    for name, c in summary["claim_sets"].items():
+        shapes = summary["error_shapes"][name]["shapes"]
+        rows.append({"set": name, "items": c["items"], "wanted": c["wanted"], "wrong (natural)": c["natural_wrong"],
+                     "origins": ", ".join(f"{k} {v}" for k, v in summary["origins"][name].items()),
+                     "error shapes of the wrong items": ", ".join(f"{k} {v}" for k, v in shapes.items() if k != "correct")})
+    return ["### The benchmark's claim sets", "",
+            f"Split `{summary['split']}`. Every wrong item is a natural error of a held-out generator ({gens}), found by "
+            f"sampling {summary['sampling']['samples']} solutions; **injected items in the claim sets: "
+            f"{summary['injected_in_claim_sets']}**. The injected-error items are a separate, labelled diagnostic "
+            f"(`{summary['diagnostic']['dir']}/`, the table above). Error shapes (`scrit_utils/worlds/arith_errors.py`): "
+            + "; ".join(f"`{k}` {v}" for k, v in arith_errors.SHAPE_TEXT.items() if k != "correct") + ".", "",
+            markdown(pd.DataFrame(rows)), ""]
+
+
+def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = (), injected_df=None,
+                        bench_summary: dict | None = None) -> list[str]:
     """The README's first section: the pre-registered claims (study v3) with their verdicts, then the arms at
     matched example counts (primary metric, intervals over builds, SFT seeds and items), then the diagnosed arms
     on natural vs injected errors (``injected_df``: :func:`scrit_utils.study.preregistration.natural_vs_injected`)."""
@@ -281,6 +307,7 @@ def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = (), injected_
                 "diagnostic (the same problems, each wrong solution made by the world's injector). "
                 "`bug_injection_world` was trained on that injector's bugs: external supervision.", "",
                 markdown(injected_df, ".1f"), ""]
+    out += benchmark_lines(bench_summary)
     return out + [f"- {n}" for n in notes] + ([""] if notes else [])
 
 

@@ -16,8 +16,10 @@ Usage::
 """
 from __future__ import annotations
 
+import json
 import math
 import time
+from pathlib import Path
 from typing import Callable
 
 from scrit_utils.core.config import StudyConfig
@@ -195,7 +197,7 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     for name, df in (("06_arms_matched", arms_df), ("06_natural_vs_injected", injected_df)):
         if not df.empty:
             rep.table(cfg, name, df)
-    pre = study_readme.preregistered_lines(claims_df, arms_df, notes, injected_df)
+    pre = study_readme.preregistered_lines(claims_df, arms_df, notes, injected_df, bench_summary(scal_rows))
     readme = study_readme.write_readme(cfg, comp, study_report.summarize(all_rows, b.n_resamples, b.seed),
                                        study_report.gains(all_rows, b.n_resamples, b.seed), design_lines(cfg, rows),
                                        trends=study_report.trends(all_rows, b.n_resamples, b.seed), preregistered=pre)
@@ -205,6 +207,17 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     timing = study_readme.write_timing(cfg, [*sweeps.stage_dirs(all_rows), str(scal_st.dir), str(st.dir)])
     rep.examples["done"] = f"wrote {readme.name} and {timing.name}; 06 done in {time.time() - t0:.0f} s"
     return rep
+
+
+def bench_summary(rows: list[dict]) -> dict | None:
+    """The toy benchmark's ``summary.json`` (claim sets' make-up), from the first base evaluation that wrote one: every
+    build evaluates on the same items (the benchmark's generators are outside the builds); ``None`` without one."""
+    for r in rows:
+        if r["train_stage"] is None and r.get("eval_stage"):
+            f = Path(r["eval_stage"]) / "bench" / "summary.json"
+            if f.is_file():
+                return json.loads(f.read_text())
+    return None
 
 
 def design_lines(cfg: StudyConfig, ablation_rows: list[dict]) -> list[str]:
