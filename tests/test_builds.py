@@ -192,3 +192,37 @@ def test_model_sizes_trained_on_different_counts_are_not_measured_and_say_why():
     v = df.loc["gain_slope_model_size", "verdict"]
     assert v.startswith("not measured (the model sizes were trained on different example counts") and "409000" in v
     assert not df.loc["gain_slope_model_size", "measured"] and df.loc["scrit_vs_base", "measured"]
+
+
+# --- the headroom variant (sweeps.headroom_builds) ------------------------------------------------------------
+def test_each_build_gets_its_own_headroom_variant_and_a_miscount_is_a_config_error(tmp_path):
+    b0, b1 = _build_dir(tmp_path / "b0"), _build_dir(tmp_path / "b1")
+    h0, h1 = _build_dir(tmp_path / "h0"), _build_dir(tmp_path / "h1")
+    cfg = config.load(SMOKE, [f"sweeps.builds=['{b0}', '{b1}']", f"sweeps.headroom_builds=['{h0}', '{h1}']"])
+    assert [bcfg.sweeps.headroom_builds for _, bcfg in builds.each(cfg)] == [(h0,), (h1,)]  # paired by position
+    with pytest.raises(ConfigError, match=r"sweeps\.headroom_builds: 1 folder\(s\) for 2 build\(s\)"):
+        config.load(SMOKE, [f"sweeps.builds=['{b0}', '{b1}']", f"sweeps.headroom_builds=['{h0}']"])
+
+
+def test_headroom_cells_are_read_by_no_claim_and_tabled_with_the_gain_difference():
+    rows, _ = _rows()
+    rng = np.random.default_rng(5)
+    for b in ("b0", "b1", "b2"):  # the variant: a better base (smaller gap), SCRIT reaching about the same level
+        vb = rng.random(len(IDS)) < 0.5
+        for s in (0, 1):
+            rows.append(_row(b, "headroom", "base:h", 409e3, s, vb))
+            rows.append(_row(b, "headroom", "scrit:h", 409e3, s, rng.random(len(IDS)) < 0.6, n_examples=128))
+    cells, notes = pre.cells_from_points(rows)
+    assert notes == [] and cells[(pre.HEADROOM_BASE, 0.0)].shape == (3, 1, len(IDS))
+    assert cells[(pre.HEADROOM, 128.0)].shape == (3, 2, len(IDS))
+    plain = pre.analyse(pre.cells_from_points(_rows()[0])[0], n_boot=200)
+    with_h = pre.analyse(cells, n_boot=200)
+    assert plain.equals(with_h)  # no claim reads the headroom cells
+    assert not pre.arms_table(cells, n_boot=100)["arm"].str.startswith("headroom").any()
+    t = pre.headroom_table(cells, 128, n_boot=300).set_index("critic")
+    own, var = t.loc["the build's critic"], t.loc["headroom variant"]
+    assert own["gain"] == pytest.approx(own["scrit"] - own["base"])
+    diff = t.loc["gain difference (build's critic - variant)"]
+    assert diff["gain"] == pytest.approx(own["gain"] - var["gain"]) and diff["ci_low"] < diff["gain"] < diff["ci_high"]
+    assert own["builds"] == 3 and own["seeds"] == 2
+    assert pre.headroom_table(pre.cells_from_points(_rows()[0])[0], 128, n_boot=100).empty  # no variant: no table

@@ -283,3 +283,17 @@ def test_verdicts():
     assert {k: v["p_holm"] for k, v in out.items()} == pytest.approx(
         {"scrit>base": 0.03, "scrit>direct": 0.06, "scrit>floor": 0.06, "slope": 0.02})
     assert [v["verdict"] for v in out.values()] == ["reproduced", "inconclusive", "inconclusive", "reproduced"]
+
+
+def test_contrast_of_two_gains_is_the_difference_and_paired():
+    """(a - b) - (c - d) with every arm = a shared build/item pattern + a constant: the contrast is exact in every
+    replicate (paired builds and items), and equals the two differences' difference."""
+    rng = np.random.default_rng(4)
+    pattern = rng.normal(0, 30, (3, 1, 40)) + rng.normal(0, 20, (3, 1, 1))
+    a, b, c, d = (np.repeat(pattern + k, 2, axis=1) for k in (9.0, 1.0, 5.0, 2.0))
+    o = h.hierarchical_contrast({"a": (a, 1.0), "b": (b, -1.0), "c": (c, -1.0), "d": (d, 1.0)}, n_boot=200, rng=0,
+                                scale=1, interval="percentile")
+    assert o["estimate"] == pytest.approx(5.0) and o["ci_low"] == pytest.approx(5.0) and o["ci_high"] == pytest.approx(5.0)
+    assert o["build_means"] == pytest.approx([5.0] * 3)
+    with pytest.raises(ValueError, match="no arms"):
+        h.hierarchical_contrast({})

@@ -34,7 +34,9 @@ def _run(tmp: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "scrit_utils.cli", "run", "--profile", "configs/smoke.yaml",
            "--set", f"run.artifacts_dir={tmp / 'artifacts'}", "--set", f"run.results_dir={tmp / 'results'}",
-           "--set", 'run.notebooks=["05", "06"]']
+           "--set", 'run.notebooks=["05", "06"]',
+           # the headroom path: "models" holds the critic's own name (toy-0.3m), so the "variant" is the critic itself
+           "--set", "sweeps.headroom_builds=[models]"]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
 
 
@@ -109,6 +111,12 @@ def test_study_notebooks_05_06_smoke(tmp_path):
     assert "not claimable (one build" in readme  # smoke has one base build: no claim can carry build variance
     assert "### Natural vs injected errors" in readme
     # the claim sets' make-up, from the benchmark's own summary: natural errors only (#24 "Done means")
+    # the headroom points (sweeps.headroom_builds) and their table: the variant's base and SCRIT, and the gain difference
+    head = _csv(tabs / "06_headroom.csv")
+    assert [r["critic"] for r in head] == ["the build's critic", "headroom variant",
+                                           "gain difference (build's critic - variant)"], head
+    assert {p["arm"] for p in points if p["study"] == "headroom"} == {"base:models", "scrit:models"}
+    assert "### SCRIT's gain and the headroom" in readme
     assert "### The benchmark's claim sets" in readme and "**injected items in the claim sets: 0**" in readme
     assert "ei_f1_original" not in {r["metric"] for r in _csv(tabs / "06_paper_comparison.csv")}  # no paper number
     assert "loop, notebook 04" not in readme  # notebook 04 demonstrates the loop; it is not a second claim

@@ -343,6 +343,10 @@ def _check_across_sections(cfg: StudyConfig, src: str) -> None:
     b = [str(x).rstrip("/") for x in cfg.sweeps.builds]
     if len(set(b)) != len(b):
         raise ConfigError(f"{src}: sweeps.builds: {sorted(x for x in set(b) if b.count(x) > 1)} listed twice")
+    h = cfg.sweeps.headroom_builds
+    if h and len(h) != max(len(b), 1):
+        raise ConfigError(f"{src}: sweeps.headroom_builds: {len(h)} folder(s) for {max(len(b), 1)} build(s) "
+                          f"(sweeps.builds); one per build, paired by position")
 
 
 #: the key a profile names its base profile with; the profile then states only what it changes

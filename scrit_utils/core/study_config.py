@@ -30,6 +30,11 @@ class SweepsConfig:
     model_sizes: tuple[str, ...] = ()  # base critics (paths / hub ids) for the model-size sweep
     # base-model build folders: the sweep runs once per build (scrit_utils/study/builds.py); empty = one build
     builds: tuple[str, ...] = field(default=(), metadata={HASHED_WHEN_SET: True})
+    # build folders of the critic's size built with a smaller reference gap (configs/base_models/v3_world.yaml
+    # variants.inworld25), one per entry of builds (paired by position): each build's base and SCRIT at
+    # model_size_data with that variant's critic, beside the build's own critic, to show how SCRIT's gain depends
+    # on the headroom (reported, not a claim); empty = no headroom points
+    headroom_builds: tuple[str, ...] = field(default=(), metadata={HASHED_WHEN_SET: True})
     # arms (those the profile runs) also scored on the injected-error diagnostic at their top size, with the base
     diagnostic_arms: tuple[str, ...] = field(default=(), metadata={HASHED_WHEN_SET: True})
     # most problems (a multiple of the profile's) a base size short of model_size_data examples may draw, with

@@ -54,7 +54,9 @@ def build_cfg(cfg: StudyConfig, i: int) -> StudyConfig:
           "models.generators": gens,
           "sweeps.model_sizes": [_moved(p, root, f"sweeps.model_sizes[{j}]", i, src)
                                  for j, p in enumerate(cfg.sweeps.model_sizes)],
-          "sweeps.builds": []}
+          "sweeps.builds": [],
+          # the build's own headroom variant (paired by position); its critic is checked where the jobs are made
+          "sweeps.headroom_builds": list(cfg.sweeps.headroom_builds[i:i + 1])}
     return _config.load_dict(_config.to_dict(cfg), cfg.source, ov)
 
 

@@ -104,7 +104,7 @@ def reference_of(study: str, arm: str, x: float) -> tuple[str, str, float | None
     """The point a critic is compared with on the same items (None: it is a reference itself)."""
     if study == "data_size":
         return None if x == 0 else (study, arm, 0.0)
-    if study == "model_size":
+    if study in ("model_size", "headroom"):
         return (study, "base:" + arm.split(":", 1)[1], x) if arm.startswith("scrit:") else None
     if study == "rounds":
         return None if x == 0 else (study, arm, 0.0)

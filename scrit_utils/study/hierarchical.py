@@ -261,6 +261,19 @@ def hierarchical_difference(a, b, *, n_boot: int = 2000, rng: np.random.Generato
             "n_seeds_a": int(np.shape(a)[1]), "n_seeds_b": int(np.shape(b)[1])}
 
 
+def hierarchical_contrast(arms: Mapping[str, tuple], *, n_boot: int = 2000, rng: np.random.Generator | int = 0,
+                          confidence: float = 0.95, power: float = 0.8, interval: str = "t",
+                          scale: float = 100.0) -> dict:
+    """``sum_j c_j * mean(arm_j)`` in points for ``arms = {name: (scores [build, sft_seed, item], c_j)}``, all
+    builds paired (build b of every arm from build seed b), e.g. a difference of two gains ``(a - b) - (c - d)``.
+    Returns what :func:`hierarchical_difference` does, without its per-arm seed counts."""
+    if not arms:
+        raise ValueError("hierarchical_contrast: no arms")
+    rows = [(name, scores, coef, 0) for name, (scores, coef) in arms.items()]
+    out, means = _analyse(rows, n_boot, rng, confidence, power, interval, scale)
+    return {**out, "build_means": sum(c * m for (_, _, c, _), m in zip(rows, means)).tolist()}
+
+
 def hierarchical_mean(a, *, n_boot: int = 2000, rng: np.random.Generator | int = 0, confidence: float = 0.95,
                       power: float = 0.8, interval: str = "t", scale: float = 100.0, name: str = "a",
                       bounds: tuple[float, float] | None = (0.0, 100.0)) -> dict:

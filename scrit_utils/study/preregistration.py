@@ -40,6 +40,8 @@ from scrit_utils.study import hierarchical as hi
 PRIMARY_METRIC = "cc_acc_wrong"
 #: the base critic's arm name in the cells (level 0 of every axis)
 BASE = "base"
+#: the cells of the headroom variant (sweeps.headroom_builds): its base critic and SCRIT with it (no claim reads them)
+HEADROOM_BASE, HEADROOM = "headroom_base", "headroom"
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,8 @@ def _cell_key(r: Mapping) -> tuple[str, float] | None:
         return (f"{BASE}@{x:g}", 0.0) if kind == "base" else (f"contrastive@{x:g}", float(r["n_examples"]))
     if study == "rounds":  # arms "scrit" (the first protocol: the claim's) and "scrit:<protocol>"; x = the round
         return ("rounds" + arm[len("scrit"):], x)
+    if study == "headroom":  # arms "base:<variant build>" / "scrit:<variant build>" (one variant per build)
+        return (HEADROOM_BASE, 0.0) if arm.startswith("base:") else (HEADROOM, float(r["n_examples"]))
     return None
 
 
@@ -287,13 +291,39 @@ def arms_table(cells: Mapping, n_boot: int = 2000, rng=0):
 
     rows = []
     for (arm, x), v in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0] != BASE, kv[0][0])):
-        if "@" in arm or arm.startswith("rounds"):
+        if "@" in arm or arm.startswith(("rounds", HEADROOM)):
             continue
         r = hi.hierarchical_mean(v, n_boot=n_boot, rng=rng, name=arm)
         rows.append({"arm": arm, "examples": int(x), "mean": r["estimate"], "ci_low": r["ci_low"],
                      "ci_high": r["ci_high"], "builds": int(np.shape(v)[0]), "seeds": int(np.shape(v)[1]),
                      "items": int(np.shape(v)[2])})
     return pd.DataFrame(rows, columns=["arm", "examples", "mean", "ci_low", "ci_high", "builds", "seeds", "items"])
+
+
+def headroom_table(cells: Mapping, claim_size: float, n_boot: int = 2000, rng=0):
+    """SCRIT's gain with the build's own critic and with the headroom variant (the same size built with a smaller
+    reference gap, ``sweeps.headroom_builds``), and the difference of the two gains, on the primary metric: intervals
+    over builds (paired by position), SFT seeds and items. Reported, not a claim; empty without headroom cells."""
+    import pandas as pd
+
+    own = cell(cells, BASE, 0), cell(cells, "contrastive", claim_size)
+    var_x = sorted(x for (arm, x) in cells if arm == HEADROOM)
+    var = cells.get((HEADROOM_BASE, 0.0)), (cells[(HEADROOM, var_x[-1])] if var_x else None)
+    if any(v is None for v in (*own, *var)):
+        return pd.DataFrame()
+    kw = dict(n_boot=n_boot, rng=rng)
+    rows = []
+    for name, (b, s), n in (("the build's critic", own, claim_size), ("headroom variant", var, var_x[-1])):
+        g = hi.hierarchical_difference(s, b, names=("scrit", "base"), **kw)
+        rows.append({"critic": name, "examples": int(n), "base": float(np.mean(b)) * 100,
+                     "scrit": float(np.mean(s)) * 100, "gain": g["estimate"], "ci_low": g["ci_low"],
+                     "ci_high": g["ci_high"], "builds": int(np.shape(s)[0]), "seeds": int(np.shape(s)[1])})
+    d = hi.hierarchical_contrast({"own_scrit": (own[1], 1.0), "own_base": (own[0], -1.0),
+                                  "var_scrit": (var[1], -1.0), "var_base": (var[0], 1.0)}, **kw)
+    rows.append({"critic": "gain difference (build's critic - variant)", "examples": int(claim_size),
+                 "base": float("nan"), "scrit": float("nan"), "gain": d["estimate"], "ci_low": d["ci_low"],
+                 "ci_high": d["ci_high"], "builds": rows[0]["builds"], "seeds": rows[0]["seeds"]})
+    return pd.DataFrame(rows)
 
 
 def natural_vs_injected(rows: Sequence[Mapping], n_boot: int = 2000, rng=0, natural=None):

@@ -276,7 +276,7 @@ def benchmark_lines(summary: dict | None) -> list[str]:
 
 
 def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = (), injected_df=None,
-                        bench_summary: dict | None = None) -> list[str]:
+                        bench_summary: dict | None = None, headroom_df=None) -> list[str]:
     """The README's first section: the pre-registered claims (study v3) with their verdicts, then the arms at
     matched example counts (primary metric, intervals over builds, SFT seeds and items), then the diagnosed arms
     on natural vs injected errors (``injected_df``: :func:`scrit_utils.study.preregistration.natural_vs_injected`)."""
@@ -307,6 +307,12 @@ def preregistered_lines(claims_df, arms_df, notes: Sequence[str] = (), injected_
                 "diagnostic (the same problems, each wrong solution made by the world's injector). "
                 "`bug_injection_world` was trained on that injector's bugs: external supervision.", "",
                 markdown(injected_df, ".1f"), ""]
+    if headroom_df is not None and not headroom_df.empty:
+        out += ["### SCRIT's gain and the headroom (CC-Acc, deliberately incorrect; reported, not a claim)", "",
+                "The critic's size built with a smaller reference gap (`sweeps.headroom_builds`: part of its "
+                "no-reference critique training in-world, a fraction fixed before any build) against the build's own "
+                "critic: base and SCRIT scores, SCRIT's paired gain, and the difference of the two gains; builds "
+                "paired by position.", "", markdown(headroom_df, ".1f"), ""]
     out += benchmark_lines(bench_summary)
     return out + [f"- {n}" for n in notes] + ([""] if notes else [])
 

@@ -41,7 +41,7 @@ def design_table(cfg: StudyConfig):
     t = _point_training(cfg)
     batch = t.per_device_train_batch_size
     trained = [n for m in sw.critic_modes for n in sweeps.mode_sizes(cfg, m) if n > 0]
-    trained += [sweeps.fixed_size(cfg)] * len(sw.model_sizes)
+    trained += [sweeps.fixed_size(cfg)] * (len(sw.model_sizes) + bool(sw.headroom_builds))  # one variant per build
     trained = trained * len(sw.seeds) + rounds_trainings(cfg)
     n_builds = len(builds.labels(cfg))  # the whole sweep runs once per base build
     n_train = len(trained) * n_builds
@@ -52,6 +52,7 @@ def design_table(cfg: StudyConfig):
         ("data sizes", str(sizes)),
         ("critic modes", ", ".join(f"{m} at {[n for n in sweeps.mode_sizes(cfg, m) if n]}" for m in sw.critic_modes)),
         ("base builds", ", ".join(sw.builds) or "1 (the profile's models)"),
+        ("headroom variant builds", ", ".join(sw.headroom_builds) or "-"),
         ("SFT seeds per point", str(list(sw.seeds))),
         ("SFT budget", budget_text(cfg)),
         ("eval items per scenario / ProcessBench", str(sw.eval_items or cfg.evaluation.n_items)),
@@ -193,11 +194,13 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     cells, notes, claims_df = preregistered_claims(cfg, scal_rows)
     arms_df = preregistration.arms_table(cells, n_boot=b.n_resamples, rng=b.seed)
     injected_df = preregistration.natural_vs_injected(scal_rows, b.n_resamples, b.seed, natural=arms_df)
+    headroom_df = preregistration.headroom_table(cells, sweeps.fixed_size(cfg), n_boot=b.n_resamples, rng=b.seed)
     # the claims table itself is notebook 05's (05_preregistered_claims): the README reads it from the same points
-    for name, df in (("06_arms_matched", arms_df), ("06_natural_vs_injected", injected_df)):
+    for name, df in (("06_arms_matched", arms_df), ("06_natural_vs_injected", injected_df), ("06_headroom", headroom_df)):
         if not df.empty:
             rep.table(cfg, name, df)
-    pre = study_readme.preregistered_lines(claims_df, arms_df, notes, injected_df, bench_summary(scal_rows))
+    pre = study_readme.preregistered_lines(claims_df, arms_df, notes, injected_df, bench_summary(scal_rows),
+                                           headroom_df)
     readme = study_readme.write_readme(cfg, comp, study_report.summarize(all_rows, b.n_resamples, b.seed),
                                        study_report.gains(all_rows, b.n_resamples, b.seed), design_lines(cfg, rows),
                                        trends=study_report.trends(all_rows, b.n_resamples, b.seed), preregistered=pre)

@@ -243,7 +243,7 @@ def extract(metrics: dict) -> dict[str, dict]:
 class Job:
     """One study point to compute: ``study`` / ``arm`` / ``x`` identify it in tables."""
 
-    study: str  # data_size | model_size | rounds | ablation
+    study: str  # data_size | model_size | headroom | rounds | ablation
     arm: str
     x: float
     seed: int
@@ -349,20 +349,37 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
                 # x is the number of examples actually trained on
                 jobs.append(Job("data_size", mode, len(ex), seed, point_cfg(acfg, seed), point_cfg(ecfg, seed),
                                 pool.stage, ex, note, diagnose=diag))
-    n_fixed = fixed_size(cfg)
     # model size
-    for i, critic in enumerate(sw.model_sizes):
+    for critic in sw.model_sizes:
         progress(f"data for model {critic}")
-        # with sweeps.draw_to_fill a size short of n_fixed draws more problems: the gain-slope claim needs the
-        # same example count at every size; each size is evaluated on the profile's items all the same
-        d = arm_data(cfg, "contrastive", n_fixed, progress, critic=critic, max_draws=sw.model_size_draws)
-        acfg, ecfg = d.acfg, arm_cfg(cfg, "contrastive", critic)
-        ex = tuple(nested_subset(d.cands, n_fixed, acfg.validation.correct_ratio))
-        x = float(model_params(critic))
-        for seed in sw.seeds:
-            jobs.append(Job("model_size", f"base:{critic}", x, seed, None, point_cfg(ecfg, sw.seeds[0])))
-            jobs.append(Job("model_size", f"scrit:{critic}", x, seed, point_cfg(acfg, seed), point_cfg(ecfg, seed),
-                            d.pool.stage, ex))
+        jobs += fixed_size_jobs(cfg, "model_size", critic, critic, progress)
+    # headroom: the build's critic size built with a smaller reference gap (after builds.build_cfg: this build's)
+    for root in sw.headroom_builds:
+        critic = str(Path(root) / Path(cfg.models.critic).name)
+        if not _config.resolve_path(critic).is_dir():
+            raise ValueError(f"{cfg.source}: sweeps.headroom_builds: no {Path(critic).name} in {root} (the critic's "
+                             f"name, models.critic = {cfg.models.critic}); build it with `scrit build-base-models "
+                             f"--profile configs/base_models/v3_world.yaml --variants inworld25` first")
+        progress(f"data for the headroom critic {critic}")
+        jobs += fixed_size_jobs(cfg, "headroom", critic, root, progress)
+    return jobs
+
+
+def fixed_size_jobs(cfg: StudyConfig, study: str, critic: str, label: str,
+                    progress: Callable[[str], None] = print) -> list[Job]:
+    """Base ``critic`` and SCRIT with it at :func:`fixed_size` examples, per SFT seed (arms ``base:<label>`` and
+    ``scrit:<label>``, x = its parameter count): the model-size and headroom points. With sweeps.draw_to_fill a
+    critic short of the count draws more problems (up to sweeps.model_size_draws): the same example count for every
+    critic; each is evaluated on the profile's items all the same."""
+    sw, n_fixed = cfg.sweeps, fixed_size(cfg)
+    d = arm_data(cfg, "contrastive", n_fixed, progress, critic=critic, max_draws=sw.model_size_draws)
+    acfg, ecfg = d.acfg, arm_cfg(cfg, "contrastive", critic)
+    ex = tuple(nested_subset(d.cands, n_fixed, acfg.validation.correct_ratio))
+    x = float(model_params(critic))
+    jobs = []
+    for seed in sw.seeds:
+        jobs.append(Job(study, f"base:{label}", x, seed, None, point_cfg(ecfg, sw.seeds[0])))
+        jobs.append(Job(study, f"scrit:{label}", x, seed, point_cfg(acfg, seed), point_cfg(ecfg, seed), d.pool.stage, ex))
     return jobs
 
 
