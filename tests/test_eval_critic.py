@@ -138,8 +138,10 @@ def test_equals_stage04_base_evaluation_on_the_smoke_profile(smoke_base, capsys,
                                                    "ei_f1_strict"}
     assert _samples(log) == _critiques(st.dir)  # every critique text, item for item
     # the same benchmark files as the stage's bench/ (checksums), and the provenance a reader needs
-    stage_files = {p.relative_to(st.dir / "bench").as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                   for p in (st.dir / "bench").rglob("*") if p.suffix in (".json", ".jsonl") and p.name != "summary.json"}
+    bench = training.bench_folder(st.dir)  # the benchmark stage the evaluation read (04_benchmark)
+    assert bench.parent.parent.name == training.BENCH_STAGE
+    stage_files = {p.relative_to(bench).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                   for p in bench.rglob("*") if p.suffix in (".json", ".jsonl") and p.name != "summary.json"}
     assert {k: v for k, v in res["data"]["files"]["toy"].items()} == \
         {k: v for k, v in stage_files.items() if k in res["data"]["files"]["toy"]}
     assert len(res["data"]["files"]["toy"]) == 3
@@ -160,7 +162,7 @@ def test_trained_critic_handoff_equals_stage04_trained_evaluation(smoke_base, ca
     stage = training.evaluate(st.record(cfg), st, trained_model, "trained", base_st=base_st)
     training.common.release_backends()
     out, log = tmp_path / "res.json", tmp_path / "items.jsonl"
-    rc, _, err = _scrit(capsys, "--model", trained_model, "--bench", f"toy:{base_st.dir / 'bench'}", "--device", "cpu",
+    rc, _, err = _scrit(capsys, "--model", trained_model, "--bench", f"toy:{training.bench_folder(base_st.dir)}", "--device", "cpu",
                         "--own-items", str(base_st.dir / "own_items.json"), *SMOKE, "--out", str(out),
                         "--log-samples", str(log), "--quiet")
     assert rc == 0, err
@@ -168,7 +170,7 @@ def test_trained_critic_handoff_equals_stage04_trained_evaluation(smoke_base, ca
     assert _samples(log) == _critiques(st.dir)
     bad = tmp_path / "short.json"
     bad.write_text(json.dumps(json.loads((base_st.dir / "own_items.json").read_text())[:3]))
-    rc, _, err = _scrit(capsys, "--model", trained_model, "--bench", f"toy:{base_st.dir / 'bench'}", "--own-items",
+    rc, _, err = _scrit(capsys, "--model", trained_model, "--bench", f"toy:{training.bench_folder(base_st.dir)}", "--own-items",
                         str(bad), *SMOKE, "--quiet")
     assert rc == 2 and "solutions for 3 of the 16 toy mix items" in err
 
@@ -196,7 +198,7 @@ def served_critic(tmp_path_factory):
 def test_openai_backend_equals_stage04_on_the_toy_benchmark(smoke_base, served_critic, capsys, tmp_path):
     _, st, base = smoke_base
     out, log = tmp_path / "res.json", tmp_path / "items.jsonl"
-    rc, _, err = _scrit(capsys, "--model", CRITIC, "--bench", f"toy:{st.dir / 'bench'}", "--backend", "openai",
+    rc, _, err = _scrit(capsys, "--model", CRITIC, "--bench", f"toy:{training.bench_folder(st.dir)}", "--backend", "openai",
                         "--base-url", served_critic, *SMOKE, "--out", str(out), "--log-samples", str(log), "--quiet")
     assert rc == 0, err
     res = json.loads(out.read_text())

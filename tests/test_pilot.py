@@ -31,7 +31,7 @@ def test_pilot_config_scores_on_dev_and_needs_the_toy_world(tmp_path):
 def test_pilot_on_smoke_measures_noise_on_dev_and_plans_a_design(tmp_path):
     cfg = _cfg(tmp_path)
     res = pilot.run(cfg, items=[8, 64, 4096], seeds=[2, 8], progress=lambda _: None)
-    benches = list((tmp_path / "artifacts").glob("04_eval_base/*/bench/summary.json"))
+    benches = list((tmp_path / "artifacts").glob("04_benchmark/*/bench/summary.json"))  # one benchmark stage
     assert benches and all(json.loads(p.read_text())["split"] == "dev" for p in benches)
     scrit = res.comparisons[(res.comparisons["claim"] == "SCRIT beats the base critic")
                             & (res.comparisons["metric"] == "cc_mean")].iloc[0]

@@ -19,8 +19,8 @@ Specs: ``realcritic[:TASK+TASK]``, ``processbench[:SUBSET+SUBSET]``, ``toy[:DIR|
 by ``,``. Real data is read from the data folder (``Context.data_dir``, else the project's setting,
 :mod:`scrit_utils.core.data_dir`): ``<data>/realcritic``, ``<data>/processbench``, and the answer sources of
 :func:`scrit_utils.worlds.real.default_answer_sources` for strict EI-F1.
-``toy:DIR`` reads toy benchmarks in RealCritic / ProcessBench layout (e.g. a stage 04 base
-evaluation's ``bench/``); ``toy:PROFILE.yaml`` builds them as that profile's stage 04 does (plain ``toy``:
+``toy:DIR`` reads toy benchmarks in RealCritic / ProcessBench layout (e.g. the ``bench/`` of a
+``04_benchmark`` stage, the one the study's evaluations read); ``toy:PROFILE.yaml`` builds them as that profile's stage 04 does (plain ``toy``:
 ``configs/toy.yaml``), and takes the profile's prompt variant and ``generation.evaluation.max_new_tokens``.
 
 Usage::
@@ -138,16 +138,16 @@ def _toy_files(d: Path) -> list[Path]:
 
 
 def load_toy(arg: str | None, ctx: Context) -> Bench:
-    """Toy benchmarks: ``toy:DIR`` reads a folder in RealCritic / ProcessBench layout (e.g. a stage 04 base
-    evaluation's ``bench/``); ``toy:PROFILE.yaml`` (plain ``toy``: ``configs/toy.yaml``) builds them as that
+    """Toy benchmarks: ``toy:DIR`` reads a folder in RealCritic / ProcessBench layout (e.g. a ``04_benchmark``
+    stage's ``bench/``); ``toy:PROFILE.yaml`` (plain ``toy``: ``configs/toy.yaml``) builds them as that
     profile's stage 04 does, with ``seed`` and, when given, ``n_items`` in place of the profile's."""
     if not arg or arg.endswith((".yaml", ".yml")):
         return _build_toy(arg or "configs/toy.yaml", ctx)
     d = Path(arg)
     missing = [str(f) for f in _toy_files(d) if not f.is_file()]
     if missing:
-        raise BenchError(f"toy:{d}: not a toy benchmark folder (missing {missing[0]}); pass a stage 04 "
-                         "evaluation's bench/ folder, a profile (toy:configs/smoke.yaml) or plain `toy`")
+        raise BenchError(f"toy:{d}: not a toy benchmark folder (missing {missing[0]}); pass the bench/ "
+                         "folder of a 04_benchmark stage, a profile (toy:configs/smoke.yaml) or plain `toy`")
     try:  # the world's own reader: the toy items stage 04 scores (it reads no profile key)
         sets = ArithWorld(cfg=None).benchmark_items(d)
     except (ValueError, KeyError) as e:

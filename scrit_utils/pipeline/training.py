@@ -55,6 +55,12 @@ EVAL_KEYS = (
     "generation.evaluation",
     "evaluation",
 )
+#: the toy benchmark, one stage for every critic that is scored on it: it depends on the world and the item count,
+#: never on the critic, so the base evaluations of every build and model size share one (before: each base
+#: evaluation sampled its own copy, ~100 s of natural-error sampling apiece on the v3 core)
+BENCH_STAGE = "04_benchmark"
+BENCH_VERSION = "1"
+BENCH_KEYS = ("run.seed", "world", "evaluation.n_items")  # world.arith: generators, split, sampling caps
 MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"
 
@@ -63,8 +69,45 @@ def train_stage(cfg: StudyConfig) -> artifacts.Stage:
     return artifacts.stage(TRAIN_STAGE, cfg, TRAIN_KEYS, VERSION, upstream=[validation.stage(cfg)])
 
 
+def bench_stage(cfg: StudyConfig) -> artifacts.Stage | None:
+    """The stage that writes the world's benchmark (``bench/``), or None for a world that reads published ones."""
+    if not worlds.get(inputs.raw(cfg)).builds_benchmarks:
+        return None
+    return artifacts.stage(BENCH_STAGE, cfg, BENCH_KEYS, BENCH_VERSION)
+
+
+def run_bench_stage(st: artifacts.Stage | None) -> Path | None:
+    """The benchmark folder of ``st`` (:func:`bench_stage`), written first if the stage has not finished."""
+    if st is None:
+        return None
+    if not st.done:
+        st.start_clock()
+        summary = worlds.get(st.record(st.cfg)).build_benchmarks(st.dir / "bench")
+        st.finish(counts={f"{k}_items": v["items"] for k, v in summary.get("claim_sets", {}).items()})
+    return st.dir / "bench"
+
+
+def bench_dir(eval_st: artifacts.Stage) -> Path | None:
+    """Where an evaluation stage's benchmark lies: its benchmark stage's folder (run first if needed)."""
+    return run_bench_stage(eval_st.upstream_stages.get(BENCH_STAGE))
+
+
+def bench_folder(eval_dir: str | Path) -> Path:
+    """The benchmark folder a *finished* evaluation stage was scored on, from its manifest's upstream (the
+    benchmark stage beside it under the same artifacts root); stages written before that stage: their own bench/."""
+    eval_dir = Path(eval_dir)
+    ups = json.loads((eval_dir / artifacts.MANIFEST).read_text()).get("upstream", {})
+    if BENCH_STAGE in ups:
+        return eval_dir.parent.parent / BENCH_STAGE / ups[BENCH_STAGE] / "bench"
+    if EVAL_BASE_STAGE in ups and eval_dir.parent.name != EVAL_BASE_STAGE:  # a trained evaluation: its base's
+        return bench_folder(eval_dir.parent.parent / EVAL_BASE_STAGE / ups[EVAL_BASE_STAGE])
+    return eval_dir / "bench"
+
+
 def eval_base_stage(cfg: StudyConfig) -> artifacts.Stage:
-    return artifacts.stage(EVAL_BASE_STAGE, cfg, EVAL_KEYS, VERSION, extra_key={"prompt_version": prompts.PROMPT_VERSION})
+    b = bench_stage(cfg)
+    return artifacts.stage(EVAL_BASE_STAGE, cfg, EVAL_KEYS, VERSION, upstream=[b] if b else [],
+                           extra_key={"prompt_version": prompts.PROMPT_VERSION})
 
 
 def eval_trained_stage(cfg: StudyConfig) -> artifacts.Stage:
@@ -75,7 +118,8 @@ def eval_trained_stage(cfg: StudyConfig) -> artifacts.Stage:
 
 
 def stages(cfg: StudyConfig) -> list[artifacts.Stage]:
-    return [train_stage(cfg), eval_base_stage(cfg), eval_trained_stage(cfg)]
+    b = bench_stage(cfg)
+    return [train_stage(cfg), *([b] if b else []), eval_base_stage(cfg), eval_trained_stage(cfg)]
 
 
 # --- training -----------------------------------------------------------------------------
@@ -311,14 +355,8 @@ def evaluate(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str, base
     ``base_st`` (for the trained critic) supplies them and the toy benchmarks, so both critics see
     exactly the same items.
     """
-    src = base_st or st
-    world = worlds.get(cfg)
-    bench_dir = None
-    if world.builds_benchmarks:  # toy: written into the base evaluation's stage, shared by the trained one
-        bench_dir = src.dir / "bench"
-        if base_st is None:
-            world.build_benchmarks(bench_dir)
-    items = benchmark_items(cfg, bench_dir)
+    # toy: the benchmark stage upstream of the base evaluation (shared by the trained one); None: published data
+    items = benchmark_items(cfg, bench_dir(base_st or st))
     ecfg = eval_config(cfg)
     sets: dict[str, list] = {}
     backend_for = recorded_backends(cfg, st, model, sets)  # reads ``sets`` when a set is generated

@@ -51,7 +51,7 @@ def items_of(cfg_eval: StudyConfig, base_st: artifacts.Stage) -> list[dict]:
     if not world.builds_benchmarks:
         raise ValueError(f"{cfg_eval.source}: sweeps.diagnostic_arms needs a world that builds its benchmarks and "
                          f"their injected-error diagnostic ({type(world).__name__} reads published ones)")
-    items = world.injected_benchmark_items(base_st.dir / "bench")[SET]
+    items = world.injected_benchmark_items(training.bench_dir(base_st))[SET]
     return training._cap(items, cfg_eval.evaluation.n_items, cfg_eval.run.seed, SET)
 
 

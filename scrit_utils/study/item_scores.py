@@ -42,7 +42,7 @@ from scrit_utils.pipeline import benchmark_eval as critic_eval, training
 
 # --- reading an evaluation stage --------------------------------------------------------------------------
 def _items(cfg_eval, base_dir: Path) -> dict[str, list[dict]]:
-    bench = base_dir / "bench" if worlds.get(cfg_eval).builds_benchmarks else None
+    bench = training.bench_folder(base_dir) if worlds.get(cfg_eval).builds_benchmarks else None
     items = training.benchmark_items(cfg_eval, bench)
     out = {s: items[s] for s in cfg_eval.evaluation.scenarios if s != "own"}
     if "own" in cfg_eval.evaluation.scenarios:

@@ -25,10 +25,24 @@ from scrit_utils.pipeline.common import _markdown
 from scrit_utils.study.claims import EQUIVALENCE, NEGLIGIBLE, VERDICTS, verdict_counts
 from scrit_utils.study.registry import METRIC_LABELS, arm_label
 from scrit_utils.study.results_check import PREREGISTERED_HEAD
-from scrit_utils.study.sweeps import budget_text
+from scrit_utils.study import sweeps
 
 #: the stages of notebooks 01-04, whose manifests the timing report reads
 LOOP_STAGES = (data.stages, self_critic.stages, validation.stages, training.stages)
+
+
+# --- the SFT budget of a sweep point (notebooks 05/06 and the README) ---
+def point_training(cfg):
+    """The training section every sweep point trains with (:func:`point_cfg` applied)."""
+    return sweeps.point_cfg(cfg, cfg.sweeps.seeds[0]).training
+
+
+def budget_text(cfg) -> str:
+    t = point_training(cfg)
+    if t.max_steps > 0:
+        return f"fixed: {t.max_steps} steps x batch {t.per_device_train_batch_size} for every point"
+    return (f"{t.num_train_epochs:g} epochs at batch {t.per_device_train_batch_size} "
+            "(steps grow with data, as in the paper)")
 
 
 def _f(v, signed: bool = True, nd: int = 1) -> str:

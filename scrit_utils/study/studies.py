@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Callable
 
 from scrit_utils.core.config import StudyConfig
-from scrit_utils.pipeline import common
+from scrit_utils.pipeline import common, training
 from scrit_utils.study import sweeps
-from scrit_utils.study.sweeps import _point_training, budget_text  # noqa: F401 (notebook 06 reads it here)
 from scrit_utils.study import builds, figures, preregistration, readme as study_readme, claims as study_report, rounds
+from scrit_utils.study.readme import budget_text, point_training  # noqa: F401 (notebook 06 reads budget_text here)
 
 
 def design_table(cfg: StudyConfig):
@@ -38,7 +38,7 @@ def design_table(cfg: StudyConfig):
 
     sw = cfg.sweeps
     sizes = sweeps.data_sizes(cfg)
-    t = _point_training(cfg)
+    t = point_training(cfg)
     batch = t.per_device_train_batch_size
     trained = [n for m in sw.critic_modes for n in sweeps.mode_sizes(cfg, m) if n > 0]
     trained += [sweeps.fixed_size(cfg)] * (len(sw.model_sizes) + bool(sw.headroom_builds))  # one variant per build
@@ -217,7 +217,7 @@ def bench_summary(rows: list[dict]) -> dict | None:
     build evaluates on the same items (the benchmark's generators are outside the builds); ``None`` without one."""
     for r in rows:
         if r["train_stage"] is None and r.get("eval_stage"):
-            f = Path(r["eval_stage"]) / "bench" / "summary.json"
+            f = training.bench_folder(r["eval_stage"]) / "summary.json"
             if f.is_file():
                 return json.loads(f.read_text())
     return None

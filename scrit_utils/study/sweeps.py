@@ -498,17 +498,3 @@ def save_points(st: artifacts.Stage, rows: Sequence[dict]) -> Path:
 
 def load_points(st: artifacts.Stage) -> list[dict]:
     return json.loads((st.dir / "points.json").read_text())
-
-
-# --- the SFT budget of a sweep point (notebooks 05/06 and the README) ---
-def _point_training(cfg: StudyConfig):
-    """The training section every sweep point trains with (:func:`point_cfg` applied)."""
-    return point_cfg(cfg, cfg.sweeps.seeds[0]).training
-
-
-def budget_text(cfg: StudyConfig) -> str:
-    t = _point_training(cfg)
-    if t.max_steps > 0:
-        return f"fixed: {t.max_steps} steps x batch {t.per_device_train_batch_size} for every point"
-    return (f"{t.num_train_epochs:g} epochs at batch {t.per_device_train_batch_size} "
-            "(steps grow with data, as in the paper)")

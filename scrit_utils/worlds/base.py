@@ -78,7 +78,7 @@ class World:
     # --- stage 04 ---------------------------------------------------------------------------
     @property
     def builds_benchmarks(self) -> bool:
-        """True when the evaluation items are written by :meth:`build_benchmarks` into the eval stage."""
+        """True when the evaluation items are written by :meth:`build_benchmarks` (into stage 04_benchmark, shared by every critic)."""
         return False
 
     def build_benchmarks(self, bench_dir: Path) -> dict:
