@@ -226,3 +226,17 @@ def test_headroom_cells_are_read_by_no_claim_and_tabled_with_the_gain_difference
     assert diff["gain"] == pytest.approx(own["gain"] - var["gain"]) and diff["ci_low"] < diff["gain"] < diff["ci_high"]
     assert own["builds"] == 3 and own["seeds"] == 2
     assert pre.headroom_table(pre.cells_from_points(_rows()[0])[0], 128, n_boot=100).empty  # no variant: no table
+
+
+def test_the_timing_report_counts_every_builds_stages(tmp_path):
+    """notebook 06's timing report reads the stage dirs of every build's points, not only the first build's (the
+    v3 run at 6a98cfa listed build 0's stages only)."""
+    import inspect
+
+    from scrit_utils.study import studies, sweeps
+
+    rows = [{"build": b, "data_stages": [f"/a/02/{b}"], "train_stage": f"/a/train/{b}", "eval_stage": f"/a/eval/{b}"}
+            for b in ("b0", "b1", "b2")]
+    assert {d.split("/")[-1] for d in sweeps.stage_dirs(rows)} == {"b0", "b1", "b2"}
+    src = inspect.getsource(studies.ablations)
+    assert "stage_dirs(scal_rows + rows)" in src and "stage_dirs(all_rows)" not in src

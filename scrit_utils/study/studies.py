@@ -207,7 +207,8 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     rep.examples["bottom_line"] = "\n".join(study_readme.bottom_line(comp))
     _finish(st, rows, {"points": len(rows)})
     rep.counts = st.manifest["counts"]
-    timing = study_readme.write_timing(cfg, [*sweeps.stage_dirs(all_rows), str(scal_st.dir), str(st.dir)])
+    # every build's stages (all_rows holds the first build's only: the v2 comparisons describe one build)
+    timing = study_readme.write_timing(cfg, [*sweeps.stage_dirs(scal_rows + rows), str(scal_st.dir), str(st.dir)])
     rep.examples["done"] = f"wrote {readme.name} and {timing.name}; 06 done in {time.time() - t0:.0f} s"
     return rep
 
