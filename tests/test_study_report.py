@@ -132,6 +132,7 @@ def test_a_readme_with_registered_claims_calls_the_paper_comparison_descriptive(
     assert heads[:2] == [results_check.PREREGISTERED_HEAD, "## Bottom line"], heads
     assert "## The paper's statements next to ours (descriptive)" in heads and "## Claims" not in heads
     assert "**Descriptive, not claims.**" in text and "measured comparisons" in text
+    assert "Holm across the tested claims. The paper comparison: each comparison is tested on its own" in text
 
 
 def test_interpretations_are_written_from_the_numbers():
