@@ -150,6 +150,9 @@ def test_readme_opens_with_the_claims_and_the_arms_at_matched_counts():
     at128 = arms[arms["examples"] == 128]
     assert set(at128["arm"]) == {"contrastive", "approve_everything"} and set(at128["builds"]) == {3}
     assert arms.iloc[0]["arm"] == "base" and arms.iloc[0]["examples"] == 0
+    # each build's own mean, in build order (the t interval over 3 builds is wide; the order per build is not)
+    base_by_build = cells[("base", 0.0)].mean(axis=(1, 2)) * 100
+    assert arms.iloc[0]["per_build"] == " / ".join(f"{m:.1f}" for m in base_by_build)
     lines = readme.preregistered_lines(pre.analyse(cells, n_boot=100), arms, ["a note"])
     text = "\n".join(lines)
     assert lines[0] == "## Pre-registered claims (study v3)"

@@ -295,9 +295,12 @@ def arms_table(cells: Mapping, n_boot: int = 2000, rng=0):
             continue
         r = hi.hierarchical_mean(v, n_boot=n_boot, rng=rng, name=arm)
         rows.append({"arm": arm, "examples": int(x), "mean": r["estimate"], "ci_low": r["ci_low"],
-                     "ci_high": r["ci_high"], "builds": int(np.shape(v)[0]), "seeds": int(np.shape(v)[1]),
-                     "items": int(np.shape(v)[2])})
-    return pd.DataFrame(rows, columns=["arm", "examples", "mean", "ci_low", "ci_high", "builds", "seeds", "items"])
+                     "ci_high": r["ci_high"], "per_build": " / ".join(f"{m:.1f}" for m in r["build_means"]),
+                     "builds": int(np.shape(v)[0]), "seeds": int(np.shape(v)[1]), "items": int(np.shape(v)[2])})
+    # per_build: each build's mean in sweeps.builds order, since with few builds the t interval is wide and the
+    # per-build values show whether an arm's order is the same on every build
+    return pd.DataFrame(rows, columns=["arm", "examples", "mean", "ci_low", "ci_high", "per_build", "builds", "seeds",
+                                       "items"])
 
 
 def headroom_table(cells: Mapping, claim_size: float, n_boot: int = 2000, rng=0):
