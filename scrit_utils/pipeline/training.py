@@ -93,14 +93,12 @@ def bench_dir(eval_st: artifacts.Stage) -> Path | None:
 
 
 def bench_folder(eval_dir: str | Path) -> Path:
-    """The benchmark folder a *finished* evaluation stage was scored on, from its manifest's upstream (the
+    """The benchmark folder a *finished* base evaluation stage was scored on, from its manifest's upstream (the
     benchmark stage beside it under the same artifacts root); stages written before that stage: their own bench/."""
     eval_dir = Path(eval_dir)
     ups = json.loads((eval_dir / artifacts.MANIFEST).read_text()).get("upstream", {})
     if BENCH_STAGE in ups:
         return eval_dir.parent.parent / BENCH_STAGE / ups[BENCH_STAGE] / "bench"
-    if EVAL_BASE_STAGE in ups and eval_dir.parent.name != EVAL_BASE_STAGE:  # a trained evaluation: its base's
-        return bench_folder(eval_dir.parent.parent / EVAL_BASE_STAGE / ups[EVAL_BASE_STAGE])
     return eval_dir / "bench"
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from scrit_utils.core import config as _config
 from scrit_utils.core.config import StudyConfig
 
-__all__ = ["build_cfg", "each", "labels"]
+__all__ = ["build_cfg", "each", "labels", "moved"]
 
 
 def labels(cfg: StudyConfig) -> list[str]:
@@ -34,25 +34,27 @@ def labels(cfg: StudyConfig) -> list[str]:
     return list(cfg.sweeps.builds) or [""]
 
 
-def _moved(path: str, root: str, key: str, i: int, src: str) -> str:
+def moved(path: str, root: str, key: str, listed: str, src: str) -> str:
+    """The model ``path`` (profile key ``key``) taken from the build folder ``root`` (listed in the profile as
+    ``listed``, e.g. ``sweeps.builds[0]``): the same model name there, an error if it is a hub id or not built."""
     if not _config.looks_local(path):
-        raise ValueError(f"{src}: sweeps.builds[{i}] = {root}: {key} = {path} is a hub id; a build can only replace "
+        raise ValueError(f"{src}: {listed} = {root}: {key} = {path} is a hub id; a build can only replace "
                          f"local model dirs")
     new = str(Path(root) / Path(path).name)
     if not _config.resolve_path(new).is_dir():
-        raise ValueError(f"{src}: sweeps.builds[{i}] = {root}: no {Path(path).name} there ({key} = {path}); build it "
+        raise ValueError(f"{src}: {listed} = {root}: no {Path(path).name} there ({key} = {path}); build it "
                          f"with `scrit build-base-models` (configs/base_models/) first")
     return new
 
 
 def build_cfg(cfg: StudyConfig, i: int) -> StudyConfig:
     """The profile with every study model taken from build ``i`` of ``sweeps.builds`` (and no builds list)."""
-    root, src = cfg.sweeps.builds[i], cfg.source
-    gens = [{**_config.to_dict(g), "path": _moved(g.path, root, f"models.generators[{j}].path", i, src)}
+    root, src, at = cfg.sweeps.builds[i], cfg.source, f"sweeps.builds[{i}]"
+    gens = [{**_config.to_dict(g), "path": moved(g.path, root, f"models.generators[{j}].path", at, src)}
             for j, g in enumerate(cfg.models.generators)]
-    ov = {"models.critic": _moved(cfg.models.critic, root, "models.critic", i, src),
+    ov = {"models.critic": moved(cfg.models.critic, root, "models.critic", at, src),
           "models.generators": gens,
-          "sweeps.model_sizes": [_moved(p, root, f"sweeps.model_sizes[{j}]", i, src)
+          "sweeps.model_sizes": [moved(p, root, f"sweeps.model_sizes[{j}]", at, src)
                                  for j, p in enumerate(cfg.sweeps.model_sizes)],
           "sweeps.builds": [],
           # the build's own headroom variant (paired by position); its critic is checked where the jobs are made

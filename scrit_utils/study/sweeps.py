@@ -355,11 +355,7 @@ def scaling_jobs(cfg: StudyConfig, progress: Callable[[str], None] = print) -> l
         jobs += fixed_size_jobs(cfg, "model_size", critic, critic, progress)
     # headroom: the build's critic size built with a smaller reference gap (after builds.build_cfg: this build's)
     for root in sw.headroom_builds:
-        critic = str(Path(root) / Path(cfg.models.critic).name)
-        if not _config.resolve_path(critic).is_dir():
-            raise ValueError(f"{cfg.source}: sweeps.headroom_builds: no {Path(critic).name} in {root} (the critic's "
-                             f"name, models.critic = {cfg.models.critic}); build it with `scrit build-base-models "
-                             f"--profile configs/base_models/v3_world.yaml --variants inworld25` first")
+        critic = builds.moved(cfg.models.critic, root, "models.critic", "sweeps.headroom_builds", cfg.source)
         progress(f"data for the headroom critic {critic}")
         jobs += fixed_size_jobs(cfg, "headroom", critic, root, progress)
     return jobs
