@@ -1,23 +1,28 @@
 #!/usr/bin/env python
 """Critique-generation throughput on the study's critic and prompts, and where its limit is.
 
-One run, one process, one loaded model (default ``models/toy-409k``, the study's critic), the
-study's prompts and decoding settings read from the profile (default ``configs/toy.yaml``):
+One run, one process, one loaded model (default ``models/v3/seed0/toy-409k``, the v3 study's critic), the
+study's prompts and decoding settings read from the profile (default ``configs/toy-v3.yaml``, what
+``make study`` runs):
 
 - **sampled** (stage 02's contrastive critiques, with the reference): ``generation.critique``
   (T=0.7, 320 new tokens); **greedy** (stages 03/04's direct critiques, no reference):
   ``generation.evaluation`` (288 new tokens). Problems come from the profile's world
-  (``world.arith``, the v2 world) on the benchmark split; every other student solution carries an
+  (``world.arith``) on the benchmark split; every other student solution carries an
   injected error.
-- the requests go to ``generate`` in chunks of ``generation.batch_size`` (128), as the study's
-  resumable stages call it (:func:`scrit_utils.pipeline.common.generate_resumable`).
+- the requests go over in chunks of ``generation.batch_size`` (128), as the study's resumable
+  stages hand them over (:func:`scrit_utils.pipeline.common.generate_resumable`): with continuous
+  batching (``generation.max_num_seqs``, or ``--max-num-seqs``) ``backend.parallel`` chunks per call.
 
 Paths timed (best of ``--repeats`` runs after an untimed warm-up):
 
 - **6959ce8**: the batched backend as committed at 6959ce8, imported from ``git archive`` of
   that commit into a temporary package (``--old-ref``), so the ratio is against the old code
   measured in this same run;
-- **current**: :class:`~scrit_utils.generation.transformers_backend.TransformersBackend` of this tree;
+- **current**: :class:`~scrit_utils.generation.transformers_backend.TransformersBackend` of this tree, with
+  the profile's continuous batching (:mod:`~scrit_utils.generation.continuous`);
+- **static**: the same backend with static batches (shown when the current path batches continuously;
+  its texts must equal the current path's);
 - **HF generate**: ``model.generate`` (greedy) on the backend's own left-padded batches;
 - **naive**: one prompt at a time through ``model.generate`` (greedy, a prefix of ``--naive-n``),
   whose texts the batched greedy texts must equal.
@@ -26,7 +31,8 @@ And the limits, measured in the same process: a float32 matmul peak (1024-2048 s
 decode-sized one (rows x hidden x hidden), and the memory bandwidth of a 400 MB reduction. The
 achieved rates are printed as shares of them: GFLOP/s counts ``2 x weights`` per new token plus
 the attention's ``4 x layers x hidden x cached length`` (the padded length each step really
-reads), and KV-cache bytes read per second (every decode step reads each live row's keys and
+reads; the continuous path is counted with the static batches' lengths, an approximation), and KV-cache
+bytes read per second (every decode step reads each live row's keys and
 values once, in float32). On a 2-core machine decode sits at a few percent of the matmul peak
 and about half the memory bandwidth: the attention's tiny per-(row, head) products, which read
 the whole cache every step, not the weights' arithmetic, set the pace.
@@ -35,12 +41,13 @@ Usage (under the shared CPU lock; 2-4 minutes)::
 
     flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py
     flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --n 256 --repeats 2 --naive-n 16
-    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --model models/toy-709k --skip-old
+    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --max-num-seqs 256 --skip-old
     # the v3 study's critic (one KV head) against 6959ce8 on the v2 critic: code and model together
-    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --model models/v3/seed0/toy-409k \
-        --old-model models/toy-409k
+    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --old-model models/toy-409k
+    # the v2 study as it was measured before
+    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --profile configs/toy.yaml --model models/toy-409k
 
-Exit status 1 when a batched greedy text differs from the naive loop's.
+Exit status 1 when a batched greedy text differs from the naive loop's, or a continuous text from a static one.
 """
 from __future__ import annotations
 
@@ -73,18 +80,14 @@ def old_package(ref: str, dest: Path) -> str:
 
 
 def study_world(profile: Path):
-    """The profile's arithmetic world (``world.arith``) and its ``generation`` section."""
-    import yaml
-
+    """The profile's arithmetic world (``world.arith``, its ``include:`` chain resolved) and its ``generation`` section."""
+    from scrit_utils.core import config
     from scrit_utils.worlds import arith
 
-    tree = yaml.safe_load(profile.read_text())
-    w = (tree.get("world") or {}).get("arith") or {}
+    cfg = config.load(profile)
+    w = cfg.world.arith
     keys = ("min_steps", "max_steps", "max_start", "max_addend", "max_factor", "max_value")
-    missing = [k for k in keys if k not in w]
-    if missing or "generation" not in tree:
-        raise SystemExit(f"{profile}: needs world.arith.{{{', '.join(keys)}}} and a generation section (missing {missing})")
-    return arith.ArithConfig(**{k: w[k] for k in keys}, ops=tuple(w.get("ops", ("+", "-", "*")))), tree["generation"]
+    return arith.ArithConfig(**{k: getattr(w, k) for k in keys}, ops=tuple(w.ops)), config.to_dict(cfg.generation)
 
 
 def critique_requests(n: int, seed: int, world, contrastive: bool):
@@ -103,10 +106,17 @@ def critique_requests(n: int, seed: int, world, contrastive: bool):
 
 
 def in_chunks(backend, reqs, params, size: int) -> list[str]:
-    """``backend.generate`` over consecutive chunks of ``size`` requests, as the study's stages call it."""
+    """The requests in consecutive chunks of ``size``, as the study's stages hand them over
+    (:func:`scrit_utils.pipeline.common.generate_resumable`): ``backend.parallel`` chunks per call where the
+    backend takes several (continuous batching), else one ``generate`` call per chunk."""
+    par = max(1, int(getattr(backend, "parallel", 1)))
+    chunks = [reqs[i:i + size] for i in range(0, len(reqs), size)]
     out: list[str] = []
-    for i in range(0, len(reqs), size):
-        out += backend.generate(reqs[i:i + size], params, progress=False)
+    for g in range(0, len(chunks), par):
+        if par > 1:
+            out += [t for texts in backend.generate_many(chunks[g:g + par], params) for t in texts]
+        else:
+            out += backend.generate(chunks[g], params, progress=False)
     return out
 
 
@@ -174,8 +184,12 @@ def work(backend, reqs, texts, size: int, max_new: int) -> tuple[float, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(REPO / "models" / "toy-409k"), help="checkpoint dir (default: the study's critic)")
-    ap.add_argument("--profile", default=str(REPO / "configs" / "toy.yaml"), help="world and generation settings")
+    ap.add_argument("--model", default=str(REPO / "models" / "v3" / "seed0" / "toy-409k"),
+                    help="checkpoint dir (default: the v3 study's critic, build 0)")
+    ap.add_argument("--profile", default=str(REPO / "configs" / "toy-v3.yaml"), help="world and generation settings")
+    ap.add_argument("--max-num-seqs", type=int, default=None,
+                    help="live rows of continuous batching for the current path (default: the profile's "
+                         "generation.max_num_seqs; 0 = static batches)")
     ap.add_argument("--n", type=int, default=256, help="critiques per mode (sampled contrastive, greedy direct)")
     ap.add_argument("--naive-n", type=int, default=24, help="greedy critiques for the one-at-a-time loop (a prefix)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the study uses 2)")
@@ -199,14 +213,17 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
     world, gen = study_world(Path(a.profile))
     size = int(gen["batch_size"])
+    live_rows = gen.get("max_num_seqs") if a.max_num_seqs is None else (a.max_num_seqs or None)
     modes = {
         "sampled": (True, SamplingParams(max_new_tokens=gen["critique"]["max_new_tokens"],
                                          temperature=gen["critique"]["temperature"], top_p=gen["critique"]["top_p"])),
         "greedy": (False, SamplingParams(max_new_tokens=gen["evaluation"]["max_new_tokens"])),
     }
-    current = TransformersBackend(a.model, device="cpu", batch_size=size)
+    current = TransformersBackend(a.model, device="cpu", batch_size=size, max_num_seqs=live_rows)
     model, tok = current.model, current.tokenizer
     backends = {"current": current}
+    if live_rows:  # this tree's static batches: what continuous batching adds
+        backends["static"] = TransformersBackend(a.model, device="cpu", batch_size=size, _loaded=(model, tok))
     tmp = tempfile.TemporaryDirectory(prefix="bench_gen_")
     if not a.skip_old:
         old = importlib.import_module(old_package(a.old_ref, Path(tmp.name)) + ".generation.transformers_backend")
@@ -218,7 +235,8 @@ def main(argv=None) -> int:
     cfg = model.config
     lim = limits(a.threads, cfg.hidden_size, size)
     print(f"model {a.model} ({sum(p.numel() for p in model.parameters()) / 1e3:.0f}k params, d{cfg.hidden_size} x "
-          f"{cfg.num_hidden_layers}), {a.n} critiques per mode in chunks of {size}, torch threads {a.threads}, "
+          f"{cfg.num_hidden_layers}), {a.n} critiques per mode in chunks of {size}, current path "
+          f"{f'continuous at {live_rows} rows' if live_rows else 'static batches'}, torch threads {a.threads}, "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"limits in this process: matmul peak {lim['peak']:.0f} GFLOP/s (1024-2048 square), decode-sized "
           f"{size}x{cfg.hidden_size}x{cfg.hidden_size} {lim['small']:.0f} GFLOP/s, memory bandwidth {lim['bw']:.1f} GB/s")
@@ -263,11 +281,13 @@ def main(argv=None) -> int:
     for mode in modes:
         n_cur = len(results[mode, "current"][0])
         rate = {k[1]: (a.naive_n if k[1] == "naive" else n_cur) / v[1] for k, v in results.items() if k[0] == mode}
-        parts = [f"{rate['current'] / rate[k]:.2f}x {k}" for k in (a.old_ref, "hf", "naive") if k in rate]
+        parts = [f"{rate['current'] / rate[k]:.2f}x {k}" for k in ("static", a.old_ref, "hf", "naive") if k in rate]
         print(f"  {mode}: current = " + ", ".join(parts))
-        if (mode, a.old_ref) in results and not a.old_model:
-            same = sum(x == y for x, y in zip(results[mode, "current"][0], results[mode, a.old_ref][0]))
-            print(f"  {mode}: texts identical to {a.old_ref}'s: {same}/{n_cur}")
+        for other in ("static",) + (() if a.old_model else (a.old_ref,)):
+            if (mode, other) in results:
+                same = sum(x == y for x, y in zip(results[mode, "current"][0], results[mode, other][0]))
+                ok = ok and (other != "static" or same == n_cur)
+                print(f"  {mode}: texts identical to {other}'s: {same}/{n_cur}")
         if (mode, "naive") in results:
             ntexts = results[mode, "naive"][0]
             same = sum(x == y for x, y in zip(ntexts, results[mode, "current"][0]))

@@ -105,6 +105,8 @@ class GenerationConfig:
     device: str = "auto"
     base_url: str | None = None  # openai backend only
     tensor_parallel_size: int = 1  # vllm backend only
+    # continuous batching (transformers backend): live rows, refilled as rows finish; the same texts (no stage reads it)
+    max_num_seqs: int | None = field(default=None, metadata={HASHED_WHEN_SET: True})
     solve: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
     critique: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
     validation: StageSampling = field(default_factory=StageSampling)

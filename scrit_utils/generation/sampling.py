@@ -32,20 +32,22 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def counter_uniform(seeds: torch.Tensor, step: int) -> torch.Tensor:
+def counter_uniform(seeds: torch.Tensor, step: int | torch.Tensor) -> torch.Tensor:
     """One uniform [0, 1) float64 per seed, a pure function of (seed, step); 53 random bits.
 
-    Computed on the CPU with integer ops only, so the same (seed, step) gives the same
-    number on every machine and device, whatever else is in the batch.
+    ``step`` is one step for every seed or a tensor of one step per seed (continuous batching, where
+    rows are at different tokens). Computed on the CPU with integer ops only, so the same (seed, step)
+    gives the same number on every machine and device, whatever else is in the batch.
     """
     s = seeds.to(device="cpu", dtype=torch.int64)
+    steps = torch.as_tensor(step, dtype=torch.int64).to("cpu").expand_as(s)
     key = _mix32(s + 0x9E3779B9)
-    a = _mix32(key ^ _mix32(torch.full_like(s, 2 * step)))
-    b = _mix32(key ^ _mix32(torch.full_like(s, 2 * step + 1)) ^ 0x68E31DA4)
+    a = _mix32(key ^ _mix32(2 * steps))
+    b = _mix32(key ^ _mix32(2 * steps + 1) ^ 0x68E31DA4)
     return ((a << 21) | (b >> 11)).to(torch.float64) / float(1 << 53)
 
 
-def _sample(logits: torch.Tensor, seeds: torch.Tensor, step: int, params: SamplingParams) -> torch.Tensor:
+def _sample(logits: torch.Tensor, seeds: torch.Tensor, step: int | torch.Tensor, params: SamplingParams) -> torch.Tensor:
     """Next token per row: argmax when greedy, else inverse-CDF sampling with a per-row uniform."""
     if params.greedy:
         return logits.argmax(dim=-1)

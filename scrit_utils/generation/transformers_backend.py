@@ -61,6 +61,7 @@ import torch
 
 from scrit_utils.critique import prompts
 from scrit_utils.generation.base import GenerationRequest, SamplingParams, truncate_at_stop
+from scrit_utils.generation.continuous import generate_continuous
 from scrit_utils.generation.decode_hook import DecodeHook
 from scrit_utils.generation.kv_cache import KV_CACHE_ATTENTION, _attention_implementation, _HeadMajorLayer, _make_cache, _register_kv_cache_attention
 from scrit_utils.generation.lean_decode import _lean_decode_matches, _lean_decode_step, _supports_lean_decode
@@ -78,6 +79,9 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
 ]
+
+
+_QUEUE_PER_ROW = 8  # requests per live row in one continuous call: the drain at the end is a small share of it
 
 
 class TransformersBackend:
@@ -104,6 +108,7 @@ class TransformersBackend:
         kv_head_major: bool | None = None,
         prefill_rows: int = 32,
         lean_decode: bool = True,
+        max_num_seqs: int | None = None,
         _loaded: tuple | None = None,
     ):
         if batch_size < 1:
@@ -143,6 +148,14 @@ class TransformersBackend:
         self._pieces: dict[int, str] = {}
         #: a world's decode-step hook (None = off); callers may swap it between calls
         self.decode_hook = decode_hook
+        # continuous batching (generation/continuous.py): up to this many live rows, refilled from the call's
+        # queue (vLLM's name for the same limit); None keeps static batches of ``batch_size``
+        if max_num_seqs is not None and max_num_seqs < 1:
+            raise ValueError(f"max_num_seqs must be >= 1, got {max_num_seqs}")
+        self.max_num_seqs = max_num_seqs
+        # a caller with fixed chunks of ``batch_size`` requests (pipeline.common.generate_resumable) hands this
+        # many to one call (generate_many), so the queue stays long against the live rows
+        self.parallel = max(1, -(-_QUEUE_PER_ROW * max_num_seqs // batch_size)) if max_num_seqs else 1
 
     @classmethod
     def from_objects(cls, model, tokenizer, name: str = "in-memory", **kw) -> "TransformersBackend":
@@ -179,6 +192,11 @@ class TransformersBackend:
             return []
         _validate(requests, params)
         ids = self.encode(requests)
+        if self.max_num_seqs and self.kv_head_major and self.decode_hook is None:
+            with tqdm(total=len(requests), disable=not progress, desc=f"generate ({Path(self.model_name).name})",
+                      unit="req", dynamic_ncols=True) as bar, \
+                    _attention_implementation(self.model, KV_CACHE_ATTENTION):
+                return generate_continuous(self, ids, [r.seed for r in requests], params, self.max_num_seqs, bar)
         out: list[str | None] = [None] * len(requests)
         batches = self.plan_batches([len(x) for x in ids], params.max_new_tokens)
         pool: list = []  # KV storages handed from one batch to the next, freed with this call
@@ -191,6 +209,15 @@ class TransformersBackend:
                     out[i] = t
                 bar.update(len(b))
         return out  # type: ignore[return-value]
+
+    def generate_many(self, groups: Sequence[Sequence[GenerationRequest]], params: SamplingParams) -> list[list[str]]:
+        """The groups as one call (with continuous batching, one queue); the texts per group, in order."""
+        texts = self.generate([r for g in groups for r in g], params, progress=False)
+        out, start = [], 0
+        for g in groups:
+            out.append(texts[start:start + len(g)])
+            start += len(g)
+        return out
 
     # -- internals --
     def _piece(self, tok: int) -> str:

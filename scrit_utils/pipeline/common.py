@@ -73,7 +73,7 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
         raise ValueError(f"run.generation_workers = {workers}: worker processes serve the transformers backend "
                          f"without a decode rule (generation.backend is {g.backend!r}, the world's decode rule "
                          f"{world.decode_rule!r})")
-    key = (g.backend, ref, g.batch_size, g.dtype, g.device, world.decode_rule, workers)
+    key = (g.backend, ref, g.batch_size, g.dtype, g.device, world.decode_rule, workers, g.max_num_seqs)
     inputs.record_model(ref)  # also when the backend comes from the cache: the running stage uses it
     if cache and key in _BACKENDS and getattr(_BACKENDS[key], "alive", True):
         return _BACKENDS[key]  # (a vLLM backend whose engine another one replaced is rebuilt below)
@@ -90,6 +90,7 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
         "device": g.device,
         "base_url": g.base_url,
         "tensor_parallel_size": g.tensor_parallel_size,
+        "max_num_seqs": g.max_num_seqs,  # inert (core/inputs.py): the texts do not depend on it
         "seed": cfg.run.seed,
     }
     params = inspect.signature(cls).parameters

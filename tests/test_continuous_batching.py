@@ -1,0 +1,123 @@
+"""Continuous batching (generation/continuous.py, TransformersBackend(max_num_seqs=...)): a request's text is the
+one a static batch and the one-prompt loop give it, while finished rows are refilled from the call's queue."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scrit_utils.core.records import ResumableJsonl
+from scrit_utils.generation import GenerationRequest, SamplingParams, derive_seed
+from scrit_utils.generation import continuous
+from scrit_utils.generation.transformers_backend import NaiveTransformersBackend, TransformersBackend, counter_uniform
+from scrit_utils.pipeline import common
+
+from .tiny_lm import build_tiny_lm
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def static(tmp_path_factory):
+    return TransformersBackend(build_tiny_lm(tmp_path_factory.mktemp("cb") / "tiny", hidden=32, layers=2), batch_size=8)
+
+
+def live(static: TransformersBackend, rows: int) -> TransformersBackend:
+    return TransformersBackend("tiny", batch_size=8, max_num_seqs=rows, _loaded=(static.model, static.tokenizer))
+
+
+def requests(n: int = 41) -> list[GenerationRequest]:
+    # prompt lengths 4-40 characters in no order, so rows of very different ages share the batch
+    return [GenerationRequest(id=f"r{i}", messages=[{"role": "user", "content": "ab c" * (1 + (i * 7) % 10) + str(i)}],
+                              seed=derive_seed(3, "cb", i, 0)) for i in range(n)]
+
+
+PARAMS = {"greedy": SamplingParams(max_new_tokens=20),
+          "sampled": SamplingParams(max_new_tokens=20, temperature=1.0, top_p=0.9),
+          "stop": SamplingParams(max_new_tokens=20, temperature=1.0, stop=("c",))}
+
+
+@pytest.mark.parametrize("mode", list(PARAMS))
+@pytest.mark.parametrize("rows", [1, 3, 10, 64])
+def test_texts_equal_static_batches(static, mode, rows, monkeypatch):
+    admitted = []
+    admit = continuous._LiveBatch.admit
+    monkeypatch.setattr(continuous._LiveBatch, "admit", lambda self, new: admitted.append(len(new)) or admit(self, new))
+    reqs, params = requests(), PARAMS[mode]
+    want = static.generate(reqs, params, progress=False)
+    assert live(static, rows).generate(reqs, params, progress=False) == want
+    assert sum(admitted) == len(reqs) and max(admitted) <= rows
+    if rows < len(reqs):
+        assert len(admitted) > 1  # finished rows were refilled
+    assert len(set(want)) > 20
+
+
+def test_greedy_equals_the_one_prompt_loop(static):
+    reqs = requests(12)
+    naive = NaiveTransformersBackend("tiny", _loaded=(static.model, static.tokenizer))
+    assert live(static, 4).generate(reqs, PARAMS["greedy"], progress=False) == naive.generate(reqs, PARAMS["greedy"],
+                                                                                               progress=False)
+
+
+def test_max_new_tokens_respected(static):
+    for t in live(static, 5).generate(requests(), SamplingParams(max_new_tokens=3, temperature=1.0), progress=False):
+        assert len(static.tokenizer(t, add_special_tokens=False)["input_ids"]) <= 3
+
+
+def test_per_row_steps_draw_what_a_shared_step_draws():
+    seeds = torch.arange(50, dtype=torch.int64) * 104729
+    steps = torch.arange(50) % 7
+    mixed = counter_uniform(seeds, steps)
+    for s in range(7):
+        assert torch.equal(mixed[steps == s], counter_uniform(seeds[steps == s], s))
+
+
+def test_resumable_stage_takes_several_chunks_per_call_and_resumes(static, tmp_path):
+    be = live(static, 4)
+    assert be.parallel == -(-8 * 4 // 8)  # chunks of batch_size per call: a queue of 8 requests per live row
+    reqs, params = requests(), PARAMS["sampled"]
+
+    def run(backend, path, items):
+        out = ResumableJsonl(path)
+        common.generate_resumable(backend, out, items, item_id=lambda r: r.id, request=lambda r: r,
+                                  record=lambda r, t: {"id": r.id, "text": t}, params=params, chunk_size=8)
+        return {r["id"]: r["text"] for r in out.records()}
+
+    want = run(static, tmp_path / "static.jsonl", reqs)
+    assert run(be, tmp_path / "live.jsonl", reqs) == want
+    partial = tmp_path / "partial.jsonl"
+    run(be, partial, reqs[:8])  # a run stopped after its first chunk
+    assert run(be, partial, reqs) == want
+
+
+def test_a_decode_hook_keeps_static_batches(static):
+    calls = []
+
+    class Hook:  # the DecodeHook protocol, changing nothing
+        tail_chars = 0
+
+        def __call__(self, tok_list, tails, logits):
+            calls.append(len(tok_list))
+
+    be = live(static, 3)
+    be.decode_hook = Hook()
+    reqs = requests(10)
+    assert be.generate(reqs, PARAMS["greedy"], progress=False) == static.generate(reqs, PARAMS["greedy"], progress=False)
+    assert calls and max(calls) == 8  # static batches of batch_size rows, where the hook runs
+
+
+def test_bad_max_num_seqs(static):
+    with pytest.raises(ValueError, match="max_num_seqs"):
+        live(static, 0)
+
+
+def test_the_profile_key_reaches_the_backend_and_no_stage_key(static, tmp_path):
+    from scrit_utils.core import config, inputs
+
+    assert "max_num_seqs" not in config.to_dict(config.load("configs/smoke.yaml"))["generation"]  # hashed when set
+    assert config.load("configs/toy-v3.yaml").generation.max_num_seqs == 512
+    cfg = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "generation.max_num_seqs=6"])
+    rec = inputs.Recorder()
+    be = common.make_backend(inputs.ConfigView(cfg, rec), static.model_name, cache=False)
+    assert be.max_num_seqs == 6 and be.parallel > 1
+    assert "generation.max_num_seqs" in rec.keys  # read, and covered by no stage's keys but the inert list
+    assert not [k for k in rec.keys if not inputs.key_covered(k, common.BACKEND_KEYS + ("run.seed",))]
