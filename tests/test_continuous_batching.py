@@ -51,6 +51,18 @@ def test_texts_equal_static_batches(static, mode, rows, monkeypatch):
     assert len(set(want)) > 20
 
 
+@pytest.mark.parametrize("mode", ["greedy", "sampled"])
+def test_attention_in_row_blocks_changes_no_text(static, mode, monkeypatch):
+    cuts = []
+    cut = continuous._LiveBatch._cut_blocks
+    monkeypatch.setattr(continuous, "BLOCK_ROWS", 2)
+    monkeypatch.setattr(continuous, "BLOCK_COST", 0)  # every 2 rows a block of their own columns
+    monkeypatch.setattr(continuous._LiveBatch, "_cut_blocks", lambda self: cut(self) or cuts.append(self.blocks))
+    reqs, params = requests(), PARAMS[mode]
+    assert live(static, 9).generate(reqs, params, progress=False) == static.generate(reqs, params, progress=False)
+    assert max(len(b) for b in cuts) >= 4 and any(len({c0 for _, _, c0 in b}) > 1 for b in cuts)
+
+
 def test_greedy_equals_the_one_prompt_loop(static):
     reqs = requests(12)
     naive = NaiveTransformersBackend("tiny", _loaded=(static.model, static.tokenizer))

@@ -248,13 +248,20 @@ def _padding_bias(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return bias.masked_fill_(~mask.reshape(b, 1, 1, length), float("-inf"))
 
 
-def _attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def _attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor,
+            blocks: list[tuple[int, int, int]] | None = None) -> torch.Tensor:
     """Softmax attention of one already-scaled query token per row over :class:`_HeadMajorLayer` states.
 
     ``query`` ``[batch, heads, 1, dim]``, ``keys`` ``[batch, kv_heads, 1, dim, length]``, ``values``
     ``[batch, kv_heads, 1, length, dim]``, ``bias`` ``[batch, 1, 1, length]``; returns
-    ``[batch, kv_heads, groups, dim]``.
+    ``[batch, kv_heads, groups, dim]``. ``blocks`` (``(row0, row1, first column)``, covering the rows in
+    order) attends each block of rows over its columns from ``first`` on only: columns left of every row's
+    text in the block are masked for all of them, so reading them is waste (continuous batching, where
+    rows of different ages share one window).
     """
+    if blocks:
+        return torch.cat([_attend(query[r0:r1], keys[r0:r1, ..., c0:], values[r0:r1, :, :, c0:], bias[r0:r1, ..., c0:])
+                          for r0, r1, c0 in blocks])
     b, hkv = keys.shape[:2]
     g = query.shape[1] // hkv
     scores = torch.matmul(query.reshape(b, hkv, g, -1), keys[:, :, 0])  # [b, hkv, g, length]

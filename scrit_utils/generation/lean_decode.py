@@ -132,7 +132,8 @@ def _lean_decode_matches(model, steps: int = 2) -> bool:
     return _MATCHES[model]
 
 
-def _lean_decode_step(model, tokens: torch.Tensor, positions: torch.Tensor, cache, mask: torch.Tensor) -> torch.Tensor:
+def _lean_decode_step(model, tokens: torch.Tensor, positions: torch.Tensor, cache, mask: torch.Tensor,
+                      blocks: list[tuple[int, int, int]] | None = None) -> torch.Tensor:
     """One decode step of a Qwen2-style model over :class:`_HeadMajorLayer` caches; returns ``[batch, vocab]`` logits.
 
     Only for a model that passes :func:`_supports_lean_decode` (and :func:`_lean_decode_matches`).
@@ -141,7 +142,7 @@ def _lean_decode_step(model, tokens: torch.Tensor, positions: torch.Tensor, cach
     forward with :func:`_kv_cache_attention` (a test checks the logits are bitwise equal),
     without the per-module dispatch, output capturing and mask building that cost about
     as much as the arithmetic for a one-token step on CPU. ``mask`` is the 2-d padding mask
-    including the new token.
+    including the new token; ``blocks`` as :func:`~scrit_utils.generation.kv_cache._attend` takes them.
     """
     from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
 
@@ -162,7 +163,7 @@ def _lean_decode_step(model, tokens: torch.Tensor, positions: torch.Tensor, cach
         keys, values = cache.layers[i].update(k, v)
         if bias is None:  # the same for every layer
             bias = _padding_bias(mask.bool(), q)
-        out = _attend(q * attn.scaling, keys, values, bias).reshape(b, 1, -1)
+        out = _attend(q * attn.scaling, keys, values, bias, blocks).reshape(b, 1, -1)
         x = residual + attn.o_proj(out)
         x = x + layer.mlp(layer.post_attention_layernorm(x))
     x = inner.norm(x)
