@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Generation through the study's resumable path with 1 vs N worker processes, side by side in one run.
 
-The study's critic and settings from the profile (default ``configs/toy.yaml``: toy-409k, batches of 128), its
+The study's critic and settings from the profile (default ``configs/toy-v3.yaml``: the v3 critic of build 0, batches of
+128, continuous batching at 512 rows; ``--set`` overrides keys, e.g. ``generation.max_num_seqs=null``), its
 prompts (``scripts/bench_generation.py``'s: sampled contrastive and greedy direct critiques), generated through
 :func:`scrit_utils.pipeline.common.generate_resumable` as the stages call it, once with ``run.generation_workers:
 1`` (one process, the profile's torch threads) and once with ``--workers`` processes (the threads split between
@@ -10,6 +11,7 @@ them). Prints critiques/s of each, the ratio, and whether the texts are identica
 Usage (under the shared CPU lock; about 2 minutes)::
 
     flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_workers.py --n 512
+    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_workers.py --n 1024 --set generation.max_num_seqs=null
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ sys.path.insert(0, str(REPO / "scripts"))  # the sibling benchmark's helpers: im
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default=str(REPO / "configs" / "toy.yaml"))
+    ap.add_argument("--profile", default=str(REPO / "configs" / "toy-v3.yaml"))
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="profile overrides for both runs")
     ap.add_argument("--n", type=int, default=512, help="critiques per mode")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args(argv)
@@ -36,7 +39,7 @@ def main(argv=None) -> int:
     from scrit_utils.pipeline import common
 
     import bench_generation as bg
-    base = config.load(a.profile)
+    base = config.load(a.profile, a.set)
     world, _ = bg.study_world(Path(a.profile))
     modes = {"sampled contrastive": (True, common.sampling(base.generation.critique)),
              "greedy direct": (False, common.sampling(base.generation.evaluation))}
@@ -46,7 +49,7 @@ def main(argv=None) -> int:
             reqs = bg.critique_requests(a.n, 0, world, contrastive=contrastive)
             res = {}
             for w in (1, a.workers):
-                cfg = config.load(a.profile, [f"run.generation_workers={w}"])
+                cfg = config.load(a.profile, [*a.set, f"run.generation_workers={w}"])
                 common.setup_torch(cfg)
                 be = common.make_backend(cfg, cfg.models.critic, cache=False)
                 # warm-up, untimed: every worker loads its model and builds its thread pools

@@ -130,17 +130,21 @@ def to_notebook(py_path: Path):
 
 def with_setup(nb):
     """The notebook with the driver's setup cell (see :mod:`scrit_utils.core.notebook_env`) after its title
-    cell, so the saved notebook opens with its title; it still runs before the notebook's own code."""
+    cell, so the saved notebook opens with its title; it still runs before the notebook's own code. A last
+    teardown cell stops the kernel's generation worker processes (:func:`clean_notebook` drops it)."""
     import nbformat
 
     at = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
     nb.cells.insert(at, nbformat.v4.new_code_cell(SETUP_SOURCE, metadata={"tags": [SETUP_TAG]}))
+    nb.cells.append(nbformat.v4.new_code_cell(TEARDOWN_SOURCE, metadata={"tags": [TEARDOWN_TAG]}))
     return nb
 
 
 SETUP_TAG = "injected-setup"
 SETUP_SOURCE = ("# injected by scrit run: progress bars and library messages go to its terminal, not into this notebook\n"
                 "from scrit_utils.core import notebook_env\nnotebook_env.setup()")
+TEARDOWN_TAG = "injected-teardown"
+TEARDOWN_SOURCE = "from scrit_utils.core import notebook_env\nnotebook_env.teardown()"
 KERNEL_ARGS = ["--IPKernelApp.capture_fd_output=False"]
 
 
@@ -152,6 +156,7 @@ def clean_notebook(path: Path, cfg: config.StudyConfig, source: Path, sha: str, 
     echo = echo or sys.stderr
     nb = nbformat.read(str(path), as_version=4)
     repl = path_replacements(cfg)
+    nb.cells = [c for c in nb.cells if TEARDOWN_TAG not in c.metadata.get("tags", [])]
     for cell in nb.cells:
         if "interpretation" in cell.metadata.get("tags", []):
             cell.metadata.setdefault("jupyter", {})["source_hidden"] = True

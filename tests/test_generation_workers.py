@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_lm import build_tiny_lm  # noqa: E402
@@ -62,6 +63,17 @@ def test_worker_processes_write_the_texts_of_one_process(tiny, tmp_path, params)
         pool.shutdown()
 
 
+def test_worker_processes_with_continuous_batching_write_the_texts_of_one_process(tiny, tmp_path):
+    reqs, params = _requests(37), SamplingParams(max_new_tokens=12, temperature=1.0)
+    pool = ProcessPoolBackend("transformers", {"model": tiny, "batch_size": 4, "max_num_seqs": 3}, workers=2)
+    try:
+        assert pool.per_worker == 6 and pool.parallel == 12  # 8 queued requests per live row, in chunks of 4
+        a = _run(TransformersBackend(tiny, batch_size=4), tmp_path / "one.jsonl", reqs, params, chunk=4)
+        assert _run(pool, tmp_path / "many.jsonl", reqs, params, chunk=4) == a
+    finally:
+        pool.shutdown()
+
+
 def test_the_profile_key_makes_a_worker_pool_and_refuses_a_decode_rule(tiny, tmp_path):
     cfg = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "run.generation_workers=2",
                                              "run.torch_threads=2"])
@@ -75,3 +87,23 @@ def test_the_profile_key_makes_a_worker_pool_and_refuses_a_decode_rule(tiny, tmp
     with pytest.raises(ValueError, match="run.generation_workers = 2: worker processes serve the transformers backend "
                                          "without a decode rule"):
         common.make_backend(ruled, tiny, cache=False)
+
+
+def test_one_pool_serves_every_backend_and_a_rewritten_model_is_reloaded(tiny, tmp_path):
+    from scrit_utils.generation import process_pool
+
+    a = ProcessPoolBackend("transformers", {"model": tiny, "batch_size": 4}, workers=2)
+    b = ProcessPoolBackend("transformers", {"model": tiny, "batch_size": 8}, workers=2)
+    assert a._pool is b._pool  # no second start of the processes
+    # a worker's model cache (run here, in this process): the same folder is loaded once, a folder written again anew
+    path = build_tiny_lm(tmp_path / "m", hidden=32, layers=2, seed=1)
+    first = process_pool._backend("transformers", {"model": str(path), "batch_size": 4})
+    assert process_pool._backend("transformers", {"model": str(path), "batch_size": 4}) is first
+    for f in path.iterdir():  # the same folder, new weights (and file times)
+        if f.is_file():
+            f.unlink()
+    build_tiny_lm(path, hidden=32, layers=2, seed=2)
+    again = process_pool._backend("transformers", {"model": str(path), "batch_size": 4})
+    assert again is not first
+    assert not torch.equal(again.model.lm_head.weight, first.model.lm_head.weight)
+    process_pool._WORKER_BACKENDS.clear()

@@ -92,6 +92,7 @@ def test_setup_cell_comes_after_the_title_and_before_the_code(num):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# {num}")
     assert driver.SETUP_TAG in nb.cells[1].metadata["tags"]
     assert "parameters" in nb.cells[2].metadata.get("tags", [])
+    assert driver.TEARDOWN_TAG in nb.cells[-1].metadata["tags"]  # stops worker processes; dropped from the saved copy
 
 
 def _tree_digest(root: Path, skip: Path) -> dict[str, str]:

@@ -84,6 +84,12 @@ __all__ = [
 _QUEUE_PER_ROW = 8  # requests per live row in one continuous call: the drain at the end is a small share of it
 
 
+def chunks_per_call(batch_size: int, max_num_seqs: int | None) -> int:
+    """How many fixed chunks of ``batch_size`` requests one call takes: with continuous batching enough for a queue
+    of ``_QUEUE_PER_ROW`` requests per live row, else one."""
+    return max(1, -(-_QUEUE_PER_ROW * max_num_seqs // batch_size)) if max_num_seqs else 1
+
+
 class TransformersBackend:
     """Batched, KV-cached generation with per-request seeds; see the module docstring.
 
@@ -155,7 +161,7 @@ class TransformersBackend:
         self.max_num_seqs = max_num_seqs
         # a caller with fixed chunks of ``batch_size`` requests (pipeline.common.generate_resumable) hands this
         # many to one call (generate_many), so the queue stays long against the live rows
-        self.parallel = max(1, -(-_QUEUE_PER_ROW * max_num_seqs // batch_size)) if max_num_seqs else 1
+        self.parallel = chunks_per_call(batch_size, max_num_seqs)
 
     @classmethod
     def from_objects(cls, model, tokenizer, name: str = "in-memory", **kw) -> "TransformersBackend":
