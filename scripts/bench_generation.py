@@ -23,6 +23,9 @@ Paths timed (best of ``--repeats`` runs after an untimed warm-up):
   the profile's continuous batching (:mod:`~scrit_utils.generation.continuous`);
 - **static**: the same backend with static batches (shown when the current path batches continuously;
   its texts must equal the current path's);
+- **workers**: the study's backend as :func:`scrit_utils.pipeline.common.make_backend` builds it with
+  ``run.generation_workers`` (``--workers``) worker processes, the threads split between them (texts
+  equal the current path's);
 - **HF generate**: ``model.generate`` (greedy) on the backend's own left-padded batches;
 - **naive**: one prompt at a time through ``model.generate`` (greedy, a prefix of ``--naive-n``),
   whose texts the batched greedy texts must equal.
@@ -47,7 +50,8 @@ Usage (under the shared CPU lock; 2-4 minutes)::
     # the v2 study as it was measured before
     flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_generation.py --profile configs/toy.yaml --model models/toy-409k
 
-Exit status 1 when a batched greedy text differs from the naive loop's, or a continuous text from a static one.
+Exit status 1 when a batched greedy text differs from the naive loop's, or a continuous or worker text from
+the current path's.
 """
 from __future__ import annotations
 
@@ -201,6 +205,9 @@ def main(argv=None) -> int:
     ap.add_argument("--old-model", default=None,
                     help="the baseline's own checkpoint (default: --model). With the v2 critic here and the v3 critic as "
                          "--model, the ratio is the study's generation speed, code and model together (texts differ)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="generation worker processes for the study path (default: the profile's "
+                         "run.generation_workers; 1 = no such path)")
     ap.add_argument("--skip-old", action="store_true")
     ap.add_argument("--skip-hf", action="store_true")
     a = ap.parse_args(argv)
@@ -212,6 +219,9 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(a.threads)
     world, gen = study_world(Path(a.profile))
+    from scrit_utils.core import config as study_config
+
+    study_cfg = study_config.load(a.profile)
     size = int(gen["batch_size"])
     live_rows = gen.get("max_num_seqs") if a.max_num_seqs is None else (a.max_num_seqs or None)
     modes = {
@@ -224,6 +234,13 @@ def main(argv=None) -> int:
     backends = {"current": current}
     if live_rows:  # this tree's static batches: what continuous batching adds
         backends["static"] = TransformersBackend(a.model, device="cpu", batch_size=size, _loaded=(model, tok))
+    workers = study_cfg.run.generation_workers if a.workers is None else a.workers
+    if workers > 1:  # the study's backend as make_backend builds it: worker processes of one thread each
+        from scrit_utils.generation.process_pool import ProcessPoolBackend
+
+        backends["workers"] = ProcessPoolBackend("transformers", {"model": a.model, "batch_size": size,
+                                                                  "max_num_seqs": live_rows}, workers=workers,
+                                                 threads=max(1, a.threads // workers))
     tmp = tempfile.TemporaryDirectory(prefix="bench_gen_")
     if not a.skip_old:
         old = importlib.import_module(old_package(a.old_ref, Path(tmp.name)) + ".generation.transformers_backend")
@@ -256,9 +273,13 @@ def main(argv=None) -> int:
         for name, b in backends.items():
             reg = sys.modules[type(b).__module__.rsplit(".", 1)[0] + ".kv_cache"]._register_kv_cache_attention
             reg()  # each path runs with its own registered attention function (they share the name)
-            b.generate(reqs[:a.warmup], params, progress=False)
+            if name == "workers":  # every worker loads its model and builds its thread pool
+                b.generate_many([reqs[:a.warmup]] * workers, params)
+            else:
+                b.generate(reqs[:a.warmup], params, progress=False)
             texts, secs = timed(lambda: in_chunks(b, reqs, params, size))
-            flops, kvb = work(b, reqs, texts, size, params.max_new_tokens)  # what this path's model did
+            # what this path's model did (the worker processes hold the current path's model)
+            flops, kvb = work(current if name == "workers" else b, reqs, texts, size, params.max_new_tokens)
             results[mode, name] = (texts, secs)
             print(f"{mode:7} {name:>8}: {len(reqs) / secs:7.1f} critiques/s ({secs:6.2f} s), "
                   f"{flops / secs / 1e9:5.1f} GFLOP/s = {100 * flops / secs / 1e9 / lim['peak']:4.1f}% of the matmul peak, "
@@ -281,12 +302,14 @@ def main(argv=None) -> int:
     for mode in modes:
         n_cur = len(results[mode, "current"][0])
         rate = {k[1]: (a.naive_n if k[1] == "naive" else n_cur) / v[1] for k, v in results.items() if k[0] == mode}
-        parts = [f"{rate['current'] / rate[k]:.2f}x {k}" for k in ("static", a.old_ref, "hf", "naive") if k in rate]
-        print(f"  {mode}: current = " + ", ".join(parts))
-        for other in ("static",) + (() if a.old_model else (a.old_ref,)):
+        for path in ("current", "workers"):
+            if path in rate:
+                parts = [f"{rate[path] / rate[k]:.2f}x {k}" for k in ("static", a.old_ref, "hf", "naive") if k in rate]
+                print(f"  {mode}: {path} = " + ", ".join(parts))
+        for other in ("static", "workers") + (() if a.old_model else (a.old_ref,)):
             if (mode, other) in results:
                 same = sum(x == y for x, y in zip(results[mode, "current"][0], results[mode, other][0]))
-                ok = ok and (other != "static" or same == n_cur)
+                ok = ok and (other == a.old_ref or same == n_cur)
                 print(f"  {mode}: texts identical to {other}'s: {same}/{n_cur}")
         if (mode, "naive") in results:
             ntexts = results[mode, "naive"][0]
