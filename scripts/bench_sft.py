@@ -16,8 +16,8 @@ What one run prints (issue #28):
   ``6 x parameters x tokens`` plus the attention's ``12 x layers x hidden x length`` per token
   over the *padded* batch the step really computes, and over the real tokens (the useful share).
 
-The examples are the study's SFT format built from the v2 world (``configs/toy.yaml``'s
-``world.arith``): the direct critic prompt (no reference) on a problem's reference or
+The examples are the study's SFT format built from the profile's world (default ``configs/toy-v3.yaml``,
+``make study``'s, and its critic, the v3 build-0 toy-409k): the direct critic prompt (no reference) on a problem's reference or
 error-injected solution, and its ground-truth critique as the completion (stage 03 trains on
 the critic's own validated critiques of the same prompts; their lengths are alike).
 
@@ -25,7 +25,8 @@ Usage (under the shared CPU lock; a few minutes)::
 
     flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_sft.py                  # toy-409k, 12 steps of 32
     flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_sft.py --steps 20 --threads 2
-    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_sft.py --candidates compile
+    # the study's SFT as it was (6959ce8's padded path on the v2 critic) against this tree's on the v3 critic
+    flock /tmp/scrit-heavy.lock .venv/bin/python scripts/bench_sft.py --old-model models/toy-409k
 
 Timing skips the first ``--warmup`` steps of each path (thread pools, allocator, compilation).
 """
@@ -60,17 +61,11 @@ def matmul_peak(threads: int, sizes=(1024, 2048), repeats: int = 5) -> float:
 
 
 def study_world(profile: Path):
-    """The profile's arithmetic world (``world.arith``) as an :class:`ArithConfig`."""
-    import yaml
+    """The profile's arithmetic world (``world.arith``, its ``include:`` chain resolved) as an :class:`ArithConfig`."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import bench_generation
 
-    from scrit_utils.worlds import arith
-
-    w = (yaml.safe_load(profile.read_text()).get("world") or {}).get("arith") or {}
-    keys = ("min_steps", "max_steps", "max_start", "max_addend", "max_factor", "max_value")
-    missing = [k for k in keys if k not in w]
-    if missing:
-        raise SystemExit(f"{profile}: world.arith lacks {missing}")
-    return arith.ArithConfig(**{k: w[k] for k in keys}, ops=tuple(w.get("ops", ("+", "-", "*"))))
+    return bench_generation.study_world(profile)[0]
 
 
 def sft_examples(n: int, seed: int, world):
@@ -214,13 +209,17 @@ def hf_trainer(cfg, examples, out: Path):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default=str(REPO / "configs" / "toy.yaml"), help="study profile (training, models.critic, world)")
+    ap.add_argument("--profile", default=str(REPO / "configs" / "toy-v3.yaml"),
+                    help="study profile (training, models.critic, world); default make study's")
     ap.add_argument("--model", default=None, help="critic model (default: the profile's models.critic)")
     ap.add_argument("--steps", type=int, default=12, help="optimizer steps per path")
     ap.add_argument("--warmup", type=int, default=2, help="first steps of each path left out of the timing")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--candidates", nargs="*", default=["padding-free"], help="extra paths: " + ", ".join(CANDIDATES))
+    ap.add_argument("--old-model", default=None,
+                    help="train the study (6959ce8) path on this checkpoint instead (the v2 critic: the study's SFT "
+                         "as it was, code and critic; the losses then differ)")
     ap.add_argument("--skip-hf", action="store_true")
     ap.add_argument("--torch-profile", default=None, metavar="PATH", help="print torch.profiler's top ops of this path "
                     "(study or a candidate's name) and exit")
@@ -229,7 +228,9 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(a.threads)
-    overrides = [f"training.max_steps={a.steps}", "training.logging_steps=1"]
+    # the study path is 6959ce8's padded TRL trainer whatever the profile sets; the padding-free candidate switches
+    # training.padding_free on itself
+    overrides = [f"training.max_steps={a.steps}", "training.logging_steps=1", "training.padding_free=false"]
     if a.model:
         overrides.append(f"models.critic={a.model}")
     cfg = load_profile(Path(a.profile), overrides)
@@ -253,6 +254,15 @@ def main(argv=None) -> int:
     print(f"float32 matmul peak in this process: {peak:.0f} GFLOP/s ({a.threads} threads, 1024-2048 square)")
 
     paths = [("study (6959ce8): TRL SFTTrainer, padded batches", lambda: study_trainer(cfg, examples, out))]
+    costs = {}  # a path's (FLOPs per token, attention coefficient) where its model is not the profile's critic
+    if a.old_model:
+        old_cfg = load_profile(Path(a.profile), overrides + [f"models.critic={a.old_model}"])
+        paths[0] = (f"study (6959ce8) on {Path(a.old_model).name} (old critic)", lambda: study_trainer(old_cfg, examples, out))
+        oc = AutoConfig.from_pretrained(a.old_model)
+        probe = study_trainer(old_cfg, examples, out)
+        costs[paths[0][0]] = (6.0 * sum(p.numel() for p in probe.model.parameters()),
+                              12.0 * oc.num_hidden_layers * oc.hidden_size / 2)
+        del probe
     if not a.skip_hf:
         paths.append(("HF Trainer, same tokens and collation", lambda: hf_trainer(cfg, examples, out)))
     for c in a.candidates:
@@ -271,7 +281,7 @@ def main(argv=None) -> int:
     results = []
     for name, make in paths:
         torch.manual_seed(a.seed)
-        r = run_path(name, make, a.steps, a.warmup, flops_tok, attn_coef)
+        r = run_path(name, make, a.steps, a.warmup, *costs.get(name, (flops_tok, attn_coef)))
         results.append(r)
     base = results[0]
     print(f"timed steps {a.warmup + 1}..{a.steps} of each path:")
