@@ -207,6 +207,14 @@ def test_each_build_gets_its_own_headroom_variant_and_a_miscount_is_a_config_err
         config.load(SMOKE, [f"sweeps.builds=['{b0}', '{b1}']", f"sweeps.headroom_builds=['{h0}']"])
 
 
+def test_a_headroom_variant_without_the_critic_fails_before_any_build_runs(tmp_path):
+    b0, b1 = _build_dir(tmp_path / "b0"), _build_dir(tmp_path / "b1")
+    h0, h1 = _build_dir(tmp_path / "h0"), _build_dir(tmp_path / "h1", names=("toy-0.1m",))  # h1 lacks the critic
+    cfg = config.load(SMOKE, [f"sweeps.builds=['{b0}', '{b1}']", f"sweeps.headroom_builds=['{h0}', '{h1}']"])
+    with pytest.raises(ValueError, match=r"sweeps\.headroom_builds\[1\] = .*h1: no toy-0\.3m there \(models\.critic"):
+        builds.each(cfg)  # all builds' configs are made before notebook 05 runs a stage
+
+
 def test_headroom_cells_are_read_by_no_claim_and_tabled_with_the_gain_difference():
     rows, _ = _rows()
     rng = np.random.default_rng(5)

@@ -50,6 +50,8 @@ def moved(path: str, root: str, key: str, listed: str, src: str) -> str:
 def build_cfg(cfg: StudyConfig, i: int) -> StudyConfig:
     """The profile with every study model taken from build ``i`` of ``sweeps.builds`` (and no builds list)."""
     root, src, at = cfg.sweeps.builds[i], cfg.source, f"sweeps.builds[{i}]"
+    for h in cfg.sweeps.headroom_builds[i:i + 1]:  # its headroom variant's critic, before any stage of any build runs
+        moved(cfg.models.critic, h, "models.critic", f"sweeps.headroom_builds[{i}]", src)
     gens = [{**_config.to_dict(g), "path": moved(g.path, root, f"models.generators[{j}].path", at, src)}
             for j, g in enumerate(cfg.models.generators)]
     ov = {"models.critic": moved(cfg.models.critic, root, "models.critic", at, src),
@@ -57,7 +59,7 @@ def build_cfg(cfg: StudyConfig, i: int) -> StudyConfig:
           "sweeps.model_sizes": [moved(p, root, f"sweeps.model_sizes[{j}]", at, src)
                                  for j, p in enumerate(cfg.sweeps.model_sizes)],
           "sweeps.builds": [],
-          # the build's own headroom variant (paired by position); its critic is checked where the jobs are made
+          # the build's own headroom variant (paired by position; its critic checked above)
           "sweeps.headroom_builds": list(cfg.sweeps.headroom_builds[i:i + 1])}
     return _config.load_dict(_config.to_dict(cfg), cfg.source, ov)
 
