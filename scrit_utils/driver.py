@@ -144,7 +144,8 @@ SETUP_TAG = "injected-setup"
 SETUP_SOURCE = ("# injected by scrit run: progress bars and library messages go to its terminal, not into this notebook\n"
                 "from scrit_utils.core import notebook_env\nnotebook_env.setup()")
 TEARDOWN_TAG = "injected-teardown"
-TEARDOWN_SOURCE = "from scrit_utils.core import notebook_env\nnotebook_env.teardown()"
+# left to the kernel's exit, the worker pools' semaphores leak (a resource_tracker warning on the terminal)
+TEARDOWN_SOURCE = "from scrit_utils.generation.process_pool import shutdown_pools\nshutdown_pools()"
 KERNEL_ARGS = ["--IPKernelApp.capture_fd_output=False"]
 
 

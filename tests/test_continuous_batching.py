@@ -1,5 +1,6 @@
 """Continuous batching (generation/continuous.py, TransformersBackend(max_num_seqs=...)): a request's text is the
-one a static batch and the one-prompt loop give it, while finished rows are refilled from the call's queue."""
+one a static batch and the one-prompt loop give it (up to float rounding: at study scale a rare sampled token
+differs, so the key is hashed), while finished rows are refilled from the call's queue."""
 from __future__ import annotations
 
 import pytest
@@ -122,14 +123,23 @@ def test_bad_max_num_seqs(static):
         live(static, 0)
 
 
-def test_the_profile_key_reaches_the_backend_and_no_stage_key(static, tmp_path):
+def test_the_profile_keys_reach_the_backend_and_key_every_generating_stage_only_when_set(static, tmp_path):
     from scrit_utils.core import config, inputs
 
-    assert "max_num_seqs" not in config.to_dict(config.load("configs/smoke.yaml"))["generation"]  # hashed when set
-    assert config.load("configs/toy-v3.yaml").generation.max_num_seqs == 512
+    plain = config.load("configs/smoke.yaml")
+    assert "max_num_seqs" not in config.to_dict(plain)["generation"]  # hashed when set
+    # at their defaults the keys are left out of a generating stage's slice (the keys of earlier runs stay) ...
+    assert set(config.config_slice(plain, common.BACKEND_KEYS)) == set(common.BACKEND_KEYS) - {
+        "generation.max_num_seqs", "run.generation_workers"}
+    # ... and set, they are in it: they change batch composition and rounding, so a few sampled texts
+    fast = config.load("configs/smoke.yaml", ["generation.max_num_seqs=6", "run.generation_workers=2"])
+    sl = config.config_slice(fast, common.BACKEND_KEYS)
+    assert sl["generation.max_num_seqs"] == 6 and sl["run.generation_workers"] == 2
+    assert config.load("configs/toy-v3-full.yaml").generation.max_num_seqs == 512
+    assert config.load("configs/toy-v3.yaml").generation.max_num_seqs is None  # the core reproduces its committed run
     cfg = config.load("configs/smoke.yaml", [f"run.artifacts_dir={tmp_path}", "generation.max_num_seqs=6"])
     rec = inputs.Recorder()
     be = common.make_backend(inputs.ConfigView(cfg, rec), static.model_name, cache=False)
     assert be.max_num_seqs == 6 and be.parallel > 1
-    assert "generation.max_num_seqs" in rec.keys  # read, and covered by no stage's keys but the inert list
+    assert {"generation.max_num_seqs", "run.generation_workers"} <= rec.keys
     assert not [k for k in rec.keys if not inputs.key_covered(k, common.BACKEND_KEYS + ("run.seed",))]

@@ -55,7 +55,8 @@ class RunConfig:
     results_dir: str = "results"
     torch_threads: int = 0  # 0 = leave torch's default
     notebooks: tuple[str, ...] = ()  # notebook numbers `scrit run` executes, in order (empty = all)
-    # generation in this many worker processes, the threads split between them; the same texts (no stage reads it)
+    # generation in this many worker processes, the threads split between them (hashed: one thread per process
+    # rounds differently, and with continuous batching each worker has its own queue)
     generation_workers: int = field(default=1, metadata={HASHED_WHEN_SET: True})
 
 
@@ -105,7 +106,8 @@ class GenerationConfig:
     device: str = "auto"
     base_url: str | None = None  # openai backend only
     tensor_parallel_size: int = 1  # vllm backend only
-    # continuous batching (transformers backend): live rows, refilled as rows finish; the same texts (no stage reads it)
+    # continuous batching (transformers backend): live rows, refilled as rows finish (hashed: other batch
+    # compositions, so the texts of static batches up to float rounding, as generation.batch_size)
     max_num_seqs: int | None = field(default=None, metadata={HASHED_WHEN_SET: True})
     solve: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
     critique: StageSampling = field(default_factory=lambda: StageSampling(temperature=0.7))
@@ -448,8 +450,19 @@ def get(cfg: Any, dotted: str) -> Any:
 
 
 def config_slice(cfg: StudyConfig, keys: Sequence[str]) -> dict[str, Any]:
-    """``{dotted_key: plain value}`` for the keys a stage depends on."""
-    return {k: to_dict(get(cfg, k)) for k in sorted(keys)}
+    """``{dotted_key: plain value}`` for the keys a stage depends on; a key added after results were committed
+    (:data:`~scrit_utils.core.config_schema.HASHED_WHEN_SET`) is left out while it is at its default, as
+    :func:`to_dict` leaves it out of a section."""
+    return {k: to_dict(get(cfg, k)) for k in sorted(keys) if not _unset_late_key(cfg, k)}
+
+
+def _unset_late_key(cfg: Any, dotted: str) -> bool:
+    parent, _, name = dotted.rpartition(".")
+    node = unwrap(get(cfg, parent)) if parent else unwrap(cfg)
+    if not dataclasses.is_dataclass(node):
+        return False
+    f = next((f for f in dataclasses.fields(node) if f.name == name), None)
+    return f is not None and bool(f.metadata.get(HASHED_WHEN_SET)) and _at_default(node, f)
 
 
 def stable_hash(obj: Any, n: int = 12) -> str:

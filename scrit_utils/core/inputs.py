@@ -39,8 +39,6 @@ INERT_KEYS = (
     "run.artifacts_dir",  # where the cache lives
     "run.results_dir",  # where tables and figures go
     "run.torch_threads",  # thread count: same numbers, different speed
-    "run.generation_workers",  # worker processes: the same texts, different speed (generation/process_pool.py)
-    "generation.max_num_seqs",  # continuous batching: the same texts, different speed (generation/continuous.py)
     "run.notebooks",  # which notebooks `scrit run` executes
     "self_critique.examples_shown",  # how many examples notebook 02 prints
 )

@@ -124,14 +124,6 @@ def _to_terminal(message, category, filename, lineno, file=None, line=None) -> N
         term.flush()
 
 
-def teardown() -> None:
-    """Stop this kernel's generation worker processes (``run.generation_workers``): left to the kernel's exit,
-    their pool's semaphores leak (a resource_tracker warning on the terminal). ``scrit run`` injects it last."""
-    from scrit_utils.generation.process_pool import shutdown_pools
-
-    shutdown_pools()
-
-
 def setup() -> None:
     """Route stderr, warnings and progress bars to the process's own stderr (the terminal)."""
     term = sys.__stderr__

@@ -1,4 +1,4 @@
-"""Generation on several single-threaded worker processes, with exactly the texts of one process.
+"""Generation on several single-threaded worker processes, with the texts of one process up to float rounding.
 
 On a small CPU a decode step of the toy critic is short, and much of it is Python dispatch that a second torch
 thread does not share: on 2 cores, two processes with one thread each generate 1.19x the critiques per second of
@@ -7,9 +7,10 @@ one process with two threads through the study's resumable path with static batc
 (``generation.max_num_seqs``; the v3 critic, 2026-12-08). A profile asks for it with ``run.generation_workers: 2``
 (:func:`scrit_utils.pipeline.common.make_backend`).
 
-The texts cannot change: every worker builds the same backend (same model, batch size, dtype), and the unit of
+The texts are one process's: every worker builds the same backend (same model, batch size, dtype), and the unit of
 work is one whole ``generate`` (or, with continuous batching, ``generate_many``) call's request list, which a
-worker runs exactly as the single process would. :func:`scrit_utils.pipeline.common.generate_resumable` hands
+worker runs as the single process would, on one thread instead of two (the products round differently, so a rare
+sampled token can differ: the key is part of the generating stages' keys when set). :func:`scrit_utils.pipeline.common.generate_resumable` hands
 :meth:`ProcessPoolBackend.generate_many` the next ``parallel`` chunks of its fixed chunking at once; every request
 carries its own seed, so which worker runs a chunk does not matter. A plain :meth:`~ProcessPoolBackend.generate`
 runs its whole list on one worker.
@@ -96,7 +97,7 @@ def _executor(workers: int, threads: int) -> ProcessPoolExecutor:
 def shutdown_pools() -> None:
     """Stop every worker pool of this process now; the next ProcessPoolBackend starts a fresh one. At exit
     concurrent.futures stops them itself, but a notebook kernel's exit leaks their semaphores (a resource_tracker
-    warning on the terminal): ``scrit run`` calls this in a last injected cell (``notebook_env.teardown``)."""
+    warning on the terminal): ``scrit run`` calls this in a last injected cell (``driver.TEARDOWN_SOURCE``)."""
     for ex in _EXECUTORS.values():
         ex.shutdown(wait=True, cancel_futures=True)
     _EXECUTORS.clear()

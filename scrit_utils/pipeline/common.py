@@ -39,6 +39,11 @@ BACKEND_KEYS = (
     "generation.device",
     "generation.base_url",
     "generation.tensor_parallel_size",
+    # continuous batching and worker processes: the texts of static batches in one process up to float rounding,
+    # which at T=1.5 flipped 2 of 32,000 sampled solutions in the v3 core (CHANGELOG 2026-12-08); at their
+    # defaults they are left out of the key (hashed when set), so the keys of profiles without them stay
+    "generation.max_num_seqs",
+    "run.generation_workers",
     # the world chooses its decode-time rule (toy: world.arith.verdict_rule); the whole section costs no
     # cache sharing, since every stage downstream of 01 already depends on it through 01's hash
     "world",
@@ -68,7 +73,7 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
     g = cfg.generation
     world = worlds.get(cfg)
     ref = _config.model_ref(model)
-    workers = cfg.run.generation_workers  # inert (core/inputs.py): the texts do not depend on it
+    workers = cfg.run.generation_workers
     if workers > 1 and (g.backend != "transformers" or world.decode_rule):
         raise ValueError(f"run.generation_workers = {workers}: worker processes serve the transformers backend "
                          f"without a decode rule (generation.backend is {g.backend!r}, the world's decode rule "
@@ -90,7 +95,7 @@ def make_backend(cfg: _config.StudyConfig, model: str, cache: bool = True):
         "device": g.device,
         "base_url": g.base_url,
         "tensor_parallel_size": g.tensor_parallel_size,
-        "max_num_seqs": g.max_num_seqs,  # inert (core/inputs.py): the texts do not depend on it
+        "max_num_seqs": g.max_num_seqs,
         "seed": cfg.run.seed,
     }
     params = inspect.signature(cls).parameters
