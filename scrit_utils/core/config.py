@@ -418,6 +418,11 @@ def _at_default(obj: Any, f: dataclasses.Field) -> bool:
     return getattr(obj, f.name) == default
 
 
+def _late_and_unset(obj: Any, f: dataclasses.Field) -> bool:
+    """A key added after results were committed (HASHED_WHEN_SET) at its default: left out of every hash."""
+    return bool(f.metadata.get(HASHED_WHEN_SET)) and _at_default(obj, f)
+
+
 def to_dict(cfg: Any) -> Any:
     """Plain nested dict/list form (JSON-serialisable); drops ``source`` and any key added after results were
     committed while it is at its default (:data:`~scrit_utils.core.config_schema.HASHED_WHEN_SET`: stage hashes that
@@ -426,7 +431,7 @@ def to_dict(cfg: Any) -> Any:
     cfg = unwrap(cfg)
     if dataclasses.is_dataclass(cfg):
         return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
-                if f.name != "source" and not (f.metadata.get(HASHED_WHEN_SET) and _at_default(cfg, f))}
+                if f.name != "source" and not _late_and_unset(cfg, f)}
     if isinstance(cfg, (list, tuple)):
         return [to_dict(v) for v in cfg]
     return cfg
@@ -462,7 +467,7 @@ def _unset_late_key(cfg: Any, dotted: str) -> bool:
     if not dataclasses.is_dataclass(node):
         return False
     f = next((f for f in dataclasses.fields(node) if f.name == name), None)
-    return f is not None and bool(f.metadata.get(HASHED_WHEN_SET)) and _at_default(node, f)
+    return f is not None and _late_and_unset(node, f)
 
 
 def stable_hash(obj: Any, n: int = 12) -> str:
