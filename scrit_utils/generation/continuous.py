@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import torch
 
 from scrit_utils.generation.base import SamplingParams, truncate_at_stop
-from scrit_utils.generation.kv_cache import _HeadMajorLayer, _make_cache
+from scrit_utils.generation.kv_cache import _make_cache
 from scrit_utils.generation.lean_decode import _lean_decode_step
 from scrit_utils.generation.sampling import _sample
 
@@ -92,15 +92,15 @@ class _LiveBatch:
         tok = self.sample(logits, new, steps, alive)
 
         old_len = self.mask.shape[1] if self.mask is not None else 0
+        lengths = self.mask.sum(-1).tolist() if self.mask is not None else []  # each row's text, in the window
         # the live rows, ordered by their text's first column (the attention blocks read from there)
-        first = (old_len - self.mask.sum(-1)).tolist() if self.mask is not None else []
-        keep = sorted((j for j, a in enumerate(self.alive) if a), key=lambda j: (first[j], j))
-        span = int(self.mask[keep].sum(-1).max()) if keep else 0  # the longest kept row's text
+        keep = sorted((j for j, a in enumerate(self.alive) if a), key=lambda j: (-lengths[j], j))
+        span = max((lengths[j] for j in keep), default=0)  # the longest kept row's text
         window = max(span, width)
         keep_t = torch.tensor(keep, dtype=torch.long, device=dev)
         layers = self.cache.layers if self.cache is not None else [None] * len(fresh.layers)
         for old, add in zip(layers, fresh.layers):
-            _merge_layer(add, old, keep_t, span, old_len, window, self.params.max_new_tokens)
+            add.merge_rows(old, keep_t, span, window, self.params.max_new_tokens)
         merged = mask.new_zeros((len(keep) + len(new), window))
         if keep:
             merged[:len(keep), window - span:] = self.mask[keep_t, old_len - span:]
@@ -140,39 +140,6 @@ class _LiveBatch:
     def release(self) -> None:
         for layer in getattr(self.cache, "layers", ()):
             layer.release()
-
-
-def _merge_layer(add: _HeadMajorLayer, old: _HeadMajorLayer | None, keep: torch.Tensor, span: int, old_len: int,
-                 window: int, max_new_tokens: int) -> None:
-    """Make ``add`` (the new rows' prefilled layer) the merged layer: the kept rows of ``old``, then the new rows.
-
-    Each row's filled slots are right-aligned at ``window``; everything left of them is zero (masked, and
-    finite so that masked scores stay finite). The capacity leaves room for ``max_new_tokens`` more steps,
-    more than any live row can still take before the next merge.
-    """
-    new_k, new_v = add.kbuf, add.vbuf  # [n, h, d, width], [n, h, width, d]
-    n_keep, n_new, width = len(keep), new_k.shape[0], new_k.shape[-1]
-    flats = add._flats
-    add._flats = dict.fromkeys(flats)
-    capacity = window + max_new_tokens
-    b, h, d = n_keep + n_new, new_k.shape[1], new_k.shape[2]
-    numel = b * h * d * capacity
-    k_flat, v_flat = add._take(numel, new_k), add._take(numel, new_v)
-    kbuf = k_flat[:numel].view(b, h, d, capacity)
-    vbuf = v_flat[:numel].view(b, h, capacity, d)
-    kbuf[..., :window].zero_()
-    vbuf[:, :, :window].zero_()
-    if n_keep:
-        torch.index_select(old.kbuf[..., old_len - span:old_len], 0, keep, out=kbuf[:n_keep, ..., window - span:window])
-        torch.index_select(old.vbuf[:, :, old_len - span:old_len], 0, keep, out=vbuf[:n_keep, :, window - span:window])
-    kbuf[n_keep:, ..., window - width:window] = new_k[..., :width]
-    vbuf[n_keep:, :, window - width:window] = new_v[:, :, :width]
-    add.pool.extend(f for f in flats.values() if f is not None)  # the prefill's storages
-    if old is not None:
-        old.release()
-    add._flats.update(k=k_flat, v=v_flat)
-    add.kbuf, add.vbuf, add.capacity, add.length = kbuf, vbuf, capacity, window
-    add.is_initialized = True
 
 
 @torch.inference_mode()

@@ -187,6 +187,35 @@ class _HeadMajorLayer(_PreallocatedLayer):
             return key_states, value_states
         return self.kbuf[:, :, None, :, :self.length], self.vbuf[:, :, None, :self.length]
 
+    def merge_rows(self, old: "_HeadMajorLayer | None", keep: torch.Tensor, span: int, window: int,
+                   room: int) -> None:
+        """Make this layer (just prefilled with new rows) the rows ``keep`` of ``old`` followed by its own rows.
+
+        Continuous batching (:mod:`~scrit_utils.generation.continuous`): each row's filled slots end at
+        ``window`` (the kept rows' last ``span`` slots of ``old``, this layer's whole prefill), everything left
+        of them is zero (masked, and finite so that masked scores stay finite), and ``room`` slots more follow
+        for the next decode steps. ``old``'s storages and this layer's prefill storages go back to the pool.
+        """
+        new_k, new_v = self.kbuf, self.vbuf  # [n, h, d, width], [n, h, width, d]
+        n_keep, width = len(keep), new_k.shape[-1]
+        b, h, d, capacity = n_keep + new_k.shape[0], new_k.shape[1], new_k.shape[2], window + room
+        numel = b * h * d * capacity
+        k_flat, v_flat = self._take(numel, new_k), self._take(numel, new_v)
+        kbuf, vbuf = k_flat[:numel].view(b, h, d, capacity), v_flat[:numel].view(b, h, capacity, d)
+        kbuf[..., :window].zero_()
+        vbuf[:, :, :window].zero_()
+        if n_keep:
+            end = old.length
+            torch.index_select(old.kbuf[..., end - span:end], 0, keep, out=kbuf[:n_keep, ..., window - span:window])
+            torch.index_select(old.vbuf[:, :, end - span:end], 0, keep, out=vbuf[:n_keep, :, window - span:window])
+        kbuf[n_keep:, ..., window - width:window] = new_k
+        vbuf[n_keep:, :, window - width:window] = new_v
+        self.pool.extend(f for f in self._flats.values() if f is not None)  # the prefill's storages
+        if old is not None:
+            old.release()
+        self._flats = {"k": k_flat, "v": v_flat, "k_spare": None, "v_spare": None}
+        self.kbuf, self.vbuf, self.capacity, self.length = kbuf, vbuf, capacity, window
+
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         """Keep the rows ``indices``: copy their filled slots into the spare storage and swap the two.
 
