@@ -156,7 +156,7 @@ def generate_continuous(backend, prompt_ids: Sequence[Sequence[int]], seeds: Seq
     queue = deque(sorted(range(n), key=lambda i: (-len(prompt_ids[i]), i)))  # longest prompts first
     refill = max(1, int(backend.prune_fraction * max_num_seqs))
     stops = tuple(s for s in params.stop if s)
-    tail_len = 2 * max((len(s) for s in stops), default=0) + 8
+    tail_len = backend._tail_len(stops)
     gen: list[list[int]] = [[] for _ in range(n)]
     tails = [""] * n
 
@@ -179,7 +179,7 @@ def generate_continuous(backend, prompt_ids: Sequence[Sequence[int]], seeds: Seq
                 continue
             if n_alive == 0:
                 break
-            if len(live.rows) - n_alive >= max(1, int(backend.prune_fraction * len(live.rows))):
+            if backend._prune_due(len(live.rows), n_alive):
                 live.prune()
             live.step()
     finally:

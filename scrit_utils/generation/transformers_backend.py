@@ -274,6 +274,15 @@ class TransformersBackend:
                 mask[r, width - len(p):] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
+    def _tail_len(self, stops: tuple[str, ...]) -> int:
+        """Characters of a row's text kept to spot a stop string (and what the decode hook reads)."""
+        hook = self.decode_hook
+        return max(2 * max((len(s) for s in stops), default=0) + 8, hook.tail_chars if hook else 0)
+
+    def _prune_due(self, rows: int, alive: int) -> bool:
+        """Finished rows leave the batch (and the cache) once they are ``prune_fraction`` of it."""
+        return rows - alive >= max(1, int(self.prune_fraction * rows))
+
     def _apply_hook(self, tok: torch.Tensor, tok_list: list[int], rows: list[int], alive: list[bool],
                     tails: list[str], logits: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
         """The decode hook's tokens for this step (see :mod:`~scrit_utils.generation.decode_hook`)."""
@@ -322,7 +331,7 @@ class TransformersBackend:
 
         stops = tuple(s for s in params.stop if s)
         hook = self.decode_hook
-        tail_len = max(2 * max((len(s) for s in stops), default=0) + 8, hook.tail_chars if hook else 0)
+        tail_len = self._tail_len(stops)
         gen: list[list[int]] = [[] for _ in range(n)]
         tails = [""] * n
         rows = list(range(n))  # batch position -> original row
@@ -336,7 +345,7 @@ class TransformersBackend:
             n_alive = sum(alive)
             if n_alive == 0 or step == params.max_new_tokens - 1:
                 break
-            if len(rows) - n_alive >= max(1, int(self.prune_fraction * len(rows))):
+            if self._prune_due(len(rows), n_alive):
                 keep = [j for j, a in enumerate(alive) if a]
                 keep_t = torch.tensor(keep, dtype=torch.long, device=dev)
                 cache.batch_select_indices(keep_t)
