@@ -2,8 +2,9 @@
 """Critique-generation throughput on the study's critic and prompts, and where its limit is.
 
 One run, one process, one loaded model (default ``models/v3/seed0/toy-409k``, the v3 study's critic), the
-study's prompts and decoding settings read from the profile (default ``configs/toy-v3.yaml``, what
-``make study`` runs):
+study's prompts and decoding settings read from the profile (default ``configs/toy-v3-full.yaml``: ``make
+study``'s world, critic and decoding, plus the speed keys ``generation.max_num_seqs`` and ``run.generation_workers``
+that the core leaves off so that it reproduces its committed run):
 
 - **sampled** (stage 02's contrastive critiques, with the reference): ``generation.critique``
   (T=0.7, 320 new tokens); **greedy** (stages 03/04's direct critiques, no reference):
@@ -190,7 +191,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(REPO / "models" / "v3" / "seed0" / "toy-409k"),
                     help="checkpoint dir (default: the v3 study's critic, build 0)")
-    ap.add_argument("--profile", default=str(REPO / "configs" / "toy-v3.yaml"), help="world and generation settings")
+    ap.add_argument("--profile", default=str(REPO / "configs" / "toy-v3-full.yaml"),
+                    help="world and generation settings (default: the v3 study with its speed keys)")
     ap.add_argument("--max-num-seqs", type=int, default=None,
                     help="live rows of continuous batching for the current path (default: the profile's "
                          "generation.max_num_seqs; 0 = static batches)")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Generation through the study's resumable path with 1 vs N worker processes, side by side in one run.
 
-The study's critic and settings from the profile (default ``configs/toy-v3.yaml``: the v3 critic of build 0, batches of
-128, continuous batching at 512 rows; ``--set`` overrides keys, e.g. ``generation.max_num_seqs=null``), its
+The study's critic and settings from the profile (default ``configs/toy-v3-full.yaml``: the v3 critic of build 0,
+batches of 128, continuous batching at 512 rows; ``--set`` overrides keys, e.g. ``generation.max_num_seqs=null``), its
 prompts (``scripts/bench_generation.py``'s: sampled contrastive and greedy direct critiques), generated through
 :func:`scrit_utils.pipeline.common.generate_resumable` as the stages call it, once with ``run.generation_workers:
 1`` (one process, the profile's torch threads) and once with ``--workers`` processes (the threads split between
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "scripts"))  # the sibling benchmark's helpers: im
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default=str(REPO / "configs" / "toy-v3.yaml"))
+    ap.add_argument("--profile", default=str(REPO / "configs" / "toy-v3-full.yaml"))
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="profile overrides for both runs")
     ap.add_argument("--n", type=int, default=512, help="critiques per mode")
     ap.add_argument("--workers", type=int, default=2)
