@@ -221,6 +221,9 @@ def main(argv=None) -> int:
                     help="train the study (6959ce8) path on this checkpoint instead (the v2 critic: the study's SFT "
                          "as it was, code and critic; the losses then differ)")
     ap.add_argument("--skip-hf", action="store_true")
+    ap.add_argument("--workers", type=int, default=0, metavar="N",
+                    help="also train the last candidate in N processes on one thread each, side by side, and print "
+                         "their summed tokens/s (run.training_workers: the sweeps' points train so)")
     ap.add_argument("--torch-profile", default=None, metavar="PATH", help="print torch.profiler's top ops of this path "
                     "(study or a candidate's name) and exit")
     a = ap.parse_args(argv)
@@ -283,6 +286,8 @@ def main(argv=None) -> int:
         torch.manual_seed(a.seed)
         r = run_path(name, make, a.steps, a.warmup, *costs.get(name, (flops_tok, attn_coef)))
         results.append(r)
+    if a.workers > 1:
+        results.append(worker_paths(a, overrides, flops_tok, attn_coef))
     base = results[0]
     print(f"timed steps {a.warmup + 1}..{a.steps} of each path:")
     for r in results:
@@ -296,6 +301,42 @@ def main(argv=None) -> int:
     return 0
 
 
+def _worker(a, overrides, flops_tok, attn_coef, barrier, queue) -> None:
+    """One training worker: the last candidate's trainer on one thread, started with the others (``barrier``)."""
+    import torch
+
+    torch.set_num_threads(1)
+    cfg = load_profile(Path(a.profile), overrides)
+    bs = cfg.training.per_device_train_batch_size * cfg.training.gradient_accumulation_steps
+    examples = sft_examples(bs * a.steps, a.seed, study_world(Path(a.profile)))
+    with tempfile.TemporaryDirectory(prefix="bench_sft_w_") as tmp:
+        name, make = CANDIDATES[a.candidates[-1]] if a.candidates else (None, None)
+        trainer = make(cfg, examples, Path(tmp)) if make else study_trainer(cfg, examples, Path(tmp))
+        barrier.wait()
+        torch.manual_seed(a.seed)
+        queue.put(run_path(name or "study", lambda: trainer, a.steps, a.warmup, flops_tok, attn_coef))
+
+
+def worker_paths(a, overrides, flops_tok: float, attn_coef: float) -> dict:
+    """``--workers`` processes on one thread each, each training the same steps at the same time; their tokens/s
+    and GFLOP/s summed (each worker's timed steps overlap the others': a barrier starts them together)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(a.workers), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(a, overrides, flops_tok, attn_coef, barrier, queue))
+             for _ in range(a.workers)]
+    for p in procs:
+        p.start()
+    rs = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    name = f"{rs[0]['name'].split(' (')[0]}: {a.workers} processes x 1 thread"
+    return {"name": name, "s_per_step": max(r["s_per_step"] for r in rs) / a.workers,
+            "tok_s": sum(r["tok_s"] for r in rs), "gflops": sum(r["gflops"] for r in rs),
+            "useful_gflops": sum(r["useful_gflops"] for r in rs), "loss": rs[0]["loss"], "padding": rs[0]["padding"]}
+
+
 class _Dir:
     """The one thing the trainer builders use of a stage: ``path(name)`` under a directory."""
 
@@ -306,11 +347,11 @@ class _Dir:
         return self.root / name
 
 
-def padding_free_trainer(cfg, examples, out: Path):
+def padding_free_trainer(cfg, examples, out: Path, *keys: str):
     from scrit_utils.core import config
     from scrit_utils.pipeline import training
 
-    cfg = config.load_dict(config.to_dict(cfg), cfg.source, ["training.padding_free=true"])  # the study's switch
+    cfg = config.load_dict(config.to_dict(cfg), cfg.source, ["training.padding_free=true", *keys])  # the study's keys
     trainer, _ = training.make_trainer(cfg, _Dir(out), examples)
     if not trainer.args.padding_free:
         raise SystemExit("training.padding_free fell back to the padded trainer (an example longer than max_length?)")
@@ -319,6 +360,8 @@ def padding_free_trainer(cfg, examples, out: Path):
 
 CANDIDATES: dict = {
     "padding-free": ("padding-free (training.padding_free): TRL + per-example SDPA", padding_free_trainer),
+    "unfused-loss": ("padding-free + training.fused_lm_head=false",
+                     lambda cfg, ex, out: padding_free_trainer(cfg, ex, out, "training.fused_lm_head=false")),
 }
 
 

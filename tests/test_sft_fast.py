@@ -103,3 +103,24 @@ def test_over_long_examples_and_lora_fall_back_to_the_padded_trainer(tmp_path, t
     lora = _cfg(tmp_path, tiny, "training.use_lora=true", "training.padding_free=true")
     trainer, _ = training.make_trainer(lora, training.train_stage(lora), exs)
     assert not trainer.args.padding_free
+
+
+def test_the_unfused_loss_trains_the_fused_head_s_losses_and_weights(tmp_path, tiny):
+    """training.fused_lm_head=false: the loss from the model's logits, the same curve as TRL's fused head."""
+    exs = _examples(12)
+    fused_cfg = _cfg(tmp_path, tiny, "training.padding_free=true")
+    fused, _ = training.make_trainer(fused_cfg, training.train_stage(fused_cfg), exs)
+    cfg = _cfg(tmp_path, tiny, "training.padding_free=true", "training.fused_lm_head=false")
+    plain, _ = training.make_trainer(cfg, training.train_stage(cfg), exs)
+    assert type(plain).__name__ == "UnfusedLossSFTTrainer" and type(fused).__name__ == "SFTTrainer"
+    lf, wf = _train(fused)
+    lp, wp = _train(plain)
+    assert lp == pytest.approx(lf, rel=1e-5, abs=1e-6) and len(lp) == 3
+    for k in wf:
+        torch.testing.assert_close(wp[k], wf[k], rtol=1e-4, atol=1e-6)
+    logged = [r for r in plain.state.log_history if "loss" in r]
+    assert all(0 < r["mean_token_accuracy"] <= 1 and r["entropy"] > 0 for r in logged)
+    assert [r["num_tokens"] for r in logged] == [r["num_tokens"] for r in fused.state.log_history if "loss" in r]
+    # hashed when set: the default leaves every stage key as it was
+    assert "fused_lm_head" not in config.to_dict(config.load("configs/smoke.yaml"))["training"]
+    assert training.train_stage(cfg).hash != training.train_stage(fused_cfg).hash

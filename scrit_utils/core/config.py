@@ -58,6 +58,8 @@ class RunConfig:
     # generation in this many worker processes, the threads split between them (hashed: one thread per process
     # rounds differently, and with continuous batching each worker has its own queue)
     generation_workers: int = field(default=1, metadata={HASHED_WHEN_SET: True})
+    # sweeps' SFT: this many points at once, one thread each (hashed: rounds differently; study/train_workers.py)
+    training_workers: int = field(default=1, metadata={HASHED_WHEN_SET: True})
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ class TrainingConfig:
     gradient_checkpointing: bool = False
     save_merged: bool = True  # LoRA: also save the merged full model
     padding_free: bool = field(default=False, metadata={HASHED_WHEN_SET: True})  # TRL's; CPU: pipeline/sft_fast.py
+    # false, padding-free on CPU: the loss from the logits, not TRL's fused LM head (same loss to rounding; sft_fast.py)
+    fused_lm_head: bool = field(default=True, metadata={HASHED_WHEN_SET: True})
     lora: LoraConfig = field(default_factory=LoraConfig)
 
 

@@ -18,6 +18,12 @@ The padding-free path trains the same examples in the same order with the same l
   token, never in the loss) is where the previous example's last token would otherwise
   predict across the boundary, and TRL sets its label to -100.
 
+With ``training.fused_lm_head: false`` as well, the trainer is :class:`UnfusedLossSFTTrainer`: TRL's
+``SFTTrainer`` scores every position through its fused LM head (a chunked log-prob kernel that also computes each
+position's entropy and top-1, made to spare a GPU the ``[tokens x vocab]`` logits); on the toy critic's 399-token
+vocabulary the logits are small, and the loss from them (log-softmax of the completion positions only) is the same
+mean over completion tokens, to float rounding, in less time (``scripts/bench_sft.py --candidates unfused-loss``).
+
 TRL does not truncate in padding-free mode without packing (it refuses a ``max_length``), so
 :func:`usable` checks that no example is longer than ``training.max_length`` (the study's never
 are: about 250 of 512 tokens); otherwise the study keeps the padded trainer.
@@ -33,12 +39,12 @@ Usage::
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import torch
 
-__all__ = ["VARLEN_ATTENTION", "varlen_sdpa", "register_varlen_attention", "fits_max_length", "usable", "apply"]
+__all__ = ["VARLEN_ATTENTION", "varlen_sdpa", "register_varlen_attention", "fits_max_length", "usable", "apply",
+           "trainer_class"]
 
 VARLEN_ATTENTION = "scrit_varlen_sdpa"
 
@@ -118,3 +124,43 @@ def apply(model, args) -> None:
     model.set_attn_implementation(VARLEN_ATTENTION)
     args.padding_free = True
     args.max_length = None  # checked by fits_max_length instead
+
+
+def trainer_class(cfg):
+    """The SFTTrainer class for a padding-free run: :class:`UnfusedLossSFTTrainer` with ``training.fused_lm_head:
+    false``, else TRL's own."""
+    from trl import SFTTrainer
+
+    return SFTTrainer if cfg.training.fused_lm_head else _unfused_class()
+
+
+def _unfused_class():
+    from trl import SFTTrainer
+
+    class UnfusedLossSFTTrainer(SFTTrainer):
+        """TRL's SFTTrainer with the training loss taken from the model's logits (see the module docstring); the
+        metrics TRL logs (entropy, mean_token_accuracy, num_tokens) are computed on the same positions."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if not model.training:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs["labels"][:, 1:]  # position t predicts token t+1
+            out = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False)
+            mask = labels != -100
+            logits = out.logits[:, :-1][mask].float()
+            target = labels[mask]
+            logp = torch.log_softmax(logits, dim=-1)
+            nll = -logp.gather(1, target[:, None]).squeeze(1)
+            n = mask.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = nll.sum() / torch.as_tensor(n).clamp(min=1)
+            with torch.no_grad():
+                valid = max(int(mask.sum()), 1)
+                metrics = self._metrics["train"]
+                metrics["entropy"].append(float(-(logp.exp() * logp).sum()) / valid)
+                metrics["mean_token_accuracy"].append(float((logits.argmax(-1) == target).sum()) / valid)
+                ids = inputs["position_ids"] if "position_ids" in inputs else inputs["attention_mask"]
+                self._total_train_tokens += ids.size(1) if "position_ids" in inputs else int(ids.sum())
+                metrics["num_tokens"] = [self._total_train_tokens]
+            return (loss, out) if return_outputs else loss
+
+    return UnfusedLossSFTTrainer

@@ -194,11 +194,13 @@ def make_trainer(cfg: StudyConfig, st: artifacts.Stage, examples: Sequence[SFTEx
 
     model, tok = load_critic(cfg)
     args = sft_config(cfg, st.path("trainer"))
+    trainer_cls = SFTTrainer
     if cfg.training.padding_free and sft_fast.usable(cfg, examples, tok):  # same losses, no padding (sft_fast.py)
         sft_fast.apply(model, args)
+        trainer_cls = sft_fast.trainer_class(cfg)  # training.fused_lm_head: false: the loss from the logits
     peft_cfg = lora_config(cfg) if cfg.training.use_lora else None
-    trainer = SFTTrainer(model=model, args=args, train_dataset=to_dataset(examples), processing_class=tok,
-                         peft_config=peft_cfg)
+    trainer = trainer_cls(model=model, args=args, train_dataset=to_dataset(examples), processing_class=tok,
+                          peft_config=peft_cfg)
     _log_lines_to_stderr(trainer)
     return trainer, tok
 

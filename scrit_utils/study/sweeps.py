@@ -58,7 +58,7 @@ from scrit_utils.core.records import SFTExample, write_json, write_jsonl
 from scrit_utils.pipeline import common, data, self_critic, training, validation
 from scrit_utils.study.ablations import ABLATIONS, CHECK_SETS, AblationContext  # noqa: F401 (re-exported)
 from scrit_utils.study.selection import Pool, arm_ratio, candidates, example_ids_hash, load_pool, nested_subset, next_draw  # noqa: F401
-from scrit_utils.study import builds, diagnostic, item_scores, rounds
+from scrit_utils.study import builds, diagnostic, item_scores, rounds, train_workers
 
 VERSION = "3"  # train/eval stages; 2: capped data sizes are one point at their real size; 3: checked keys
 SUMMARY_VERSION = "5"  # 05/06 summary stages; 3: points carry per-item scores (paired statistics); 4: new keys below;
@@ -181,17 +181,19 @@ def arm_data(cfg: StudyConfig, mode: str, n: int, progress: Callable[[str], None
 
 # --- train + eval of one point ------------------------------------------------------------------
 def train_stage(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExample]) -> artifacts.Stage:
-    return artifacts.stage(TRAIN_STAGE, cfg, training.TRAIN_KEYS, VERSION, upstream=[st03],
+    return artifacts.stage(TRAIN_STAGE, cfg, training.TRAIN_KEYS + ("run.training_workers",), VERSION, upstream=[st03],
                            extra_key={"examples": example_ids_hash(examples), "n": len(examples)})
 
 
-def run_train(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExample]) -> artifacts.Stage:
+def run_train(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExample],
+              threads: int | None = None) -> artifacts.Stage:
+    """The point's ``sweep_train`` stage (cached); ``threads`` overrides run.torch_threads (a training worker's)."""
     st = train_stage(cfg, st03, examples)
     if st.done:
         return st
     st.start_clock()
     cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)
-    common.setup_torch(cfg)
+    common.setup_torch(cfg, threads)
     write_jsonl(st.path("examples.jsonl"), examples)
     stats = training.train(cfg, st, examples)
     st.finish(counts=stats)
@@ -306,6 +308,7 @@ def stage_dirs(rows: Sequence[dict]) -> list[str]:
 
 
 def run_jobs(jobs: Sequence[Job], desc: str) -> list[dict]:
+    train_workers.pretrain(jobs, train_stage, run_train)  # run.training_workers > 1: the points' SFT first, side by side
     out = []
     for job in tqdm(jobs, desc=desc, unit="point"):
         out.append(run_job(job))
