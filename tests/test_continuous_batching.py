@@ -143,3 +143,39 @@ def test_the_profile_keys_reach_the_backend_and_key_every_generating_stage_only_
     assert be.max_num_seqs == 6 and be.parallel > 1
     assert {"generation.max_num_seqs", "run.generation_workers"} <= rec.keys
     assert not [k for k in rec.keys if not inputs.key_covered(k, common.BACKEND_KEYS + ("run.seed",))]
+
+
+def test_several_files_share_one_queue_and_resume(static, tmp_path):
+    """common.generate_files_resumable: each file's chunks are cut as alone, the backend takes `parallel` of them
+    per call whichever file they belong to; a finalized file is left alone, a partial one completed."""
+    be, params = live(static, 4), PARAMS["sampled"]  # parallel 4
+    reqs = requests(27)
+    parts = {"a": reqs[:5], "b": reqs[5:18], "c": reqs[18:]}  # 1 + 2 + 2 chunks of 8
+
+    def files(root, names=parts):
+        return [common.ResumableSet(ResumableJsonl(root / f"{n}.jsonl"), parts[n], lambda r: r.id, lambda r: r,
+                                    lambda r, t: {"id": r.id, "text": t}, 8) for n in names]
+
+    def texts(root, n):
+        return {r["id"]: r["text"] for r in ResumableJsonl(root / f"{n}.jsonl").records()}
+
+    (tmp_path / "one").mkdir()
+    for f in files(tmp_path / "one"):  # each file alone, static batches
+        common.generate_resumable(static, f.out, f.items, f.item_id, f.request, f.record, params, 8)
+    calls = []
+    many = be.generate_many
+    be.generate_many = lambda groups, p: calls.append([len(g) for g in groups]) or many(groups, p)
+    (tmp_path / "all").mkdir()
+    assert common.generate_files_resumable(be, files(tmp_path / "all"), params) == 27
+    assert calls == [[5, 8, 5, 8], [1]]  # chunks of a, b and c (8 + 1) in file order, 4 per call
+    assert all(texts(tmp_path / "all", n) == texts(tmp_path / "one", n) for n in parts)
+    (tmp_path / "resume").mkdir()
+    done = files(tmp_path / "resume", ["a"])[0]
+    common.generate_resumable(be, done.out, done.items, done.item_id, done.request, done.record, params, 8)
+    done.out.finalize()
+    half = files(tmp_path / "resume", ["b"])[0]
+    common.generate_resumable(be, half.out, half.items[:8], half.item_id, half.request, half.record, params, 8)
+    calls.clear()
+    assert common.generate_files_resumable(be, files(tmp_path / "resume"), params) == 5 + 9
+    assert calls == [[5, 8, 1]]  # b's second chunk and c's two; a is finalized
+    assert all(texts(tmp_path / "resume", n) == texts(tmp_path / "one", n) for n in parts)

@@ -254,3 +254,32 @@ def test_gpu_md_commands_parse():
         assert args.eval_command == "critic" and args.backend == "vllm"
         assert [n for n, _ in cb.parse_specs(args.bench)] == ["realcritic", "processbench"]
     assert cli.build_parser().parse_args(cmds[1][1:]).model == "runs/qwen2.5-7b/model"
+
+
+def test_an_evaluation_with_continuous_batching_queues_every_set_at_once(smoke_base, tmp_path, monkeypatch):
+    """With parallel > 1 (here continuous batching), training.evaluate generates every set's critiques in one queue
+    (training.prefetch_critiques) into the files critic_eval.evaluate then reads back without generating: the
+    texts and rows of static batches, set by set."""
+    from scrit_utils.core import artifacts
+    from scrit_utils.pipeline import common
+
+    cfg, base_st, _ = smoke_base
+    model = str(REPO / "models" / "toy-0.2m")
+    live_cfg = config.load("configs/smoke.yaml", overrides={"run.artifacts_dir": cfg.run.artifacts_dir,
+                                                             "generation.max_num_seqs": 8})
+    runs = {}
+    for name, c in (("static", cfg), ("live", live_cfg)):
+        files, new = [], []
+        many, one = common.generate_files_resumable, common.generate_resumable
+        monkeypatch.setattr(common, "generate_files_resumable",
+                            lambda be, sets, *a, **k: files.append(len(sets)) or many(be, sets, *a, **k))
+        monkeypatch.setattr(common, "generate_resumable", lambda *a, **k: new.append(one(*a, **k)) or new[-1])
+        st = artifacts.stage(f"eval_{name}", c, ("run.seed",), "test", root=tmp_path)
+        rows = training.evaluate(c, st, model, "trained", base_st=base_st)["rows"]
+        common.release_backends()
+        monkeypatch.undo()
+        runs[name] = (rows, _critiques(st.dir), files, new)
+    (rows, texts, files, new), (live_rows, live_texts, live_files, live_new) = runs["static"], runs["live"]
+    assert live_texts == texts and live_rows == rows and len(texts) > 40
+    assert files == [1, 1, 1, 1] and min(new) > 0  # static batches: set by set
+    assert live_files[0] == 4 and live_new == [0, 0, 0, 0]  # all four sets queued first; then nothing left to do

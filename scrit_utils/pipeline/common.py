@@ -157,26 +157,58 @@ def generate_resumable(
     feeds the backend exactly the batches an uninterrupted run would: same seeds, same
     batch composition, same text. Returns the number of new records.
     """
-    if out.finalized:
+    return generate_files_resumable(backend, [ResumableSet(out, items, item_id, request, record, chunk_size)],
+                                    params, desc)
+
+
+@dataclass(frozen=True)
+class ResumableSet:
+    """One output file of :func:`generate_files_resumable` and the items it holds a record of."""
+
+    out: ResumableJsonl
+    items: Sequence[Any]
+    item_id: Callable[[Any], str]
+    request: Callable[[Any], GenerationRequest]
+    record: Callable[[Any, str], Any]
+    chunk_size: int
+
+
+def generate_files_resumable(backend, sets: Sequence[ResumableSet], params: SamplingParams,
+                             desc: str = "generate") -> int:
+    """:func:`generate_resumable` of several files with one sampling, their chunks handed to the backend together.
+
+    Each file's chunks are cut from its own item list at fixed positions, as alone; a backend with worker
+    processes or continuous batching (``parallel`` > 1) then takes ``parallel`` chunks at once whichever file
+    they belong to, so small sets (an evaluation's scenarios) share one queue instead of each ending on a
+    half-empty batch. With ``parallel`` 1 the calls are the files' own, one after another."""
+    if all(st.out.finalized for st in sets):
         return 0
-    ids = [item_id(it) for it in items]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{out.path}: duplicate item ids in the generation list")
-    todo = [c for c in chunks(list(zip(ids, items)), chunk_size) if any(i not in out.done_ids for i, _ in c)]
+    todo = []  # (set, chunk) in file order
+    total = done = 0
+    for st in sets:
+        if st.out.finalized:
+            continue
+        ids = [st.item_id(it) for it in st.items]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{st.out.path}: duplicate item ids in the generation list")
+        mine = [c for c in chunks(list(zip(ids, st.items)), st.chunk_size) if any(i not in st.out.done_ids for i, _ in c)]
+        todo += [(st, c) for c in mine]
+        total += len(st.items)
+        done += len(st.items) - sum(len(c) for c in mine)
     # a backend with worker processes (``parallel`` > 1) takes that many chunks at once, one generate call each,
     # so every chunk is generated exactly as alone (generation/process_pool.py)
     par = max(1, int(getattr(backend, "parallel", 1)))
     n_new = 0
-    with tqdm(total=len(items), initial=len(items) - sum(len(c) for c in todo), desc=desc, unit="item") as bar:
+    with tqdm(total=total, initial=done, desc=desc, unit="item") as bar:
         for g in range(0, len(todo), par):
-            group = [[it for _, it in c] for c in todo[g:g + par]]
-            reqs = [[request(it) for it in its] for its in group]
+            group = todo[g:g + par]
+            reqs = [[st.request(it) for _, it in c] for st, c in group]
             texts = backend.generate_many(reqs, params) if par > 1 else [backend.generate(reqs[0], params, progress=False)]
-            for its, ts in zip(group, texts):
-                if len(ts) != len(its):
-                    raise RuntimeError(f"backend returned {len(ts)} texts for {len(its)} requests")
-                n_new += out.append(record(it, t) for it, t in zip(its, ts))
-                bar.update(len(its))
+            for (st, c), ts in zip(group, texts):
+                if len(ts) != len(c):
+                    raise RuntimeError(f"backend returned {len(ts)} texts for {len(c)} requests")
+                n_new += st.out.append(st.record(it, t) for (_, it), t in zip(c, ts))
+                bar.update(len(c))
     return n_new
 
 

@@ -340,6 +340,22 @@ def recorded_backends(cfg: StudyConfig, st: artifacts.Stage, model: str, sets: d
     return backend_for
 
 
+def prefetch_critiques(backend_for, sets: dict[str, list], ecfg) -> None:
+    """With worker processes or continuous batching (``parallel`` > 1), every set's critiques in one queue
+    (:func:`common.generate_files_resumable`), into the files :func:`critic_eval.evaluate` then reads back without
+    generating: its sets, one call each, are a few hundred critiques, too few to keep two workers' rows full. The
+    requests are :func:`critic_eval.run_critiques`' own (same ids, prompts and seeds)."""
+    rbs = {name: backend_for(name) for name in sets}
+    inner = next(iter(rbs.values())).backend if rbs else None
+    if inner is None or getattr(inner, "parallel", 1) < 2:
+        return
+    files = []
+    for name, rb in rbs.items():
+        reqs, _ = critic_eval.critique_requests(critic_eval.items_from(sets[name]), ecfg, stage=f"critic_eval/{name}")
+        files.append(common.ResumableSet(rb.out, reqs, lambda r: r.id, lambda r: r, rb.record, rb.chunk_size))
+    common.generate_files_resumable(inner, files, ecfg.params, desc="eval critiques [all sets]")
+
+
 def own_item_dict(it) -> dict:
     """An own-solution item as ``own_items.json`` stores it (the benchmark item's fields)."""
     return {"id": it.id, "task": it.task, "question": it.question, "gt": it.gt, "solution": it.solution,
@@ -371,6 +387,7 @@ def evaluate(cfg: StudyConfig, st: artifacts.Stage, model: str, label: str, base
             write_json(st.path("own_items.json"), sets[scen])
     if items.get("processbench"):
         sets["processbench"] = items["processbench"]
+    prefetch_critiques(backend_for, sets, ecfg)
     _, m = critic_eval.evaluate(common.make_backend(cfg, model), sets, ecfg, own_from=None,
                                 backend_for=backend_for)
     common.release_backends()
