@@ -31,7 +31,7 @@ study-seed1: $(STAMP)
 	$(BIN)/scrit build-base-models --profile configs/base_models/v2_world.yaml --seed 1 --out models/seed1 --jobs 2
 	$(BIN)/scrit run --profile configs/toy-seed1.yaml
 
-# everything (what CI runs, 8.5-9 min with the venv): unit tests plus the end-to-end runs marked slow
+# everything (what CI runs, 8-11 min with the venv): unit tests plus the end-to-end runs marked slow
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
