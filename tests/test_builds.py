@@ -242,12 +242,15 @@ def test_headroom_cells_are_read_by_no_claim_and_tabled_with_the_gain_difference
 def test_the_timing_report_counts_every_builds_stages(tmp_path):
     """notebook 06's timing report reads the stage dirs of every build's points, not only the first build's (the
     v3 run at 6a98cfa listed build 0's stages only)."""
-    import inspect
+    from types import SimpleNamespace
 
-    from scrit_utils.study import studies, sweeps
+    from scrit_utils.study import studies
 
-    rows = [{"build": b, "data_stages": [f"/a/02/{b}"], "train_stage": f"/a/train/{b}", "eval_stage": f"/a/eval/{b}"}
-            for b in ("b0", "b1", "b2")]
-    assert {d.split("/")[-1] for d in sweeps.stage_dirs(rows)} == {"b0", "b1", "b2"}
-    src = inspect.getsource(studies.ablations)
-    assert "stage_dirs(scal_rows + rows)" in src and "stage_dirs(all_rows)" not in src
+    rows = [{"build": b, "data_stages": [f"/a/02/{b}", "/a/01/shared"], "train_stage": f"/a/train/{b}",
+             "eval_stage": f"/a/eval/{b}"} for b in ("b0", "b1", "b2")]
+    abl = [{"build": "b0", "data_stages": ["/a/03/abl"], "train_stage": "/a/train/abl", "eval_stage": "/a/eval/abl"}]
+    dirs = studies.timing_dirs(rows, abl, SimpleNamespace(dir="/a/05"), SimpleNamespace(dir="/a/06"))
+    assert len(dirs) == len(set(dirs)) == 3 * 3 + 1 + 3 + 2  # each stage once, the shared one too
+    for b in ("b0", "b1", "b2"):
+        assert {f"/a/02/{b}", f"/a/train/{b}", f"/a/eval/{b}"} <= set(dirs)
+    assert {"/a/03/abl", "/a/train/abl", "/a/eval/abl", "/a/05", "/a/06"} <= set(dirs)

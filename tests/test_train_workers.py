@@ -72,6 +72,14 @@ def test_points_train_once_each_on_the_workers_with_one_process_s_losses(tmp_pat
         for k in wa:
             torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=1e-5)
     assert train_workers.pretrain(_jobs(one, st03), sweeps.train_stage, sweeps.run_train) == 0  # one worker: the notebook trains in-process
+    # the same key trained here (as the rounds' parents are) runs on one thread too: the worker's bits exactly
+    here_cfg = _cfg(tmp_path / "here", tiny, "run.training_workers=2")
+    before = torch.get_num_threads()
+    here = sweeps.run_train(here_cfg, st03, jobs[0].examples)
+    assert torch.get_num_threads() == before  # restored after training
+    assert here.hash == done[0].hash and here.dir != done[0].dir
+    (la, wa), (lb, wb) = _trained(done[0]), _trained(here)
+    assert la == lb and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_the_key_is_hashed_when_set_and_checked(tmp_path, tiny):

@@ -34,7 +34,7 @@ from typing import Sequence
 
 from scrit_utils.generation.base import GenerationRequest, SamplingParams
 
-__all__ = ["ProcessPoolBackend", "shutdown_pools"]
+__all__ = ["ProcessPoolBackend", "shared_pool", "shutdown_pools"]
 
 # in a worker process: its backends by (kind, settings, the model files' sizes and times), the most recent last
 _WORKER_BACKENDS: dict[tuple, object] = {}
@@ -86,7 +86,9 @@ def _generate_many(kind: str, kwargs: dict, groups: list[list[GenerationRequest]
 _EXECUTORS: dict[tuple[int, int], ProcessPoolExecutor] = {}
 
 
-def _executor(workers: int, threads: int) -> ProcessPoolExecutor:
+def shared_pool(workers: int, threads: int) -> ProcessPoolExecutor:
+    """This process's pool of ``workers`` spawned processes on ``threads`` torch threads each, started on first use
+    (the generation backends' and the sweeps' training workers', :mod:`scrit_utils.study.train_workers`)."""
     ex = _EXECUTORS.get((workers, threads))
     if ex is None or getattr(ex, "_broken", False):
         ex = _EXECUTORS[workers, threads] = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
@@ -120,7 +122,7 @@ class ProcessPoolBackend:
         self.name = f"{kind} x{workers} processes"
         self.model_name = kwargs.get("model")
         self._kind, self._kwargs = kind, dict(kwargs)
-        self._pool = _executor(workers, max(1, threads))
+        self._pool = shared_pool(workers, max(1, threads))
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams, progress: bool = True) -> list[str]:
         return self._pool.submit(_generate, self._kind, self._kwargs, list(requests), params).result()

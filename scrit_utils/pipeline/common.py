@@ -50,14 +50,13 @@ BACKEND_KEYS = (
 )
 
 
-def setup_torch(cfg: _config.StudyConfig, threads: int | None = None) -> None:
-    """Apply ``run.torch_threads`` (0 keeps torch's default), or ``threads`` where given (a worker process's)."""
-    n = threads or cfg.run.torch_threads
-    if n > 0:
-        os.environ.setdefault("OMP_NUM_THREADS", str(n))
+def setup_torch(cfg: _config.StudyConfig) -> None:
+    """Apply ``run.torch_threads`` (0 keeps torch's default)."""
+    if cfg.run.torch_threads > 0:
+        os.environ.setdefault("OMP_NUM_THREADS", str(cfg.run.torch_threads))
         import torch
 
-        torch.set_num_threads(n)
+        torch.set_num_threads(cfg.run.torch_threads)
 
 
 def sampling(s: _config.StageSampling, stop: Sequence[str] = ()) -> SamplingParams:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 from typing import Callable
 
 from scrit_utils.core.config import StudyConfig
@@ -207,10 +206,15 @@ def ablations(cfg: StudyConfig, progress: Callable[[str], None] = print) -> comm
     rep.examples["bottom_line"] = "\n".join(study_readme.bottom_line(comp))
     _finish(st, rows, {"points": len(rows)})
     rep.counts = st.manifest["counts"]
-    # every build's stages (all_rows holds the first build's only: the v2 comparisons describe one build)
-    timing = study_readme.write_timing(cfg, [*sweeps.stage_dirs(scal_rows + rows), str(scal_st.dir), str(st.dir)])
+    timing = study_readme.write_timing(cfg, timing_dirs(scal_rows, rows, scal_st, st))
     rep.examples["done"] = f"wrote {readme.name} and {timing.name}; 06 done in {time.time() - t0:.0f} s"
     return rep
+
+
+def timing_dirs(scal_rows: list[dict], abl_rows: list[dict], scal_st, abl_st) -> list[str]:
+    """The stage dirs the timing report sums: every build's 05 points (the comparisons' rows hold the first build's
+    only: the v2 comparisons describe one build), 06's points, and both summary stages."""
+    return [*sweeps.stage_dirs(scal_rows + abl_rows), str(scal_st.dir), str(abl_st.dir)]
 
 
 def bench_summary(rows: list[dict]) -> dict | None:

@@ -185,17 +185,18 @@ def train_stage(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTE
                            extra_key={"examples": example_ids_hash(examples), "n": len(examples)})
 
 
-def run_train(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExample],
-              threads: int | None = None) -> artifacts.Stage:
-    """The point's ``sweep_train`` stage (cached); ``threads`` overrides run.torch_threads (a training worker's)."""
+def run_train(cfg: StudyConfig, st03: artifacts.Stage, examples: Sequence[SFTExample]) -> artifacts.Stage:
+    """The point's ``sweep_train`` stage (cached), here or in a training worker: on one thread wherever it runs
+    when run.training_workers > 1 (the key says how it trains)."""
     st = train_stage(cfg, st03, examples)
     if st.done:
         return st
     st.start_clock()
     cfg = st.record(cfg)  # the stage computes with a view that checks its key (scrit_utils.core.inputs)
-    common.setup_torch(cfg, threads)
+    common.setup_torch(cfg)
     write_jsonl(st.path("examples.jsonl"), examples)
-    stats = training.train(cfg, st, examples)
+    with train_workers.threads_for(cfg):
+        stats = training.train(cfg, st, examples)
     st.finish(counts=stats)
     return st
 

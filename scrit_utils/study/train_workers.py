@@ -9,7 +9,8 @@ A profile asks for it with ``run.training_workers: 2``. Before the points of a s
 (:func:`scrit_utils.study.sweeps.run_jobs`), :func:`pretrain` trains every point whose ``sweep_train`` stage is
 not finished, on the worker pool of :mod:`scrit_utils.generation.process_pool` (one pool per process, shared
 with generation). Each worker runs :func:`scrit_utils.study.sweeps.run_train` exactly as the notebook would,
-on one thread: the stage's files and manifest are written there; a point killed half-way has no manifest and
+on one thread (:func:`threads_for`: a point the notebook trains itself under this key, as the rounds' parents, is
+trained on one thread too): the stage's files and manifest are written there; a point killed half-way has no manifest and
 trains again on the next run. The evaluations then find their trained stages finished.
 
 The key is part of ``sweep_train``'s stage key when set (one thread rounds differently from two: the same
@@ -25,11 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+from concurrent.futures import as_completed
 from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-__all__ = ["workers_of", "pretrain"]
+__all__ = ["workers_of", "threads_for", "pretrain"]
 
 
 def workers_of(cfg) -> int:
@@ -40,19 +42,34 @@ def workers_of(cfg) -> int:
     return n
 
 
+@contextlib.contextmanager
+def threads_for(cfg):
+    """One torch thread inside, where ``run.training_workers`` > 1: a point trains on one thread wherever it runs (in
+    a worker, or here when a sweep trains it itself, as the rounds' parents), so its stage key fixes its rounding."""
+    import torch
+
+    before = torch.get_num_threads()
+    if workers_of(cfg) > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _train(run_train: Callable, cfg, st03, examples: tuple) -> str:
-    """In a worker: one point's ``sweep_train`` stage (``run_train``, sweeps') on one thread; returns its directory."""
+    """In a worker: one point's ``sweep_train`` stage (``run_train``, sweeps'); returns its directory."""
     # the parent shows one bar over the points; the trainers' bars and log lines of two workers would interleave
     # on its terminal (an error still reaches the parent, raised from the future)
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        return str(run_train(cfg, st03, examples, threads=1).dir)
+        return str(run_train(cfg, st03, examples).dir)
 
 
 def pretrain(jobs: Sequence, train_stage: Callable, run_train: Callable) -> int:
     """Train the unfinished stages of ``jobs`` (``train_stage(cfg, st03, examples)`` describes one,
-    ``run_train(..., threads=1)`` computes it: sweeps') on ``run.training_workers`` processes (the largest any job
+    ``run_train(cfg, st03, examples)`` computes it: sweeps') on ``run.training_workers`` processes (the largest any job
     asks for); returns how many were trained. Jobs without training (the base) or examples are skipped."""
-    from scrit_utils.generation.process_pool import _executor
+    from scrit_utils.generation.process_pool import shared_pool
 
     todo, seen = [], set()
     for job in jobs:
@@ -65,12 +82,11 @@ def pretrain(jobs: Sequence, train_stage: Callable, run_train: Callable) -> int:
         todo.append(job)
     if not todo:
         return 0
-    pool = _executor(max(workers_of(j.cfg_train) for j in todo), 1)
+    workers = max(workers_of(j.cfg_train) for j in todo)
+    pool = shared_pool(workers, 1)
     futures = {pool.submit(_train, run_train, j.cfg_train, j.st03, j.examples): j for j in todo}
-    bar = tqdm(total=len(futures), desc=f"SFT on {pool._max_workers} workers", unit="point")
+    bar = tqdm(total=len(futures), desc=f"SFT on {workers} workers", unit="point")
     try:
-        from concurrent.futures import as_completed
-
         for f in as_completed(futures):
             job = futures[f]
             try:
