@@ -72,9 +72,8 @@ def main(argv=None) -> int:
             training.prefetch_critiques = prefetch if queue else (lambda *args, **kw: None)
             common.setup_torch(cfg)
             st = artifacts.stage(f"bench_{len(res)}", cfg, ("run.seed",), "bench", root=Path(root))
-            # warm-up, untimed: the backend (and each worker) loads the critic
-            common.make_backend(cfg, cfg.models.critic).generate_many(
-                [[]], common.sampling(cfg.generation.evaluation)) if cfg is keys else None
+            if cfg is keys:  # warm-up, untimed: each worker loads the critic (the static path loads it in its call)
+                common.make_backend(cfg, cfg.models.critic).generate_many([[]], common.sampling(cfg.generation.evaluation))
             t = time.perf_counter()
             training.evaluate(cfg, st, cfg.models.critic, "trained", base_st=base_st)
             secs = time.perf_counter() - t

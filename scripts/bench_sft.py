@@ -287,7 +287,7 @@ def main(argv=None) -> int:
         r = run_path(name, make, a.steps, a.warmup, *costs.get(name, (flops_tok, attn_coef)))
         results.append(r)
     if a.workers > 1:
-        results.append(worker_paths(a, overrides, flops_tok, attn_coef))
+        results.append(worker_paths(a, cfg, examples, flops_tok, attn_coef))
     base = results[0]
     print(f"timed steps {a.warmup + 1}..{a.steps} of each path:")
     for r in results:
@@ -301,14 +301,11 @@ def main(argv=None) -> int:
     return 0
 
 
-def _worker(a, overrides, flops_tok, attn_coef, barrier, queue) -> None:
+def _worker(a, cfg, examples, flops_tok, attn_coef, barrier, queue) -> None:
     """One training worker: the last candidate's trainer on one thread, started with the others (``barrier``)."""
     import torch
 
     torch.set_num_threads(1)
-    cfg = load_profile(Path(a.profile), overrides)
-    bs = cfg.training.per_device_train_batch_size * cfg.training.gradient_accumulation_steps
-    examples = sft_examples(bs * a.steps, a.seed, study_world(Path(a.profile)))
     with tempfile.TemporaryDirectory(prefix="bench_sft_w_") as tmp:
         name, make = CANDIDATES[a.candidates[-1]] if a.candidates else (None, None)
         trainer = make(cfg, examples, Path(tmp)) if make else study_trainer(cfg, examples, Path(tmp))
@@ -317,14 +314,14 @@ def _worker(a, overrides, flops_tok, attn_coef, barrier, queue) -> None:
         queue.put(run_path(name or "study", lambda: trainer, a.steps, a.warmup, flops_tok, attn_coef))
 
 
-def worker_paths(a, overrides, flops_tok: float, attn_coef: float) -> dict:
+def worker_paths(a, cfg, examples, flops_tok: float, attn_coef: float) -> dict:
     """``--workers`` processes on one thread each, each training the same steps at the same time; their tokens/s
     and GFLOP/s summed (each worker's timed steps overlap the others': a barrier starts them together)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(a.workers), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(a, overrides, flops_tok, attn_coef, barrier, queue))
+    procs = [ctx.Process(target=_worker, args=(a, cfg, examples, flops_tok, attn_coef, barrier, queue))
              for _ in range(a.workers)]
     for p in procs:
         p.start()

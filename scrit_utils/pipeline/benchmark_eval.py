@@ -194,6 +194,12 @@ def critique_requests(items: Sequence[EvalItem], cfg: CriticEvalConfig, stage: s
     return reqs, modes
 
 
+def scenario_stage(scenario: str = "") -> str:
+    """The stage name a scenario's critique seeds are derived under (:func:`run_critiques`; stage 04 queues every
+    set's requests ahead with the same seeds, ``training.prefetch_critiques``)."""
+    return f"critic_eval/{scenario}" if scenario else "critic_eval"
+
+
 def _grade(preds: Sequence[str | None], gts: Sequence[str | None], cfg: CriticEvalConfig) -> list[bool]:
     todo = [i for i, (p, g) in enumerate(zip(preds, gts)) if p is not None and g is not None]
     out = [False] * len(preds)
@@ -238,7 +244,7 @@ def score_critiques(items: Sequence[Any], texts: Sequence[str], cfg: CriticEvalC
 def run_critiques(backend: Backend, items: Sequence[Any], cfg: CriticEvalConfig, scenario: str = "") -> list[dict]:
     """Generate, parse and grade one critique per item; returns one JSON-ready row per item."""
     items = items_from(items)
-    reqs, modes = critique_requests(items, cfg, stage=f"critic_eval/{scenario}" if scenario else "critic_eval")
+    reqs, modes = critique_requests(items, cfg, stage=scenario_stage(scenario))
     texts = backend.generate(reqs, cfg.params, progress=cfg.progress)
     if len(texts) != len(items):
         raise RuntimeError(f"backend {getattr(backend, 'name', backend)!r} returned {len(texts)} texts "

@@ -158,8 +158,10 @@ def _unfused_class():
                 metrics = self._metrics["train"]
                 metrics["entropy"].append(float(-(logp.exp() * logp).sum()) / valid)
                 metrics["mean_token_accuracy"].append(float((logits.argmax(-1) == target).sum()) / valid)
-                ids = inputs["position_ids"] if "position_ids" in inputs else inputs["attention_mask"]
-                self._total_train_tokens += ids.size(1) if "position_ids" in inputs else int(ids.sum())
+                if "position_ids" in inputs:  # padding-free: one row of every example's tokens
+                    self._total_train_tokens += inputs["position_ids"].size(1)
+                else:
+                    self._total_train_tokens += int(inputs["attention_mask"].sum())
                 metrics["num_tokens"] = [self._total_train_tokens]
             return (loss, out) if return_outputs else loss
 

@@ -351,7 +351,8 @@ def prefetch_critiques(backend_for, sets: dict[str, list], ecfg) -> None:
         return
     files = []
     for name, rb in rbs.items():
-        reqs, _ = critic_eval.critique_requests(critic_eval.items_from(sets[name]), ecfg, stage=f"critic_eval/{name}")
+        reqs, _ = critic_eval.critique_requests(critic_eval.items_from(sets[name]), ecfg,
+                                                stage=critic_eval.scenario_stage(name))
         files.append(common.ResumableSet(rb.out, reqs, lambda r: r.id, lambda r: r, rb.record, rb.chunk_size))
     common.generate_files_resumable(inner, files, ecfg.params, desc="eval critiques [all sets]")
 
